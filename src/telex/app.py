@@ -1,0 +1,126 @@
+"""The composition root: the one place that chooses implementations and wires them together.
+
+    Settings ─► Node.open()  ─► Database (SQLite | PostgreSQL), migrations
+                             ─► KeyringHolder ─► TokenVerifier ─► IdentityService
+                             ─► TurnServer (UDP/TCP)
+             build_app(node) ─► FastAPI app: middleware, error mapping, routers
+
+Routers receive the services they use as arguments; nothing looks services up at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from telex import __version__
+from telex.config import Settings
+from telex.core.clock import Clock, SystemClock
+from telex.identity.keyring import KeyringHolder
+from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
+from telex.identity.service import IdentityService
+from telex.identity.verifier import TokenVerifier
+from telex.store.database import Database
+from telex.web.auth import HmacAuth
+from telex.web.errors import install_error_handlers
+from telex.web.middleware import HttpMetrics, RequestContextMiddleware
+from telex.web.routes_identity import identity_router
+from telex.web.routes_ops import ops_router
+
+__all__ = ["Node", "access_key_override", "build_app"]
+
+
+def access_key_override(settings: Settings, environ: dict[str, str] | None = None) -> bytes | None:
+    """The primary access key from ``TELEX_ACCESS_KEY`` (base64) or ``access_key_file``, if given."""
+    env = os.environ if environ is None else environ
+    text = env.get("TELEX_ACCESS_KEY")
+    if text is None and settings.access_key_file is not None:
+        text = settings.access_key_file.read_text().strip()
+    if text is None:
+        return None
+    try:
+        key = base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise ValueError("TELEX_ACCESS_KEY must be base64") from exc
+    if len(key) < 32:
+        raise ValueError("TELEX_ACCESS_KEY must decode to at least 32 bytes")
+    return key
+
+
+@dataclass
+class Node:
+    """One Telex node's services, opened from settings and closed on shutdown."""
+
+    settings: Settings
+    clock: Clock
+    db: Database
+    keyring: KeyringHolder
+    verifier: TokenVerifier
+    identity: IdentityService
+    registry: CollectorRegistry
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock | None = None) -> Node:
+        clock = clock or SystemClock()
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = Database(settings.database_url)
+        await db.migrate()
+        keyring = KeyringHolder(SqlKeyringRepository(db), clock, access_key_override(settings))
+        await keyring.load()
+        users = SqlUserRepository(db)
+        ident = settings.identity
+        verifier = TokenVerifier(
+            keyring,
+            users,
+            clock,
+            location=ident.resource_location,
+            leeway_seconds=ident.token_leeway_seconds,
+            revocation_cache_seconds=ident.revocation_cache_seconds,
+        )
+        identity = IdentityService(users, keyring, verifier, clock, ident.resource_location)
+        return cls(settings, clock, db, keyring, verifier, identity, CollectorRegistry())
+
+    def start_background(self) -> None:
+        """Start the node's periodic work (keyring refresh)."""
+        refresh = self.settings.identity.keyring_refresh_seconds
+        self._tasks.append(asyncio.create_task(self.keyring.run_refresher(refresh)))
+
+    async def ready(self) -> bool:
+        return await self.db.ping()
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.db.close()
+
+
+def build_app(node: Node) -> FastAPI:
+    settings = node.settings
+    app = FastAPI(
+        title="Telex",
+        version=__version__,
+        description="Self-hosted communication services, wire-compatible with Azure Communication Services.",
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    hmac = HmacAuth(node.keyring, node.clock, settings.identity.hmac_skew_seconds)
+    app.include_router(ops_router(node.keyring, node.registry, node.ready))
+    app.include_router(identity_router(node.identity, hmac))
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.http.max_body_bytes,
+        metrics=HttpMetrics(node.registry),
+    )
+    return app

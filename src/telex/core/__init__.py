@@ -1,0 +1,1 @@
+"""Shared pieces every capability uses: clock, errors, ids, config."""

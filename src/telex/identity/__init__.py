@@ -1,0 +1,1 @@
+"""Identity: access keys and HMAC request signing, users, and user access tokens."""

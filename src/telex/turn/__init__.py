@@ -1,0 +1,1 @@
+"""STUN/TURN server (RFC 8489 / RFC 8656)."""

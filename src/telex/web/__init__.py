@@ -1,0 +1,1 @@
+"""HTTP adapters: routes translate wire shapes to service calls and ``TelexError`` to ACS errors."""

@@ -1,0 +1,82 @@
+"""Authentication dependencies: HMAC for the management plane, bearer tokens for the data plane."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import HTTPConnection, Request
+
+from telex.core.clock import Clock
+from telex.core.errors import ErrorCode, TelexError
+from telex.identity import hmac_auth
+from telex.identity.keyring import KeyringHolder
+from telex.identity.scopes import Scope
+from telex.identity.tokens import Principal
+from telex.identity.verifier import TokenVerifier
+
+__all__ = ["BearerAuth", "HmacAuth", "raw_target"]
+
+log = logging.getLogger(__name__)
+
+_SIGNED = ("authorization", "x-ms-date", "x-ms-content-sha256", "host")
+
+
+def raw_target(conn: HTTPConnection) -> str:
+    """The request target exactly as it arrived (percent-encoding and parameter order kept)."""
+    raw_path = conn.scope.get("raw_path") or conn.scope["path"].encode()
+    target = bytes(raw_path).decode("latin-1")
+    query = conn.scope.get("query_string", b"")
+    return f"{target}?{query.decode('latin-1')}" if query else target
+
+
+class HmacAuth:
+    """FastAPI dependency: the request must be signed with the primary or secondary access key."""
+
+    def __init__(self, keyring: KeyringHolder, clock: Clock, skew_seconds: float) -> None:
+        self._keyring = keyring
+        self._clock = clock
+        self._skew = skew_seconds
+
+    async def __call__(self, request: Request) -> None:
+        headers = request.headers
+        for name in _SIGNED:
+            if len(headers.getlist(name)) > 1:
+                self._deny(request, "duplicate signed header")
+        signed = hmac_auth.SignedRequest(
+            method=request.method,
+            target=raw_target(request),
+            host=headers.get("host", ""),
+            headers={n: v for n in _SIGNED if (v := headers.get(n)) is not None},
+            body=await request.body(),
+        )
+        try:
+            hmac_auth.verify(signed, self._keyring.access_keys(), self._clock.now(), self._skew)
+        except hmac_auth.HmacFailure as exc:
+            self._deny(request, exc.reason)
+
+    @staticmethod
+    def _deny(request: Request, reason: str) -> None:
+        log.info("hmac authentication failed: %s", reason, extra={"client": request.client})
+        raise TelexError(ErrorCode.UNAUTHORIZED, "Denied by the authentication policy.")
+
+
+def bearer_token(conn: HTTPConnection) -> str:
+    value = conn.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise TelexError(ErrorCode.UNAUTHORIZED, "A bearer access token is required.")
+    return token.strip()
+
+
+class BearerAuth:
+    """Builds dependencies that verify the user token and require one of some scopes."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+
+    def require(self, *scopes: Scope) -> Callable[[Request], Awaitable[Principal]]:
+        async def dependency(request: Request) -> Principal:
+            return await self.verifier.verify(bearer_token(request), scopes or None)
+
+        return dependency

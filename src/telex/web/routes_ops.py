@@ -1,0 +1,42 @@
+"""Operational routes: health, readiness, metrics, and the JWKS of the token signing keys."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from telex.identity.keyring import KeyringHolder
+
+__all__ = ["ops_router"]
+
+
+def ops_router(
+    keyring: KeyringHolder, registry: CollectorRegistry, ready: Callable[[], Awaitable[bool]]
+) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok"}
+
+    @router.get("/readyz", responses={503: {"description": "not ready"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: the store answers and the keyring is loaded."""
+        ok = await ready()
+        return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+
+    @router.get("/metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/.well-known/jwks.json")
+    async def jwks() -> dict[str, Any]:
+        """Public keys that verify user access tokens (every key whose tokens may still be live)."""
+        return {"keys": [k.public_jwk() for k in keyring.state.signing_keys]}
+
+    return router
