@@ -1,0 +1,110 @@
+"""Run ``telex serve`` as a real subprocess on free loopback ports, as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+__all__ = ["LiveServer", "free_port"]
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    def __init__(self, data_dir: Path, *, database: str | None = None, env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.database = database
+        self.env = env or {}
+        self.extra_args = extra_args or []
+        self.port = free_port()
+        self.tls_port = free_port()
+        self.turn_port = free_port(socket.SOCK_DGRAM)
+        self.proc: subprocess.Popen[str] | None = None
+        self.output: list[str] = []
+        self.connection_string = ""
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def https_url(self) -> str:
+        return f"https://127.0.0.1:{self.tls_port}"
+
+    @property
+    def ca(self) -> Path:
+        return self.data_dir / "tls" / "ca.pem"
+
+    @property
+    def access_key(self) -> str:
+        return self.connection_string.split("accesskey=", 1)[1]
+
+    def start(self, timeout: float = 30.0) -> LiveServer:
+        args = [sys.executable, "-m", "telex", "serve", "--data-dir", str(self.data_dir),
+                "--port", str(self.port), "--tls-port", str(self.tls_port), "--turn-port", str(self.turn_port)]
+        if self.database:
+            args += ["--database", self.database]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")}
+        env.update(self.env)
+        self.proc = subprocess.Popen(args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     text=True, env=env)
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"telex serve exited early: {''.join(self.output)}")
+            self.output.append(line)
+            if "connection string:" in line:
+                self.connection_string = line.split("connection string:", 1)[1].strip()
+                break
+        self._wait_ready(deadline)
+        return self
+
+    def _wait_ready(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.http_url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("telex serve did not become ready")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if self.proc is None:
+            return 0
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        if self.proc.stdout:
+            self.output.append(self.proc.stdout.read())
+            self.proc.stdout.close()
+        self.proc = None
+        return code
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
