@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["IPV4_RESPONSE", "IPV6_RESPONSE", "LONG_TERM_REQUEST", "SAMPLE_REQUEST", "SHORT_TERM_PASSWORD", "TID"]
+__all__ = [
+    "IPV4_RESPONSE",
+    "IPV6_RESPONSE",
+    "LONG_TERM_REQUEST",
+    "SAMPLE_REQUEST",
+    "SHORT_TERM_PASSWORD",
+    "TID",
+]
 
 
 def _hex(text: str) -> bytes:

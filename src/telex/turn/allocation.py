@@ -1,0 +1,118 @@
+"""TURN allocation state (RFC 8656 §2.2, §9, §12), with no I/O.
+
+An allocation belongs to one client 5-tuple and one authenticated username. It owns:
+
+    permissions   peer IP   -> expiry      (300 s, RFC 8656 §9; refreshed by CreatePermission
+                                            and ChannelBind)
+    channels      number    -> peer addr   (600 s, RFC 8656 §12; a number binds one peer and a
+    peer_channels peer addr -> number       peer one number for the allocation's life)
+
+The relay socket is an injected ``RelayHandle`` (the adapter's object). The ChannelData hot path in
+the adapter reads ``channels``, ``peer_channels`` and ``permissions`` directly: they are plain
+dicts so that path costs a few lookups and no parsing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from typing import Protocol
+
+__all__ = [
+    "CHANNEL_LIFETIME",
+    "CHANNEL_MAX",
+    "CHANNEL_MIN",
+    "PERMISSION_LIFETIME",
+    "Address",
+    "Allocation",
+    "ClientKey",
+    "RelayHandle",
+    "RelayOpener",
+]
+
+# Fixed by RFC 8656 §9 and §12; coturn's config says the permission lifetime "MUST not be changed".
+PERMISSION_LIFETIME = 300.0
+CHANNEL_LIFETIME = 600.0
+CHANNEL_MIN = 0x4000
+CHANNEL_MAX = 0x4FFF
+
+Address = tuple[str, int]
+# (transport "udp"/"tcp", client address, server address): the 5-tuple minus the protocol number.
+ClientKey = tuple[str, Address, Address]
+
+
+class RelayHandle(Protocol):
+    """A bound relay socket, owned by the adapter."""
+
+    @property
+    def address(self) -> Address: ...
+
+    def close(self) -> None: ...
+
+
+class RelayOpener(Protocol):
+    """Binds relay sockets; returns ``None`` when no port is free (then the core answers 508)."""
+
+    def open(
+        self, allocation: Allocation, family: int, *, even_port: bool, dont_fragment: bool
+    ) -> RelayHandle | None: ...
+
+
+@dataclass(eq=False, slots=True)
+class Allocation:
+    key: ClientKey
+    username: str
+    user_id: str
+    integrity_key: bytes
+    family: int  # 4 or 6
+    expires: float
+    allocate_tid: bytes
+    allocate_response: bytes = b""
+    relay: RelayHandle | None = None
+    relayed_address: tuple[IPv4Address | IPv6Address, int] | None = None
+    permissions: dict[str, float] = field(default_factory=dict)
+    channels: dict[int, Address] = field(default_factory=dict)
+    peer_channels: dict[Address, int] = field(default_factory=dict)
+    channel_expiry: dict[int, float] = field(default_factory=dict)
+    # Token bucket for the bandwidth cap: bytes available and when last refilled.
+    rate: float = 0.0
+    tokens: float = 0.0
+    tokens_at: float = 0.0
+
+    def charge(self, size: int, now: float) -> bool:
+        """Spend ``size`` bytes of the bandwidth budget; False means drop the datagram."""
+        rate = self.rate
+        if rate <= 0:
+            return True
+        tokens = self.tokens + (now - self.tokens_at) * rate
+        if tokens > rate:  # the bucket holds one second of traffic
+            tokens = rate
+        self.tokens_at = now
+        if tokens < size:
+            self.tokens = tokens
+            return False
+        self.tokens = tokens - size
+        return True
+
+    def permit(self, peer_ip: str, now: float) -> None:
+        self.permissions[peer_ip] = now + PERMISSION_LIFETIME
+
+    def bind_channel(self, number: int, peer: Address, now: float) -> None:
+        self.channels[number] = peer
+        self.peer_channels[peer] = number
+        self.channel_expiry[number] = now + CHANNEL_LIFETIME
+        self.permit(peer[0], now)
+
+    def expire(self, now: float) -> None:
+        """Drop permissions and channel bindings whose time has come."""
+        for ip in [ip for ip, t in self.permissions.items() if t <= now]:
+            del self.permissions[ip]
+        for number in [n for n, t in self.channel_expiry.items() if t <= now]:
+            del self.channel_expiry[number]
+            peer = self.channels.pop(number)
+            self.peer_channels.pop(peer, None)
+
+    def next_deadline(self) -> float:
+        return min(
+            [self.expires, *self.permissions.values(), *self.channel_expiry.values()],
+        )

@@ -1,0 +1,125 @@
+"""TURN REST API credentials and nonces.
+
+Credentials follow draft-uberti-behave-turn-rest-00 (the scheme coturn calls
+``use-auth-secret``), so Telex and coturn relays accept the same ones::
+
+    username = "<expiry unix seconds>:<user id>"
+    password = base64(HMAC-SHA1(shared secret, username))
+    key      = MD5(username ":" realm ":" password)        (RFC 8489 §9.2.2)
+
+Every configured secret verifies (the first one signs), so a secret rotates without downtime.
+A credential whose expiry is in the past, or further ahead than the configured window, is refused:
+these credentials cannot be revoked, so a leaked ten-year one must not work (security.md §1.5).
+
+Nonces are stateless: ``<expiry hex>-<MAC>`` where the MAC binds the expiry to the client's
+5-tuple under a per-process key. A nonce copied to another 5-tuple fails (401); an expired one gets
+438 and a fresh nonce (RFC 8489 §9.2.4, security.md §1.5).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+
+from telex.turn.stun import long_term_key
+
+__all__ = [
+    "NonceStatus",
+    "RestUser",
+    "candidate_keys",
+    "check_nonce",
+    "make_credentials",
+    "make_nonce",
+    "parse_rest_username",
+    "rest_password",
+]
+
+_MAX_USERNAME = 513  # RFC 8489 §14.3
+
+
+def rest_password(secret: bytes, username: str) -> str:
+    """The password for ``username`` under ``secret``."""
+    return base64.b64encode(hmac.new(secret, username.encode(), hashlib.sha1).digest()).decode()
+
+
+def make_credentials(secret: bytes, user_id: str, expiry: int) -> tuple[str, str]:
+    """``(username, password)`` valid until the unix time ``expiry``."""
+    if ":" in user_id:
+        # The user id comes after the first colon; a colon inside it is harmless to us but
+        # ambiguous for other TURN servers' parsers, so refuse it at the source.
+        raise ValueError("user id must not contain ':'")
+    username = f"{int(expiry)}:{user_id}"
+    return username, rest_password(secret, username)
+
+
+@dataclass(frozen=True, slots=True)
+class RestUser:
+    """A REST username that verified: who, until when, and the integrity key it proved."""
+
+    username: str
+    user_id: str
+    expiry: int
+    key: bytes
+
+
+def parse_rest_username(username: str) -> tuple[int, str] | None:
+    """Split ``<expiry>:<user>``; ``None`` if malformed."""
+    if len(username) > _MAX_USERNAME:
+        return None
+    expiry_text, sep, user_id = username.partition(":")
+    if not sep or not user_id or not expiry_text.isascii() or not expiry_text.isdigit():
+        return None
+    return int(expiry_text), user_id
+
+
+def candidate_keys(
+    username: str, realm: str, secrets: Sequence[bytes], now: float, max_window: float
+) -> list[RestUser]:
+    """Integrity keys to try for ``username``: one per secret, or none if the name is refused.
+
+    Refused: malformed, expired (``expiry <= now``) or expiring later than ``now + max_window``.
+    """
+    parsed = parse_rest_username(username)
+    if parsed is None:
+        return []
+    expiry, user_id = parsed
+    if expiry <= now or expiry > now + max_window:
+        return []
+    return [
+        RestUser(username, user_id, expiry, long_term_key(username, realm, rest_password(s, username)))
+        for s in secrets
+    ]
+
+
+class NonceStatus(Enum):
+    VALID = "valid"
+    STALE = "stale"  # ours and for this 5-tuple, but expired: 438
+    INVALID = "invalid"  # forged, mangled or minted for another 5-tuple: 401
+
+
+def _nonce_mac(key: bytes, expiry_hex: str, five_tuple: str) -> str:
+    mac = hmac.new(key, f"{expiry_hex}|{five_tuple}".encode(), hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def make_nonce(key: bytes, five_tuple: str, now: float, lifetime: float) -> str:
+    """A nonce for ``five_tuple`` that expires ``lifetime`` seconds after ``now``."""
+    expiry_hex = format(int(now + lifetime), "x")
+    return f"{expiry_hex}-{_nonce_mac(key, expiry_hex, five_tuple)}"
+
+
+def check_nonce(key: bytes, nonce: str, five_tuple: str, now: float) -> NonceStatus:
+    expiry_hex, sep, mac = nonce.partition("-")
+    if not sep or len(expiry_hex) > 16:
+        return NonceStatus.INVALID
+    try:
+        expiry = int(expiry_hex, 16)
+    except ValueError:
+        return NonceStatus.INVALID
+    if not hmac.compare_digest(mac, _nonce_mac(key, expiry_hex, five_tuple)):
+        return NonceStatus.INVALID
+    return NonceStatus.VALID if now < expiry else NonceStatus.STALE

@@ -1,0 +1,428 @@
+"""asyncio adapter: sockets around ``TurnCore``.
+
+    client ──UDP──► _UdpListener ─┐                    ┌─► _Relay.sock ──► peer
+    client ──TCP──► _TcpConnection ┴─► TurnCore events ┘
+    peer ───UDP──► _Relay ──► ChannelData / Data indication ──► client
+
+Sockets are read with ``loop.add_reader`` and drained up to ``_BATCH`` datagrams per wake-up,
+because stdlib asyncio's datagram transport reads one datagram per loop iteration (performance.md
+pitfall 11); the same code runs on uvloop or the stdlib loop, whichever the server is started in.
+Relay sockets are bound synchronously inside ``RelayOpener.open`` so the core can answer the
+Allocate in the same call.
+
+The ChannelData hot path (client→peer and peer→client on UDP) reads the allocation's dicts
+directly: no STUN parsing, and the peer→client header is written into one scratch buffer rather
+than concatenated. Every datagram handler is wrapped so that one bad packet is counted, never
+fatal (security.md §5.1, the CVE-2026-40613 lesson).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import struct
+from collections.abc import Callable, Sequence
+from ipaddress import ip_address
+
+from prometheus_client import CollectorRegistry
+
+from telex.core.clock import Clock
+from telex.turn.allocation import Address, Allocation, ClientKey
+from telex.turn.core import CoreConfig, Reply, ToPeer, TurnCore
+from telex.turn.metrics import TurnCollector, TurnStats
+from telex.turn.policy import PeerPolicy
+from telex.turn.settings import TurnSettings
+from telex.turn.tcpframing import StreamFramer
+
+__all__ = ["TurnServer"]
+
+log = logging.getLogger(__name__)
+
+_BATCH = 64
+_MAX_DATAGRAM = 65535
+_RCVBUF = 1 << 20
+_IP_PMTUDISC_DO = getattr(
+    socket, "IP_PMTUDISC_DO", 2
+)  # Linux value; typeshed omits it  # coturn#1902: 64 KiB relay buffers drop bursts
+
+
+def _udp_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RCVBUF)
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Relay:
+    """One allocation's relay socket (the core's ``RelayHandle``)."""
+
+    __slots__ = ("address", "alloc", "client_addr", "client_sock", "client_tcp", "fd", "server", "sock")
+
+    def __init__(self, server: TurnServer, alloc: Allocation, sock: socket.socket) -> None:
+        self.server = server
+        self.alloc = alloc
+        self.sock = sock
+        self.fd = sock.fileno()
+        host, port = sock.getsockname()[:2]
+        self.address: Address = (host, port)
+        self.client_addr: Address = alloc.key[1]
+        self.client_sock: socket.socket | None = None
+        self.client_tcp: _TcpConnection | None = None
+
+    def close(self) -> None:
+        self.server._loop.remove_reader(self.fd)
+        self.sock.close()
+        listener = self.server._udp_by_local.get(self.alloc.key[2])
+        if listener is not None and self.alloc.key[0] == "udp":
+            listener.by_client.pop(self.client_addr, None)
+
+    def on_readable(self) -> None:
+        server, sock, alloc = self.server, self.sock, self.alloc
+        stats = server.stats
+        for _ in range(_BATCH):
+            try:
+                data, addr = sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue  # an ICMP error surfaced on the socket; nothing to relay
+            try:
+                size = len(data)
+                peer_host = addr[0]
+                # Hot path: a bound channel to a UDP client. Permission and bandwidth first.
+                if self.client_sock is not None and peer_host in alloc.permissions:
+                    number = alloc.peer_channels.get((peer_host, addr[1]))
+                    if number is not None:
+                        if not alloc.charge(size, server._clock.now()):
+                            stats.dropped += 1
+                            continue
+                        scratch = server._scratch
+                        struct.pack_into("!HH", scratch, 0, number, size)
+                        scratch[4 : 4 + size] = data
+                        server._sendto(self.client_sock, server._scratch_view[: 4 + size], self.client_addr)
+                        stats.packets_to_client += 1
+                        stats.bytes_to_client += size
+                        continue
+                out = server.core.handle_peer(alloc, data, (peer_host, addr[1]), server._clock.now())
+                if out is not None:
+                    self.send_to_client(out)
+                    stats.packets_to_client += 1
+                    stats.bytes_to_client += size
+            except Exception:
+                stats.internal_errors += 1
+                log.exception("turn: error relaying a peer datagram")
+
+    def send_to_client(self, data: bytes) -> None:
+        if self.client_sock is not None:
+            self.server._sendto(self.client_sock, data, self.client_addr)
+        elif self.client_tcp is not None:
+            self.client_tcp.write(data)
+
+
+class _UdpListener:
+    """A client-facing UDP socket."""
+
+    def __init__(self, server: TurnServer, sock: socket.socket) -> None:
+        self.server = server
+        self.sock = sock
+        host, port = sock.getsockname()[:2]
+        self.local: Address = (host, port)
+        # client address -> allocation, for the ChannelData hot path.
+        self.by_client: dict[Address, Allocation] = {}
+
+    def on_readable(self) -> None:
+        server, sock, stats = self.server, self.sock, self.server.stats
+        for _ in range(_BATCH):
+            try:
+                data, addr = sock.recvfrom(_MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                continue
+            try:
+                client: Address = (addr[0], addr[1])
+                if len(data) >= 4 and 0x40 <= data[0] <= 0x7F:
+                    # Hot path: ChannelData (RFC 8656 §12.5) — a header, two dict lookups, send.
+                    alloc = self.by_client.get(client)
+                    if alloc is not None:
+                        size = (data[2] << 8) | data[3]
+                        peer = alloc.channels.get((data[0] << 8) | data[1])
+                        if (
+                            peer is not None
+                            and 4 + size <= len(data)
+                            and alloc.charge(size, server._clock.now())
+                        ):
+                            relay = alloc.relay
+                            assert isinstance(relay, _Relay)
+                            server._sendto(relay.sock, memoryview(data)[4 : 4 + size], peer)
+                            stats.packets_to_peer += 1
+                            stats.bytes_to_peer += size
+                            continue
+                    stats.dropped += 1
+                    continue
+                key: ClientKey = ("udp", client, self.local)
+                for event in server.core.handle_client(data, key, server._clock.now()):
+                    if isinstance(event, Reply):
+                        server._sendto(sock, event.data, client)
+                    else:
+                        server._to_peer(event)
+            except Exception:
+                stats.internal_errors += 1
+                log.exception("turn: error handling a client datagram")
+
+
+class _TcpConnection(asyncio.Protocol):
+    """A client-facing TCP connection, framed per RFC 8656 §6.2 (STUN and padded ChannelData)."""
+
+    def __init__(self, server: TurnServer) -> None:
+        self.server = server
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.key: ClientKey | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
+        self.key = ("tcp", (peer[0], peer[1]), (local[0], local[1]))
+        self.server._tcp_connections[self.key] = self
+
+    def data_received(self, data: bytes) -> None:
+        server, key = self.server, self.key
+        assert key is not None
+        assert self.transport is not None
+        try:
+            messages = self.framer.feed(data)
+        except ValueError:
+            server.stats.malformed += 1
+            self.transport.close()  # a stream that lost framing cannot be resynchronised
+            return
+        for message in messages:
+            try:
+                for event in server.core.handle_client(message, key, server._clock.now()):
+                    if isinstance(event, Reply):
+                        self.write(event.data)
+                    else:
+                        server._to_peer(event)
+            except Exception:
+                server.stats.internal_errors += 1
+                log.exception("turn: error handling a TCP message")
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data + bytes(-len(data) % 4))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.key is not None:
+            self.server._tcp_connections.pop(self.key, None)
+            # The allocation lives exactly as long as its control connection (RFC 8656 §6.2).
+            self.server.core.remove(self.key)
+
+
+class TurnServer:
+    """A STUN/TURN server on the running event loop.
+
+    ``secrets``: the REST shared secrets (first signs, all verify), or a callable returning them
+    (read on every authentication, so rotation applies at once). ``host`` is the listening address
+    unless ``settings.listen_addresses`` is set. ``registry``: where metrics are registered; by
+    default a private ``CollectorRegistry`` (``self.registry``) so two servers never collide.
+    """
+
+    _loop: asyncio.AbstractEventLoop  # set by start(): the loop the server runs in
+
+    def __init__(
+        self,
+        settings: TurnSettings,
+        secrets: Sequence[bytes] | Callable[[], Sequence[bytes]],
+        clock: Clock,
+        host: str = "127.0.0.1",
+        *,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._hosts = settings.listen_addresses or (host,)
+        fixed = tuple(secrets) if not callable(secrets) else ()
+        self._secrets: Callable[[], Sequence[bytes]] = secrets if callable(secrets) else (lambda: fixed)
+        v4 = [h for h in self._hosts if ":" not in h]
+        v6 = [h for h in self._hosts if ":" in h]
+        self._relay_v4 = settings.relay_address or (v4[0] if v4 else "")
+        self._relay_v6 = settings.relay_address_v6 or (v6[0] if v6 else "")
+        own = [*self._hosts, self._relay_v4, self._relay_v6]
+        own += [settings.external_address, settings.external_address_v6]
+        self.policy = PeerPolicy(
+            allow_loopback=settings.allow_loopback_peers,
+            own_addresses=[a for a in own if a and ip_address(a) != ip_address("0.0.0.0") and a != "::"],
+            relay_ports=range(settings.min_port, settings.max_port + 1),
+            denied=settings.denied_peers,
+            external_v4=settings.external_address,
+            external_v6=settings.external_address_v6,
+        )
+        config = CoreConfig(
+            realm=settings.realm,
+            default_lifetime=settings.default_lifetime,
+            max_lifetime=settings.max_lifetime,
+            nonce_lifetime=settings.nonce_lifetime,
+            max_credential_ttl=settings.max_credential_ttl,
+            user_quota=settings.user_quota,
+            total_quota=settings.total_quota,
+            max_bytes_per_second=settings.max_bytes_per_second,
+            error_rate_per_source=settings.error_rate_per_source,
+            ipv6_relay=bool(self._relay_v6),
+        )
+        self.core = TurnCore(config, self._secrets, self, self.policy, os.urandom(32))
+        self.stats = TurnStats()
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self._collector = TurnCollector(self.core, self.stats)
+        self._scratch = bytearray(4 + _MAX_DATAGRAM)
+        self._scratch_view = memoryview(self._scratch)
+        self._udp: list[_UdpListener] = []
+        self._udp_by_local: dict[Address, _UdpListener] = {}
+        self._tcp_servers: list[asyncio.Server] = []
+        self._tcp_connections: dict[ClientKey, _TcpConnection] = {}
+        self._timer_task: asyncio.Task[None] | None = None
+        self._ports = list(range(settings.min_port, settings.max_port + 1))
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Bind the listeners (``settings.port``; 0 picks a free port) and start the timer task."""
+        self._loop = asyncio.get_running_loop()
+        port = self.settings.port
+        try:
+            for host in self._hosts:
+                sock = _udp_socket(host, port)
+                listener = _UdpListener(self, sock)
+                self._udp.append(listener)
+                self._udp_by_local[listener.local] = listener
+                self._loop.add_reader(sock.fileno(), listener.on_readable)
+                if port == 0 and len(self._hosts) == 1:
+                    port = listener.local[1] if self.settings.tcp else 0
+                if self.settings.tcp:
+                    server = await self._loop.create_server(
+                        lambda: _TcpConnection(self), host, port, reuse_address=True
+                    )
+                    self._tcp_servers.append(server)
+        except BaseException:
+            await self.stop()
+            raise
+        self.registry.register(self._collector)
+        self._timer_task = asyncio.create_task(self._run_timers(), name="turn-timers")
+
+    async def stop(self) -> None:
+        """Close every socket and allocation; safe to call twice."""
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+            self._timer_task = None
+            with contextlib.suppress(KeyError):
+                self.registry.unregister(self._collector)
+        self.core.close_all()
+        for listener in self._udp:
+            self._loop.remove_reader(listener.sock.fileno())
+            listener.sock.close()
+        self._udp.clear()
+        self._udp_by_local.clear()
+        for conn in list(self._tcp_connections.values()):
+            if conn.transport is not None:
+                conn.transport.close()
+        for server in self._tcp_servers:
+            server.close()
+            await server.wait_closed()
+        self._tcp_servers.clear()
+
+    @property
+    def udp_port(self) -> int:
+        return self._udp[0].local[1]
+
+    @property
+    def tcp_port(self) -> int | None:
+        if not self._tcp_servers:
+            return None
+        return int(self._tcp_servers[0].sockets[0].getsockname()[1])
+
+    def run_timers(self) -> None:
+        """Run due expiries now (tests that move a ``FakeClock`` call this instead of waiting)."""
+        self.core.handle_timer(self._clock.now())
+
+    async def _run_timers(self) -> None:
+        # The wake-up cadence is real time (at most 1 s, so a new earlier deadline is seen
+        # promptly); what expires is decided by the injected clock.
+        while True:
+            now = self._clock.now()
+            self.core.handle_timer(now)
+            deadline = self.core.next_timer()
+            delay = 1.0 if deadline is None else min(1.0, max(0.01, deadline - now))
+            await asyncio.sleep(delay)
+
+    # ---------------------------------------------------------------- RelayOpener
+
+    def open(
+        self, allocation: Allocation, family: int, *, even_port: bool, dont_fragment: bool
+    ) -> _Relay | None:
+        """Bind a relay socket in the configured port range (``None`` when none is free)."""
+        host = self._relay_v4 if family == 4 else self._relay_v6
+        if not host:
+            return None
+        candidates = self._ports
+        if len(candidates) > 256:
+            candidates = random.sample(candidates, 64)
+        else:
+            start = random.randrange(len(candidates))
+            candidates = candidates[start:] + candidates[:start]
+        for port in candidates:
+            if even_port and port % 2:
+                continue
+            try:
+                sock = _udp_socket(host, port)
+            except OSError:
+                continue
+            if dont_fragment and family == 4 and hasattr(socket, "IP_MTU_DISCOVER"):
+                # DONT-FRAGMENT (RFC 8656 §7.2, §14.8): set DF on everything this relay sends.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MTU_DISCOVER, _IP_PMTUDISC_DO)
+            relay = _Relay(self, allocation, sock)
+            transport, client, local = allocation.key
+            if transport == "udp":
+                listener = self._udp_by_local.get(local)
+                if listener is None:
+                    sock.close()
+                    return None
+                relay.client_sock = listener.sock
+                listener.by_client[client] = allocation
+            else:
+                relay.client_tcp = self._tcp_connections.get(allocation.key)
+            self._loop.add_reader(relay.fd, relay.on_readable)
+            return relay
+        return None
+
+    # ---------------------------------------------------------------- sending
+
+    def _to_peer(self, event: ToPeer) -> None:
+        relay = event.allocation.relay
+        if isinstance(relay, _Relay):
+            self._sendto(relay.sock, event.data, event.peer)
+            self.stats.packets_to_peer += 1
+            self.stats.bytes_to_peer += len(event.data)
+
+    def _sendto(self, sock: socket.socket, data: bytes | memoryview, addr: Address) -> None:
+        try:
+            sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self.stats.dropped += 1  # UDP semantics: a full socket buffer drops the datagram
+        except OSError:
+            self.stats.send_errors += 1
