@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
+import signal as signals
 import socket
 import subprocess
 import sys
@@ -87,7 +87,7 @@ class LiveServer:
         assert self.proc is not None
         self.proc.send_signal(sig)
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    def stop(self, sig: int = signals.SIGTERM, timeout: float = 20.0) -> int:
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
