@@ -12,8 +12,17 @@ from telex.turn.allocation import Address, Allocation, ClientKey
 from telex.turn.core import CoreConfig, Reply, ToPeer, TurnCore
 from telex.turn.credentials import make_credentials
 from telex.turn.policy import PeerPolicy
-from telex.turn.stun import Attr, Class, Message, Method, encode_message, encode_uint, encode_xor_address
-from telex.turn.stun import long_term_key, parse_message
+from telex.turn.stun import (
+    Attr,
+    Class,
+    Message,
+    Method,
+    encode_message,
+    encode_uint,
+    encode_xor_address,
+    long_term_key,
+    parse_message,
+)
 
 __all__ = ["SECRET", "Client", "FakeOpener", "Harness", "code_of", "make_harness", "relayed", "xor_peer"]
 
@@ -136,13 +145,20 @@ class Client:
                 (Attr.NONCE, self.nonce.encode()),
             ]
             return encode_message(
-                method, Class.REQUEST, tid, attrs, integrity_key=self.key_bytes, sha256=sha256, fingerprint=fingerprint
+                method,
+                Class.REQUEST,
+                tid,
+                attrs,
+                integrity_key=self.key_bytes,
+                sha256=sha256,
+                fingerprint=fingerprint,
             )
         return encode_message(method, Class.REQUEST, tid, attrs, fingerprint=fingerprint)
 
     def fetch_nonce(self) -> Message:
         reply = self.send(encode_message(Method.ALLOCATE, Class.REQUEST, os.urandom(12), _udp_transport()))
-        assert reply is not None and reply.get(Attr.NONCE) is not None
+        assert reply is not None
+        assert reply.get(Attr.NONCE) is not None
         self.nonce = reply.get(Attr.NONCE).decode()  # type: ignore[union-attr]
         return reply
 

@@ -92,7 +92,8 @@ def test_t04_expired_nonce_gets_438_then_the_new_nonce_works() -> None:
     reply = c.request(Method.REFRESH, [(Attr.LIFETIME, encode_uint(600))])
     assert code_of(reply) == 438
     new_nonce = reply.get(Attr.NONCE)
-    assert new_nonce is not None and new_nonce.decode() != c.nonce
+    assert new_nonce is not None
+    assert new_nonce.decode() != c.nonce
     c.nonce = new_nonce.decode()
     assert c.request(Method.REFRESH, [(Attr.LIFETIME, encode_uint(600))]).cls == Class.SUCCESS
 
@@ -111,9 +112,11 @@ def test_t05_second_allocate_on_same_5_tuple_is_437_but_a_retransmission_is_answ
     tid = os.urandom(12)
     first = c.build(Method.ALLOCATE, [(Attr.REQUESTED_TRANSPORT, bytes([17, 0, 0, 0]))], tid=tid)
     reply = c.send(first)
-    assert reply is not None and reply.cls == Class.SUCCESS
+    assert reply is not None
+    assert reply.cls == Class.SUCCESS
     again = c.send(first)
-    assert again is not None and again.raw == reply.raw
+    assert again is not None
+    assert again.raw == reply.raw
     assert code_of(c.allocate()) == 437
     assert len(h.core.allocations) == 1
 
@@ -151,8 +154,10 @@ def test_t07_lifetimes_are_clamped_defaulted_and_zero_deletes() -> None:
     assert decode_uint(huge.get(Attr.LIFETIME)) == 3600
     relay = next(iter(h.opener.open_relays.values()))
     gone = c.request(Method.REFRESH, [(Attr.LIFETIME, encode_uint(0))])
-    assert gone.cls == Class.SUCCESS and decode_uint(gone.get(Attr.LIFETIME)) == 0
-    assert not h.core.allocations and relay.closed
+    assert gone.cls == Class.SUCCESS
+    assert decode_uint(gone.get(Attr.LIFETIME)) == 0
+    assert not h.core.allocations
+    assert relay.closed
     # A short requested lifetime on Allocate is raised to the default (RFC 8656 §7.2).
     assert decode_uint(h.client(port=40001).allocate(lifetime=10).get(Attr.LIFETIME)) == 600
 
@@ -169,7 +174,8 @@ def test_allocation_expires_on_timer_and_releases_its_port() -> None:
     assert h.core.allocations
     h.clock.advance(1)
     h.core.handle_timer(h.clock.now())
-    assert not h.core.allocations and relay.closed
+    assert not h.core.allocations
+    assert relay.closed
 
 
 @pytest.mark.parametrize("transport", [6, 99])
@@ -227,7 +233,8 @@ def test_address_family_checks_440() -> None:
     assert code_of(no_v6.client(port=40000).allocate(V6)) == 440
     v6 = h.client(port=40001).allocate(V6)
     address = relayed(v6)
-    assert address is not None and address[0].version == 6
+    assert address is not None
+    assert address[0].version == 6
 
 
 def test_t14_permission_expires_after_300_seconds() -> None:
@@ -277,10 +284,13 @@ def test_send_indication_and_channel_data_reach_the_peer() -> None:
     assert c.send_indication("8.8.8.8", 53, b"early") == []  # no permission yet
     c.permission("8.8.8.8")
     (event,) = c.send_indication("8.8.8.8", 53, b"hello")
-    assert isinstance(event, ToPeer) and bytes(event.data) == b"hello" and event.peer == ("8.8.8.8", 53)
+    assert isinstance(event, ToPeer)
+    assert bytes(event.data) == b"hello"
+    assert event.peer == ("8.8.8.8", 53)
     c.channel_bind(0x4000, "8.8.8.8", 53)
     (event,) = c.raw(b"\x40\x00\x00\x03abc\x00")  # padded as over TCP
-    assert isinstance(event, ToPeer) and bytes(event.data) == b"abc"
+    assert isinstance(event, ToPeer)
+    assert bytes(event.data) == b"abc"
     assert c.raw(b"\x40\x05\x00\x03abc") == []  # unbound channel
     assert c.raw(b"\x40\x00\x00\x09abc") == []  # length beyond datagram
 
@@ -317,7 +327,8 @@ def test_channel_binding_expires_after_600_seconds_but_refresh_keeps_it() -> Non
     assert alloc.channels == {0x4000: ("8.8.8.8", 53)}
     h.clock.advance(600)
     h.core.handle_timer(h.clock.now())
-    assert alloc.channels == {} and alloc.peer_channels == {}
+    assert alloc.channels == {}
+    assert alloc.peer_channels == {}
 
 
 def test_t17_malformed_datagrams_are_dropped_and_counted() -> None:
@@ -326,7 +337,9 @@ def test_t17_malformed_datagrams_are_dropped_and_counted() -> None:
     good = c.build(Method.BINDING, [], auth=False, fingerprint=True)
     bad_fp = bytearray(good)
     bad_fp[-1] ^= 1
-    truncated_attr = bytearray(encode_message(Method.BINDING, Class.REQUEST, os.urandom(12), [(0x8022, b"abcd")]))
+    truncated_attr = bytearray(
+        encode_message(Method.BINDING, Class.REQUEST, os.urandom(12), [(0x8022, b"abcd")])
+    )
     truncated_attr[22:24] = (40).to_bytes(2, "big")  # attribute longer than the message
     cases = [
         good[:12],  # truncated header
@@ -346,10 +359,12 @@ def test_t17_unknown_comprehension_required_attribute_is_420() -> None:
     h = make_harness()
     c = h.client()
     reply = c.send(c.build(Method.BINDING, [(0x7FFF, b"x")], auth=False))
-    assert reply is not None and code_of(reply) == 420
+    assert reply is not None
+    assert code_of(reply) == 420
     assert reply.get(Attr.UNKNOWN_ATTRIBUTES) == b"\x7f\xff"
     reply = c.request(Method.ALLOCATE, [(Attr.REQUESTED_TRANSPORT, bytes([17, 0, 0, 0])), (0x0031, b"")])
-    assert code_of(reply) == 420 and reply.check_integrity(c.key_bytes)
+    assert code_of(reply) == 420
+    assert reply.check_integrity(c.key_bytes)
     # Unknown comprehension-optional attributes are ignored.
     assert c.send(c.build(Method.BINDING, [(0xC001, b"x")], auth=False)).cls == Class.SUCCESS  # type: ignore[union-attr]
 
@@ -376,7 +391,8 @@ def test_t18_binding_response_is_small_and_has_no_software(fingerprint: bool) ->
     c = h.client()
     request = c.build(Method.BINDING, [], auth=False, fingerprint=fingerprint)
     reply = c.send(request)
-    assert reply is not None and reply.cls == Class.SUCCESS
+    assert reply is not None
+    assert reply.cls == Class.SUCCESS
     expected = {Attr.XOR_MAPPED_ADDRESS} | ({Attr.FINGERPRINT} if fingerprint else set())
     assert set(reply.attributes) == expected
     assert len(reply.raw) <= 1.6 * len(request)
@@ -398,8 +414,10 @@ def test_t22_sha256_integrity_is_accepted_and_answered_in_kind() -> None:
     c = h.client()
     c.fetch_nonce()
     reply = c.send(c.build(Method.ALLOCATE, [(Attr.REQUESTED_TRANSPORT, bytes([17, 0, 0, 0]))], sha256=True))
-    assert reply is not None and reply.cls == Class.SUCCESS
-    assert reply.has(Attr.MESSAGE_INTEGRITY_SHA256) and reply.check_integrity(c.key_bytes)
+    assert reply is not None
+    assert reply.cls == Class.SUCCESS
+    assert reply.has(Attr.MESSAGE_INTEGRITY_SHA256)
+    assert reply.check_integrity(c.key_bytes)
 
 
 def test_t22_truncated_sha256_and_password_algorithm_are_400() -> None:
@@ -429,7 +447,8 @@ def test_even_port_reservation_token_and_dont_fragment() -> None:
     h = make_harness()
     reply = h.client(port=40000).allocate((Attr.EVEN_PORT, b"\x00"), (Attr.DONT_FRAGMENT, b""))
     address = relayed(reply)
-    assert address is not None and address[1] % 2 == 0
+    assert address is not None
+    assert address[1] % 2 == 0
     assert h.opener.dont_fragment == [True]
     assert code_of(h.client(port=40001).allocate((Attr.EVEN_PORT, b"\x80"))) == 400
     assert code_of(h.client(port=40002).allocate((Attr.RESERVATION_TOKEN, bytes(8)))) == 400
@@ -460,4 +479,5 @@ def test_bandwidth_cap_drops_beyond_the_budget() -> None:
 def test_replies_are_reply_events() -> None:
     h = make_harness()
     events = h.client().raw(encode_message(Method.BINDING, Class.REQUEST, os.urandom(12), []))
-    assert len(events) == 1 and isinstance(events[0], Reply)
+    assert len(events) == 1
+    assert isinstance(events[0], Reply)
