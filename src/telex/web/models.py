@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from telex.identity.scopes import Scope
 
 __all__ = [
     "AccessTokenModel",
@@ -18,14 +22,18 @@ class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# The service checks these rules too; stating them here puts them in the OpenAPI document.
+Minutes = Annotated[StrictInt, Field(ge=60, le=1440, description="Token lifetime, 60–1440 (default 1440)")]
+
+
 class CreateIdentityRequest(_Request):
-    createTokenWithScopes: list[str] | None = Field(default=None, max_length=5)
-    expiresInMinutes: StrictInt | None = None
+    createTokenWithScopes: list[Scope] | None = Field(default=None, max_length=5)
+    expiresInMinutes: Minutes | None = None
 
 
 class IssueTokenRequest(_Request):
-    scopes: list[str] = Field(max_length=5)
-    expiresInMinutes: StrictInt | None = None
+    scopes: list[Scope] = Field(min_length=1, max_length=5)
+    expiresInMinutes: Minutes | None = None
 
 
 class CommunicationIdentityModel(BaseModel):
