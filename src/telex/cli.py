@@ -80,8 +80,8 @@ async def _with_node(settings: Settings, action: str, which: str = "") -> str:
                 settings.host, settings.tls_port, encode_key(key)
             )
         if action == "rotate-signing":
-            key = await node.keyring.rotate_signing_key()
-            return f"new signing key {key.kid}; older keys verify until their tokens expire"
+            signer = await node.keyring.rotate_signing_key()
+            return f"new signing key {signer.kid}; older keys verify until their tokens expire"
         state = node.keyring.state
         key = state.secondary_key if which == "secondary" else state.primary_key
         return connection_string(settings.host, settings.tls_port, encode_key(key))

@@ -1,7 +1,7 @@
 """``telex serve``: one process, the HTTP and HTTPS listeners on one event loop, graceful stop.
 
-    start: open Node ─► TLS files ─► bind sockets ─► print connection string ─► serve
-    SIGTERM/SIGINT: stop accepting ─► drain in-flight requests (≤ shutdown_grace_seconds) ─► close Node
+start: open Node ─► TLS files ─► bind sockets ─► print connection string ─► serve
+SIGTERM/SIGINT: stop accepting ─► drain in-flight requests (≤ shutdown_grace_seconds) ─► close Node
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - only for display
+    if host in ("0.0.0.0", "::", ""):
         return "localhost"
     return f"[{host}]" if ":" in host else host
 

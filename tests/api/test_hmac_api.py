@@ -11,8 +11,16 @@ from telex.app import Node
 from telex.identity.hmac_auth import sign
 
 
-def _signed_headers(node: Node, method: str, target: str, host: str, body: bytes, *, now: float | None = None,
-                    key: bytes | None = None) -> dict[str, str]:
+def _signed_headers(
+    node: Node,
+    method: str,
+    target: str,
+    host: str,
+    body: bytes,
+    *,
+    now: float | None = None,
+    key: bytes | None = None,
+) -> dict[str, str]:
     headers = sign(method, target, host, body, key or node.keyring.state.primary_key, now or time.time())
     headers["content-type"] = "application/json"
     return headers
@@ -48,7 +56,13 @@ async def test_positive_controls_with_both_keys(node: Node, raw: httpx.AsyncClie
     ],
 )
 async def test_tampered_requests_are_401_without_detail(
-    node: Node, raw: httpx.AsyncClient, case: str, method: str, sign_target: str, sign_host: str, body: bytes,
+    node: Node,
+    raw: httpx.AsyncClient,
+    case: str,
+    method: str,
+    sign_target: str,
+    sign_host: str,
+    body: bytes,
     skew: int,
 ) -> None:
     h = _signed_headers(node, method, sign_target, sign_host, body, now=time.time() + skew)
@@ -65,14 +79,17 @@ async def test_altered_hash_header_is_401(node: Node, raw: httpx.AsyncClient) ->
 
 @pytest.mark.parametrize("missing", ["authorization", "x-ms-date", "x-ms-content-sha256"])
 async def test_missing_headers_are_401(node: Node, raw: httpx.AsyncClient, missing: str) -> None:
-    h = {k: v for k, v in _signed_headers(node, "POST", "/identities", "testserver", BODY).items()
-         if k.lower() != missing}
+    h = {
+        k: v
+        for k, v in _signed_headers(node, "POST", "/identities", "testserver", BODY).items()
+        if k.lower() != missing
+    }
     assert (await raw.post("/identities", content=BODY, headers=h)).status_code == 401
 
 
 async def test_duplicate_date_header_is_401(node: Node, raw: httpx.AsyncClient) -> None:
     h = _signed_headers(node, "POST", "/identities", "testserver", BODY)
-    headers = list(h.items()) + [("x-ms-date", h["x-ms-date"])]
+    headers = [*h.items(), ("x-ms-date", h["x-ms-date"])]
     assert (await raw.post("/identities", content=BODY, headers=headers)).status_code == 401
 
 

@@ -14,7 +14,9 @@ from telex.app import Node
 pytestmark = pytest.mark.asyncio
 
 
-async def test_create_user_without_body_returns_201_and_acs_user_id(client: httpx.AsyncClient, node: Node) -> None:
+async def test_create_user_without_body_returns_201_and_acs_user_id(
+    client: httpx.AsyncClient, node: Node
+) -> None:
     r = await client.post("/identities?api-version=2023-10-01", headers={"content-type": "application/json"})
     assert r.status_code == 201
     body = r.json()
@@ -23,7 +25,9 @@ async def test_create_user_without_body_returns_201_and_acs_user_id(client: http
 
 
 async def test_create_user_and_token(client: httpx.AsyncClient) -> None:
-    r = await client.post("/identities", json={"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60})
+    r = await client.post(
+        "/identities", json={"createTokenWithScopes": ["chat", "voip"], "expiresInMinutes": 60}
+    )
     assert r.status_code == 201
     token = r.json()["accessToken"]
     expires = datetime.fromisoformat(token["expiresOn"])
@@ -35,7 +39,9 @@ async def test_create_user_and_token(client: httpx.AsyncClient) -> None:
 
 @pytest.mark.parametrize("minutes", [59, 1441, 0, -1, 10**9])
 async def test_token_lifetime_outside_60_to_1440_is_400(client: httpx.AsyncClient, minutes: int) -> None:
-    r = await client.post("/identities", json={"createTokenWithScopes": ["chat"], "expiresInMinutes": minutes})
+    r = await client.post(
+        "/identities", json={"createTokenWithScopes": ["chat"], "expiresInMinutes": minutes}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "ValidationFailed"
 
@@ -43,7 +49,9 @@ async def test_token_lifetime_outside_60_to_1440_is_400(client: httpx.AsyncClien
 @pytest.mark.parametrize("minutes", [60, 1440])
 async def test_token_lifetime_bounds_are_accepted(client: httpx.AsyncClient, minutes: int) -> None:
     user = (await client.post("/identities")).json()["identity"]["id"]
-    r = await client.post(f"/identities/{user}/:issueAccessToken", json={"scopes": ["voip"], "expiresInMinutes": minutes})
+    r = await client.post(
+        f"/identities/{user}/:issueAccessToken", json={"scopes": ["voip"], "expiresInMinutes": minutes}
+    )
     assert r.status_code == 200, r.text
 
 
@@ -83,14 +91,18 @@ async def test_revoke_delete_and_unknown_users(client: httpx.AsyncClient, node: 
         await client.post(f"/identities/{user}/:revokeAccessTokens"),
         await client.post(f"/identities/{user}/:issueAccessToken", json={"scopes": ["chat"]}),
         await client.delete("/identities/8:acs:not-a-user"),
-        await client.delete(f"/identities/8:acs:{'0' * 8}-0000-0000-0000-{'0' * 12}_{'1' * 8}-1111-1111-1111-{'1' * 12}"),
+        await client.delete(
+            f"/identities/8:acs:{'0' * 8}-0000-0000-0000-{'0' * 12}_{'1' * 8}-1111-1111-1111-{'1' * 12}"
+        ),
     ):
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "IdentityNotFound"
 
 
 async def test_malformed_json_is_400_invalid_json(client: httpx.AsyncClient) -> None:
-    r = await client.post("/identities", content=b'{"createTokenWithScopes": [', headers={"content-type": "application/json"})
+    r = await client.post(
+        "/identities", content=b'{"createTokenWithScopes": [', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert r.json() == {"error": {"code": "InvalidJson", "message": "The request body is not valid JSON."}}
 
@@ -102,8 +114,9 @@ async def test_non_json_body_is_415(client: httpx.AsyncClient) -> None:
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:
-    r = await client.post("/identities", content=b"[" + b"1," * (1 << 20) + b"1]",
-                          headers={"content-type": "application/json"})
+    r = await client.post(
+        "/identities", content=b"[" + b"1," * (1 << 20) + b"1]", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 413
     assert r.json()["error"]["code"] == "PayloadTooLarge"
 

@@ -29,14 +29,18 @@ async def test_positive_control_and_scope(client: httpx.AsyncClient, node: Node)
     assert info.value.status == 403
 
 
-async def test_revocation_rejects_old_tokens_and_accepts_new_ones(client: httpx.AsyncClient, node: Node) -> None:
+async def test_revocation_rejects_old_tokens_and_accepts_new_ones(
+    client: httpx.AsyncClient, node: Node
+) -> None:
     user, old = await _user_token(client, ["chat"])
     await node.verifier.verify(old)
     assert (await client.post(f"/identities/{user}/:revokeAccessTokens")).status_code == 204
     with pytest.raises(TelexError) as info:
         await node.verifier.verify(old)
     assert info.value.status == 401
-    new = (await client.post(f"/identities/{user}/:issueAccessToken", json={"scopes": ["chat"]})).json()["token"]
+    new = (await client.post(f"/identities/{user}/:issueAccessToken", json={"scopes": ["chat"]})).json()[
+        "token"
+    ]
     assert (await node.verifier.verify(new)).user_id == user
 
 
@@ -93,4 +97,6 @@ async def test_access_key_rotation_keeps_the_other_key_working(client: httpx.Asy
     await node.keyring.rotate_access_key("primary")
     assert (await client.post("/identities", auth=secondary)).status_code == 201
     assert (await client.post("/identities", auth=old_primary)).status_code == 401
-    assert (await client.post("/identities", auth=HmacSigner(node.keyring.state.primary_key))).status_code == 201
+    assert (
+        await client.post("/identities", auth=HmacSigner(node.keyring.state.primary_key))
+    ).status_code == 201

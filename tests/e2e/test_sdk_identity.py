@@ -47,7 +47,11 @@ async def _async_flow(client: AsyncIdentityClient) -> None:
 
 
 def test_sync_over_https_from_connection_string(live: LiveServer) -> None:
-    _flow(CommunicationIdentityClient.from_connection_string(live.connection_string, connection_verify=str(live.ca)))
+    _flow(
+        CommunicationIdentityClient.from_connection_string(
+            live.connection_string, connection_verify=str(live.ca)
+        )
+    )
 
 
 def test_sync_over_http_constructor(live: LiveServer) -> None:
@@ -55,7 +59,9 @@ def test_sync_over_http_constructor(live: LiveServer) -> None:
 
 
 async def test_async_over_https_from_connection_string(live: LiveServer) -> None:
-    await _async_flow(AsyncIdentityClient.from_connection_string(live.connection_string, connection_verify=str(live.ca)))
+    await _async_flow(
+        AsyncIdentityClient.from_connection_string(live.connection_string, connection_verify=str(live.ca))
+    )
 
 
 async def test_async_over_http_constructor(live: LiveServer) -> None:

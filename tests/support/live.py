@@ -22,8 +22,14 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, *, database: str | None = None, env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        database: str | None = None,
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.database = database
         self.env = env or {}
@@ -52,14 +58,27 @@ class LiveServer:
         return self.connection_string.split("accesskey=", 1)[1]
 
     def start(self, timeout: float = 30.0) -> LiveServer:
-        args = [sys.executable, "-m", "telex", "serve", "--data-dir", str(self.data_dir),
-                "--port", str(self.port), "--tls-port", str(self.tls_port), "--turn-port", str(self.turn_port)]
+        args = [
+            sys.executable,
+            "-m",
+            "telex",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            "--tls-port",
+            str(self.tls_port),
+            "--turn-port",
+            str(self.turn_port),
+        ]
         if self.database:
             args += ["--database", self.database]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")}
         env.update(self.env)
-        self.proc = subprocess.Popen(args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
+        )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -44,10 +44,21 @@ class PostgresCluster:
         if self._as_postgres:
             shutil.chown(self.root, "postgres", "postgres")
             shutil.chown(self.socket_dir, "postgres", "postgres")
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
+        self._run(
+            str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
+        )
         opts = f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c max_connections=200"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-w", "-l",
-                  str(self.root / "log"), "start")
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-o",
+            opts,
+            "-w",
+            "-l",
+            str(self.root / "log"),
+            "start",
+        )
 
     def stop(self) -> None:
         try:
@@ -61,6 +72,15 @@ class PostgresCluster:
     def create_database(self) -> str:
         """A fresh, empty database; returns its URL."""
         name = "t_" + uuid.uuid4().hex[:12]
-        self._run(str(self.bin / "psql"), "-h", str(self.socket_dir), "-U", "postgres", "-d", "postgres",
-                  "-c", f"CREATE DATABASE {name}")
+        self._run(
+            str(self.bin / "psql"),
+            "-h",
+            str(self.socket_dir),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            f"CREATE DATABASE {name}",
+        )
         return self.url(name)

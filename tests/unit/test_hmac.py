@@ -14,9 +14,16 @@ OTHER = b"o" * 64
 NOW = 1_795_000_000.0
 
 
-def _request(method: str = "POST", target: str = "/identities?api-version=2023-10-01", host: str = "127.0.0.1:8443",
-             body: bytes = b'{"a": 1}', key: bytes = KEY, now: float = NOW, sign_host: str | None = None,
-             sign_target: str | None = None) -> SignedRequest:
+def _request(
+    method: str = "POST",
+    target: str = "/identities?api-version=2023-10-01",
+    host: str = "127.0.0.1:8443",
+    body: bytes = b'{"a": 1}',
+    key: bytes = KEY,
+    now: float = NOW,
+    sign_host: str | None = None,
+    sign_target: str | None = None,
+) -> SignedRequest:
     headers = sign(method, sign_target or target, sign_host or host, body, key, now)
     return SignedRequest(method, target, host, {k.lower(): v for k, v in headers.items()}, body)
 
@@ -52,8 +59,13 @@ def test_date_inside_window_is_accepted(skew: int) -> None:
 
 
 def _tamper(req: SignedRequest, **changes: object) -> SignedRequest:
-    fields = {"method": req.method, "target": req.target, "host": req.host, "headers": dict(req.headers),
-              "body": req.body}
+    fields = {
+        "method": req.method,
+        "target": req.target,
+        "host": req.host,
+        "headers": dict(req.headers),
+        "body": req.body,
+    }
     fields.update(changes)
     return SignedRequest(**fields)  # type: ignore[arg-type]
 

@@ -42,7 +42,9 @@ def _sdk_decode(token: str) -> dict[str, object]:
     lifetime=st.integers(min_value=3600, max_value=86400),
     now=st.integers(min_value=1_600_000_000, max_value=2_500_000_000),
 )
-def test_sdk_standard_base64_decoder_reads_every_token(scopes: frozenset[Scope], lifetime: int, now: int) -> None:
+def test_sdk_standard_base64_decoder_reads_every_token(
+    scopes: frozenset[Scope], lifetime: int, now: int
+) -> None:
     resource = ResourceId(str(uuid.uuid4()))
     fmt = TokenFormat(resource, "local")
     user = new_user_id(resource)
@@ -132,12 +134,20 @@ BAD_TOKENS = {
     "wrong issuer": _signed(_claims(iss="someone")),
     "unknown scope": _signed(_claims(acsScope="chat,admin")),
     "unknown kid": jwt.encode(_claims(), KEY.private_key, algorithm=ALGORITHM, headers={"kid": "nope"}),
-    "kid traversal": jwt.encode(_claims(), KEY.private_key, algorithm=ALGORITHM, headers={"kid": "../../dev/null"}),
+    "kid traversal": jwt.encode(
+        _claims(), KEY.private_key, algorithm=ALGORITHM, headers={"kid": "../../dev/null"}
+    ),
     "kid sqli": jwt.encode(_claims(), KEY.private_key, algorithm=ALGORITHM, headers={"kid": "' OR '1'='1"}),
-    "kid url": jwt.encode(_claims(), KEY.private_key, algorithm=ALGORITHM, headers={"kid": "http://127.0.0.1/"}),
+    "kid url": jwt.encode(
+        _claims(), KEY.private_key, algorithm=ALGORITHM, headers={"kid": "http://127.0.0.1/"}
+    ),
     "no kid": jwt.encode(_claims(), KEY.private_key, algorithm=ALGORITHM),
-    "jku header": jwt.encode(_claims(), ec.generate_private_key(ec.SECP256R1()), algorithm=ALGORITHM,
-                             headers={"kid": KEY.kid, "jku": "http://127.0.0.1/jwks"}),
+    "jku header": jwt.encode(
+        _claims(),
+        ec.generate_private_key(ec.SECP256R1()),
+        algorithm=ALGORITHM,
+        headers={"kid": KEY.kid, "jku": "http://127.0.0.1/jwks"},
+    ),
     "garbage": "not.a.token",
     "two parts": "abc.def",
     "empty": "",

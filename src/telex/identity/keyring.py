@@ -9,12 +9,12 @@ embedded default the store is the SQLite file in the data dir (mode 0600).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import secrets
 import uuid
 from dataclasses import replace
+from itertools import pairwise
 
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -33,7 +33,9 @@ MAX_TOKEN_LIFETIME_SECONDS = 1440 * 60
 
 
 def new_signing_key(now: float) -> SigningKey:
-    return SigningKey(kid=uuid.uuid4().hex[:16], private_key=ec.generate_private_key(ec.SECP256R1()), created_at=now)
+    return SigningKey(
+        kid=uuid.uuid4().hex[:16], private_key=ec.generate_private_key(ec.SECP256R1()), created_at=now
+    )
 
 
 def new_keyring(now: float) -> KeyringState:
@@ -105,7 +107,7 @@ class KeyringHolder:
         keys = self.state.signing_keys
         cutoff = now - MAX_TOKEN_LIFETIME_SECONDS - 120
         await self._repo.drop_signing_keys(
-            [old.kid for old, successor in zip(keys, keys[1:], strict=False) if successor.created_at < cutoff]
+            [old.kid for old, successor in pairwise(keys) if successor.created_at < cutoff]
         )
         await self.load()
         return key

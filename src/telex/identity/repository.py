@@ -53,7 +53,9 @@ class SqlUserRepository:
 
     async def create(self, user: UserId, now: float) -> None:
         async with self._db.write() as conn:
-            await conn.execute(insert(users).values(id=user, created_at=now, token_generation=0, deleted=False))
+            await conn.execute(
+                insert(users).values(id=user, created_at=now, token_generation=0, deleted=False)
+            )
 
     async def get(self, user: UserId) -> UserRecord | None:
         async with self._db.read() as conn:
@@ -165,7 +167,9 @@ class SqlKeyringRepository:
     async def set_access_key(self, which: str, key: bytes, now: float) -> None:
         async with self._db.write() as conn:
             await conn.execute(
-                update(keyring).where(keyring.c.name == f"access_key.{which}").values(value=_b64(key), updated_at=now)
+                update(keyring)
+                .where(keyring.c.name == f"access_key.{which}")
+                .values(value=_b64(key), updated_at=now)
             )
 
     async def add_signing_key(self, key: SigningKey) -> None:
@@ -179,4 +183,9 @@ class SqlKeyringRepository:
 
 
 def _key_row(key: SigningKey) -> dict[str, object]:
-    return {"kid": key.kid, "alg": ALGORITHM, "private_pem": _pem(key.private_key), "created_at": key.created_at}
+    return {
+        "kid": key.kid,
+        "alg": ALGORITHM,
+        "private_pem": _pem(key.private_key),
+        "created_at": key.created_at,
+    }

@@ -6,6 +6,7 @@ not add or remove participants; ``voip.join`` may join calls but not start them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 __all__ = ["Scope", "parse_scopes", "scope_bits"]
@@ -30,7 +31,7 @@ _BITS = {
 }
 
 
-def parse_scopes(names: list[str]) -> frozenset[Scope]:
+def parse_scopes(names: Sequence[str]) -> frozenset[Scope]:
     """The scopes named; raises ``ValueError`` naming the first unknown one."""
     out = set()
     for name in names:

@@ -6,6 +6,7 @@ nothing here checks who the caller is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from telex.core.clock import Clock
@@ -34,7 +35,9 @@ def _not_found() -> TelexError:
     return TelexError(ErrorCode.IDENTITY_NOT_FOUND, "The identity does not exist.")
 
 
-def validate_token_request(scopes: list[str], expires_in_minutes: int | None) -> tuple[frozenset[Scope], int]:
+def validate_token_request(
+    scopes: Sequence[str], expires_in_minutes: int | None
+) -> tuple[frozenset[Scope], int]:
     """Parsed scopes and lifetime in minutes; raises ``ValidationFailed`` (400) otherwise."""
     if not scopes:
         raise TelexError(ErrorCode.VALIDATION_FAILED, "At least one scope is required.")
@@ -73,7 +76,9 @@ class IdentityService:
             raise _not_found()
         return user
 
-    async def create_user(self, scopes: list[str] | None = None, expires_in_minutes: int | None = None) -> UserWithToken:
+    async def create_user(
+        self, scopes: Sequence[str] | None = None, expires_in_minutes: int | None = None
+    ) -> UserWithToken:
         """Create a user, with a token when ``scopes`` is given. Validation happens before creation."""
         request = validate_token_request(scopes, expires_in_minutes) if scopes is not None else None
         user = new_user_id(self._keyring.state.resource_id)
@@ -81,7 +86,9 @@ class IdentityService:
         token = self._mint(user, 0, *request) if request else None
         return UserWithToken(user, token)
 
-    async def issue_token(self, user: UserId, scopes: list[str], expires_in_minutes: int | None) -> IssuedToken:
+    async def issue_token(
+        self, user: UserId, scopes: Sequence[str], expires_in_minutes: int | None
+    ) -> IssuedToken:
         parsed, minutes = validate_token_request(scopes, expires_in_minutes)
         record = await self._users.get(user)
         if record is None or record.deleted:

@@ -75,7 +75,9 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 
 async def _on_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    code = _BY_STATUS.get(exc.status_code, ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL)
+    code = _BY_STATUS.get(
+        exc.status_code, ErrorCode.BAD_REQUEST if exc.status_code < 500 else ErrorCode.INTERNAL
+    )
     message = {
         404: "The requested resource does not exist.",
         405: "The method is not allowed on this resource.",

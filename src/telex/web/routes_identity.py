@@ -76,5 +76,3 @@ def identity_router(service: IdentityService, hmac: HmacAuth) -> APIRouter:
         return Response(status_code=204)
 
     return router
-
-
