@@ -74,8 +74,11 @@ class Allocation:
     channels: dict[int, Address] = field(default_factory=dict)
     peer_channels: dict[Address, int] = field(default_factory=dict)
     channel_expiry: dict[int, float] = field(default_factory=dict)
-    # Token bucket for the bandwidth cap: bytes available and when last refilled.
+    # Token bucket for the bandwidth cap (bytes/s, bucket size, bytes available, last refill).
+    # The bucket is small (see ``burst_for``) so that throughput over any second stays near the
+    # cap (security.md T-20: at most 1.1 x the cap).
     rate: float = 0.0
+    burst: float = 0.0
     tokens: float = 0.0
     tokens_at: float = 0.0
 
@@ -85,14 +88,20 @@ class Allocation:
         if rate <= 0:
             return True
         tokens = self.tokens + (now - self.tokens_at) * rate
-        if tokens > rate:  # the bucket holds one second of traffic
-            tokens = rate
+        burst = self.burst
+        if tokens > burst:
+            tokens = burst
         self.tokens_at = now
         if tokens < size:
             self.tokens = tokens
             return False
         self.tokens = tokens - size
         return True
+
+    @staticmethod
+    def burst_for(rate: float) -> float:
+        """A fifth of a second of traffic, but never less than one full-size Ethernet datagram."""
+        return max(rate * 0.2, 1500.0)
 
     def permit(self, peer_ip: str, now: float) -> None:
         self.permissions[peer_ip] = now + PERMISSION_LIFETIME

@@ -52,6 +52,7 @@ class CoreConfig:
     max_bytes_per_second: int = 0
     error_rate_per_source: float = 100.0
     ipv6_relay: bool = False
+    ipv4_relay: bool = True
 
 
 @dataclass(slots=True)
@@ -378,8 +379,8 @@ class TurnCore:
             if len(family_attr) != 4 or family_attr[0] not in _FAMILY:
                 return self._error(msg, key, now, 440, user)
             family = _FAMILY[family_attr[0]]
-            if family == 6 and not self.config.ipv6_relay:
-                return self._error(msg, key, now, 440, user)
+        if not (self.config.ipv6_relay if family == 6 else self.config.ipv4_relay):
+            return self._error(msg, key, now, 440, user)
         if self._per_user.get(user.user_id, 0) >= self.config.user_quota:
             return self._error(msg, key, now, 486, user)
         if len(self.allocations) >= self.config.total_quota:
@@ -394,7 +395,8 @@ class TurnCore:
             expires=now + lifetime,
             allocate_tid=msg.transaction_id,
             rate=float(self.config.max_bytes_per_second),
-            tokens=float(self.config.max_bytes_per_second),
+            burst=Allocation.burst_for(self.config.max_bytes_per_second),
+            tokens=Allocation.burst_for(self.config.max_bytes_per_second),
             tokens_at=now,
         )
         relay = self._relays.open(

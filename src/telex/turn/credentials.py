@@ -48,10 +48,10 @@ def rest_password(secret: bytes, username: str) -> str:
 
 def make_credentials(secret: bytes, user_id: str, expiry: int) -> tuple[str, str]:
     """``(username, password)`` valid until the unix time ``expiry``."""
-    if ":" in user_id:
-        # The user id comes after the first colon; a colon inside it is harmless to us but
-        # ambiguous for other TURN servers' parsers, so refuse it at the source.
-        raise ValueError("user id must not contain ':'")
+    # The expiry ends at the first colon (coturn parses it the same way), so user ids may
+    # themselves contain colons, as ACS ids do ("8:acs:<resource>_<uuid>").
+    if not user_id:
+        raise ValueError("empty user id")
     username = f"{int(expiry)}:{user_id}"
     return username, rest_password(secret, username)
 

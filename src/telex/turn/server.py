@@ -282,6 +282,7 @@ class TurnServer:
             max_bytes_per_second=settings.max_bytes_per_second,
             error_rate_per_source=settings.error_rate_per_source,
             ipv6_relay=bool(self._relay_v6),
+            ipv4_relay=bool(self._relay_v4),
         )
         self.core = TurnCore(config, self._secrets, self, self.policy, os.urandom(32))
         self.stats = TurnStats()
