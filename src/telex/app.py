@@ -2,7 +2,8 @@
 
     Settings ─► Node.open()  ─► Database (SQLite | PostgreSQL), migrations
                              ─► KeyringHolder ─► TokenVerifier ─► IdentityService
-                             ─► TurnServer (UDP/TCP)
+                             ─► TurnServer (UDP/TCP), started by Node.start()
+                             ─► EventLog, Bus (in-process | Redis) ─► ChatService, realtime Hub
              build_app(node) ─► FastAPI app: middleware, error mapping, routers
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
@@ -21,18 +22,28 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from telex import __version__
+from telex.bus import Bus, open_bus
+from telex.chat.ratelimit import RateLimiter
+from telex.chat.repository import ChatStore
+from telex.chat.service import ChatService
 from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
+from telex.events.log import EventLog
 from telex.identity.keyring import KeyringHolder
 from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
 from telex.identity.service import IdentityService
 from telex.identity.verifier import TokenVerifier
+from telex.realtime.gateway import realtime_router
+from telex.realtime.hub import Hub
 from telex.store.database import Database
-from telex.web.auth import HmacAuth
+from telex.turn.server import TurnServer
+from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.errors import install_error_handlers
 from telex.web.middleware import HttpMetrics, RequestContextMiddleware
+from telex.web.routes_chat import chat_router
 from telex.web.routes_identity import identity_router
 from telex.web.routes_ops import ops_router
+from telex.web.routes_relay import relay_router
 
 __all__ = ["Node", "access_key_override", "build_app"]
 
@@ -65,6 +76,11 @@ class Node:
     verifier: TokenVerifier
     identity: IdentityService
     registry: CollectorRegistry
+    events: EventLog
+    bus: Bus
+    chat: ChatService
+    hub: Hub
+    turn: TurnServer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -86,12 +102,35 @@ class Node:
             revocation_cache_seconds=ident.revocation_cache_seconds,
         )
         identity = IdentityService(users, keyring, verifier, clock, ident.resource_location)
-        return cls(settings, clock, db, keyring, verifier, identity, CollectorRegistry())
+        events = EventLog(db)
+        bus = open_bus(settings.bus)
+        store = ChatStore(db, events)
+        chat = ChatService(store, bus, clock, settings.chat, RateLimiter(clock))
+        hub = Hub(events, store, settings.chat.poll_seconds)
+        bus.subscribe(hub.notify)
+        return cls(
+            settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
+            events=events, bus=bus, chat=chat, hub=hub,
+        )  # fmt: skip
+
+    def turn_secrets(self) -> tuple[bytes, ...]:
+        """TURN REST secrets: the configured ones, else the keyring's (first signs, all verify)."""
+        configured = self.settings.turn.secrets
+        return tuple(s.encode() for s in configured) if configured else self.keyring.state.turn_secrets
+
+    async def start(self) -> None:
+        """Start the node's listeners besides HTTP (TURN) and its periodic work (keyring refresh)."""
+        if self.settings.turn.enabled:
+            self.turn = TurnServer(
+                self.settings.turn, self.turn_secrets, self.clock, self.settings.host, registry=self.registry
+            )
+            await self.turn.start()
+        self.start_background()
 
     def start_background(self) -> None:
-        """Start the node's periodic work (keyring refresh)."""
         refresh = self.settings.identity.keyring_refresh_seconds
         self._tasks.append(asyncio.create_task(self.keyring.run_refresher(refresh)))
+        self._tasks.append(asyncio.create_task(self.hub.run(self.bus)))
 
     async def ready(self) -> bool:
         return await self.db.ping()
@@ -102,6 +141,9 @@ class Node:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.turn is not None:
+            await self.turn.stop()
+        await self.bus.close()
         await self.db.close()
 
 
@@ -118,6 +160,13 @@ def build_app(node: Node) -> FastAPI:
     hmac = HmacAuth(node.keyring, node.clock, settings.identity.hmac_skew_seconds)
     app.include_router(ops_router(node.keyring, node.registry, node.ready))
     app.include_router(identity_router(node.identity, hmac))
+    app.include_router(chat_router(node.chat, BearerAuth(node.verifier), settings.chat))
+    app.include_router(
+        realtime_router(node.verifier, node.chat.store, node.events, node.hub, settings.chat, node.clock)
+    )
+    app.include_router(
+        relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock)
+    )
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.http.max_body_bytes,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from telex.core.errors import ErrorCode, TelexError
 from telex.turn.settings import TurnSettings
 
-__all__ = ["ConfigError", "IdentitySettings", "Settings", "TurnSettings", "load_settings"]
+__all__ = ["ChatSettings", "ConfigError", "IdentitySettings", "Settings", "TurnSettings", "load_settings"]
 
 # Environment variables that are read directly rather than as settings.
 _ENV_NOT_SETTINGS = frozenset({"TELEX_ACCESS_KEY"})
@@ -51,6 +51,34 @@ class HttpSettings(_Strict):
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
 
+class ChatSettings(_Strict):
+    """Chat limits (acs-wire.md §4) and the realtime gateway. Rate limits are per node."""
+
+    max_content_bytes: int = Field(default=28 * 1024, ge=1)
+    max_participants: int = Field(default=250, ge=1)
+    max_participants_per_batch: int = Field(default=200, ge=1)
+    max_page_size: int = Field(default=200, ge=1)
+    default_page_size: int = Field(default=100, ge=1)
+    # ACS turns typing notifications and read receipts off above this many participants.
+    signals_max_participants: int = Field(default=20, ge=0)
+    # Rate limits (0 disables one): ACS documents these values.
+    threads_per_user_per_10s: int = Field(default=10, ge=0)
+    messages_per_thread_per_10s: int = Field(default=10, ge=0)
+    messages_per_thread_per_minute: int = Field(default=30, ge=0)
+    typing_per_user_per_10s: int = Field(default=5, ge=0)
+    # Realtime gateway.
+    realtime_queue_size: int = Field(default=1024, ge=8)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    auth_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    # How often open connections re-check their token (revocation must close them within 1 s).
+    token_check_seconds: float = Field(default=0.5, gt=0, le=1)
+    # The hub re-reads the log this often even without a bus announcement (a lost one costs latency).
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # Browser origins allowed to open /realtime (clients without an Origin header are always allowed).
+    allowed_origins: tuple[str, ...] = ()
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./.telex")
     host: str = "127.0.0.1"
@@ -63,6 +91,9 @@ class Settings(_Strict):
     identity: IdentitySettings = IdentitySettings()
     http: HttpSettings = HttpSettings()
     turn: TurnSettings = TurnSettings()
+    chat: ChatSettings = ChatSettings()
+    # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
+    bus: str = ""
 
     @property
     def database_url(self) -> str:

@@ -78,6 +78,9 @@ async def serve(settings: Settings) -> None:
     print(f"Telex {settings.data_dir.resolve()} (resource {node.keyring.state.resource_id})", flush=True)
     print(f"  HTTP   http://{_url_host(settings.host)}:{http_port}/", flush=True)
     print(f"  HTTPS  https://{_url_host(settings.host)}:{https_port}/  CA: {tls.ca.resolve()}", flush=True)
+    await node.start()
+    if node.turn is not None:
+        print(f"  STUN/TURN {_url_host(settings.host)}:{node.turn.udp_port} (udp, tcp)", flush=True)
     print(f"  connection string: {connection_string(settings.host, https_port, primary)}", flush=True)
 
     loop = asyncio.get_running_loop()
@@ -89,7 +92,6 @@ async def serve(settings: Settings) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
-    node.start_background()
     try:
         await asyncio.gather(
             servers[0].serve(sockets=[http_sock]),

@@ -95,6 +95,12 @@ class IdentityService:
             raise _not_found()
         return self._mint(user, record.token_generation, parsed, minutes)
 
+    async def require_live(self, user: UserId) -> None:
+        """Raise ``IdentityNotFound`` unless ``user`` exists and is not deleted."""
+        record = await self._users.get(user)
+        if record is None or record.deleted:
+            raise _not_found()
+
     async def revoke_tokens(self, user: UserId) -> None:
         """Every token issued to ``user`` so far stops working (within 1 s on every node)."""
         if not await self._users.revoke(user, self._clock.now()):

@@ -1,0 +1,1 @@
+"""Chat (ACS Chat-compatible): threads, messages, participants, receipts, typing."""

@@ -1,0 +1,568 @@
+"""Chat service: the rules of ACS chat over the store, the event log and the bus.
+
+    route ─► ChatService.op(principal, …) ─► ChatStore.write(): guard ─► rows ─► event append ─► commit
+                                                                                         └─► bus.publish(pos)
+Every method takes the verified ``Principal`` of the caller (any chat-scoped user token) and
+raises ``TelexError``: ``Forbidden`` (403) when the token's scope does not allow the operation,
+the uniform ``NotFound`` (404) when the caller is not a current member of the thread, 400 for
+invalid input, 429 (with ``retry_after``) over a rate limit. A write returns only after its
+transaction (change and events together) has committed.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Row
+
+from telex.bus.base import Bus
+from telex.chat import payloads as pl
+from telex.chat.guard import Action, require_member, require_scope
+from telex.chat.models import (
+    InvalidParticipant,
+    Message,
+    MessageType,
+    Page,
+    Participant,
+    ParticipantSpec,
+    ReadReceipt,
+    Thread,
+    ThreadId,
+    ThreadItem,
+)
+from telex.chat.ratelimit import RateLimiter
+from telex.chat.repository import ChatStore, ChatTx, message_from_row
+from telex.chat.sanitize import sanitize_html
+from telex.config import ChatSettings
+from telex.core.clock import Clock
+from telex.core.errors import ErrorCode, TelexError
+from telex.core.ids import UserId
+from telex.identity.tokens import Principal
+
+__all__ = ["ChatService"]
+
+
+def _bad(message: str) -> TelexError:
+    return TelexError(ErrorCode.BAD_REQUEST, message)
+
+
+def _message_not_found() -> TelexError:
+    return TelexError(ErrorCode.NOT_FOUND, "The chat message does not exist.")
+
+
+@dataclass
+class _Numbers:
+    """The thread's message counters while a transaction adds messages."""
+
+    seq: int
+    ms: int
+
+    def next(self, now: float) -> tuple[int, str]:
+        self.seq += 1
+        self.ms = max(int(now * 1000), self.ms + 1)
+        return self.seq, str(self.ms)
+
+
+def _encode_token(data: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str) -> Any:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _bad("Invalid continuation token.") from exc
+
+
+def _spec_key(spec: ParticipantSpec) -> list[Any]:
+    return [spec.raw_id, spec.display_name, spec.share_history_time]
+
+
+def _participant(row: Row[Any]) -> Participant:
+    return Participant(UserId(row.user_id), row.display_name, row.share_history_time)
+
+
+class ChatService:
+    def __init__(
+        self, store: ChatStore, bus: Bus, clock: Clock, settings: ChatSettings, limiter: RateLimiter
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._clock = clock
+        self._cfg = settings
+        self._limiter = limiter
+
+    @property
+    def store(self) -> ChatStore:
+        return self._store
+
+    # threads -----------------------------------------------------------------------------------
+    async def create_thread(
+        self, principal: Principal, topic: str, specs: list[ParticipantSpec], request_id: str | None
+    ) -> tuple[Thread, list[InvalidParticipant]]:
+        """Create a thread with the caller and ``specs`` as members (``chat`` scope only).
+
+        The same ``request_id`` from the same user returns the thread it created (400 if the body
+        differs). Ids that are not live users of this resource come back as invalid participants.
+        """
+        require_scope(principal, Action.MANAGE_THREAD)
+        self._check_batch(specs)
+        user = principal.user_id
+        key = f"{user} {request_id}" if request_id else None
+        digest = hashlib.sha256(json.dumps([topic, [_spec_key(s) for s in specs]]).encode()).hexdigest()
+        if key is not None:
+            async with self._store.read() as tx:
+                existing = await tx.thread_by_request_key(key)
+            if existing is not None:
+                return self._replayed(existing, digest), []
+        self._limiter.hit(f"thread:{user}", [(self._cfg.threads_per_user_per_10s, 10.0)])
+        now = self._clock.now()
+        thread_id = ThreadId(f"19:{uuid.uuid4().hex}@thread.v2")
+        async with self._store.write() as tx:
+            if key is not None and (existing := await tx.thread_by_request_key(key)) is not None:
+                return self._replayed(existing, digest), []
+            valid, invalid = await self._validate(tx, specs)
+            creator_name = next((s.display_name for s in specs if s.raw_id == user), None)
+            members = {user: Participant(user, creator_name, None)}
+            for p in valid:
+                members.setdefault(p.user_id, p)
+            if len(members) > self._cfg.max_participants:
+                raise _bad(f"A thread has at most {self._cfg.max_participants} participants.")
+            parts = list(members.values())
+            payload = {
+                "threadId": thread_id,
+                "version": str(int(now * 1000)),
+                "createdOn": pl.iso_time(now),
+                "properties": {"topic": topic},
+                "participants": [pl.participant_payload(p) for p in parts],
+                "createdBy": pl.actor_payload(user, creator_name),
+            }
+            pos = await tx.append(thread_id, pl.EventType.THREAD_CREATED, user, now, payload)
+            numbers = _Numbers(0, 0)
+            seq, mid = numbers.next(now)
+            await tx.insert_thread(
+                id=thread_id, topic=topic, created_by=user, created_at=now, last_message_at=now,
+                last_seq=numbers.seq, last_message_ms=numbers.ms, member_count=len(parts),
+                request_key=key, request_hash=digest,
+            )  # fmt: skip
+            await tx.insert_message(
+                thread_id=thread_id, seq=seq, id=mid, type=MessageType.PARTICIPANT_ADDED.value,
+                participants=parts, initiator_id=user, created_at=now, version=mid,
+            )  # fmt: skip
+            await tx.insert_memberships([self._membership_row(thread_id, p, now, 1, pos) for p in parts])
+        await self._bus.publish(pos)
+        return Thread(thread_id, topic, user, now), invalid
+
+    def _replayed(self, row: Row[Any], digest: str) -> Thread:
+        if row.request_hash != digest:
+            raise _bad("The repeatability-request-id was already used with a different request.")
+        return Thread(ThreadId(row.id), row.topic, UserId(row.created_by), row.created_at, row.deleted_at)
+
+    async def list_threads(
+        self, principal: Principal, since: float | None, page_size: int, token: str | None
+    ) -> Page[ThreadItem]:
+        """Threads the caller is a member of, most recently active first."""
+        require_scope(principal, Action.READ)
+        after = None
+        if token is not None:
+            raw = _decode_token(token)
+            if not (isinstance(raw, list) and len(raw) == 3):
+                raise _bad("Invalid continuation token.")
+            after, since = (float(raw[0]), str(raw[1])), raw[2]
+        async with self._store.read() as tx:
+            rows = await tx.list_threads(principal.user_id, since, after, page_size + 1)
+        items = [
+            ThreadItem(ThreadId(r.id), r.topic, r.last_message_at, r.deleted_at) for r in rows[:page_size]
+        ]
+        nxt = None
+        if len(rows) > page_size:
+            last = rows[page_size - 1]
+            nxt = _encode_token([last.last_message_at, last.id, since])
+        return Page(items, nxt)
+
+    async def get_thread(self, principal: Principal, thread_id: str) -> Thread:
+        async with self._store.read() as tx:
+            await require_member(tx, principal, thread_id, Action.READ)
+            row = await tx.thread(thread_id)
+        assert row is not None
+        return Thread(ThreadId(row.id), row.topic, UserId(row.created_by), row.created_at)
+
+    async def update_topic(self, principal: Principal, thread_id: str, topic: str) -> None:
+        """Change the topic (``chat`` scope); adds a ``topicUpdated`` message."""
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.MANAGE_THREAD)
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            numbers = _Numbers(thread.last_seq, thread.last_message_ms)
+            seq, mid = numbers.next(now)
+            await tx.insert_message(
+                thread_id=thread_id, seq=seq, id=mid, type=MessageType.TOPIC_UPDATED.value, content=topic,
+                initiator_id=principal.user_id, created_at=now, version=mid,
+            )  # fmt: skip
+            await tx.update_thread(
+                thread_id, topic=topic, last_seq=numbers.seq, last_message_ms=numbers.ms, last_message_at=now
+            )
+            payload = {
+                "threadId": thread_id,
+                "version": mid,
+                "properties": {"topic": topic},
+                "updatedOn": pl.iso_time(now),
+                "updatedBy": pl.actor_payload(principal.user_id, me.display_name),
+            }
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.THREAD_UPDATED, principal.user_id, now, payload
+            )
+        await self._bus.publish(pos)
+
+    async def delete_thread(self, principal: Principal, thread_id: str) -> None:
+        """Delete the thread for everyone (``chat`` scope); afterwards it is 404 for all."""
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.MANAGE_THREAD)
+            await tx.update_thread(thread_id, deleted_at=now)
+            payload = {
+                "threadId": thread_id,
+                "version": str(int(now * 1000)),
+                "deletedOn": pl.iso_time(now),
+                "deletedBy": pl.actor_payload(principal.user_id, me.display_name),
+            }
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.THREAD_DELETED, principal.user_id, now, payload
+            )
+        await self._bus.publish(pos)
+
+    # messages ----------------------------------------------------------------------------------
+    def _content(self, content: str, type_: MessageType) -> str:
+        if len(content.encode()) > self._cfg.max_content_bytes:
+            raise _bad(f"The message content exceeds {self._cfg.max_content_bytes} bytes.")
+        return sanitize_html(content) if type_ is MessageType.HTML else content
+
+    def _message_rate(self, thread_id: str) -> None:
+        self._limiter.hit(
+            f"messages:{thread_id}",
+            [(self._cfg.messages_per_thread_per_10s, 10.0), (self._cfg.messages_per_thread_per_minute, 60.0)],
+        )
+
+    async def send_message(
+        self,
+        principal: Principal,
+        thread_id: str,
+        content: str,
+        type_: MessageType = MessageType.TEXT,
+        display_name: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """Send a ``text`` or ``html`` message (HTML is sanitised); returns the message id."""
+        if type_.is_system:
+            raise _bad("Only text and html messages can be sent.")
+        content = self._content(content, type_)
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.WRITE)
+            self._message_rate(thread_id)
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            numbers = _Numbers(thread.last_seq, thread.last_message_ms)
+            seq, mid = numbers.next(now)
+            name = display_name if display_name is not None else me.display_name
+            message = Message(
+                id=mid, type=type_, sequence_id=seq, version=mid, created_at=now, sender_id=principal.user_id,
+                sender_display_name=name, content=content, metadata=metadata,
+            )  # fmt: skip
+            await tx.insert_message(
+                thread_id=thread_id, seq=seq, id=mid, type=type_.value, sender_id=principal.user_id,
+                sender_display_name=name, content=content, metadata=metadata, created_at=now, version=mid,
+            )  # fmt: skip
+            await tx.update_thread(thread_id, last_seq=seq, last_message_ms=numbers.ms, last_message_at=now)
+            payload = pl.message_payload(thread_id, message)
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.MESSAGE_RECEIVED, principal.user_id, now, payload
+            )
+        await self._bus.publish(pos)
+        return mid
+
+    async def get_message(self, principal: Principal, thread_id: str, message_id: str) -> Message:
+        async with self._store.read() as tx:
+            me = await require_member(tx, principal, thread_id, Action.READ)
+            row = await tx.message(thread_id, message_id, me.visible_from_seq)
+        if row is None:
+            raise _message_not_found()
+        return message_from_row(row)
+
+    async def list_messages(
+        self, principal: Principal, thread_id: str, since: float | None, page_size: int, token: str | None
+    ) -> Page[Message]:
+        """Messages the caller may see (from its ``shareHistoryTime`` on), newest first."""
+        before = None
+        if token is not None:
+            raw = _decode_token(token)
+            if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], int)):
+                raise _bad("Invalid continuation token.")
+            before, since = raw
+        async with self._store.read() as tx:
+            me = await require_member(tx, principal, thread_id, Action.READ)
+            rows = await tx.list_messages(thread_id, me.visible_from_seq, before, since, page_size + 1)
+        items = [message_from_row(r) for r in rows[:page_size]]
+        nxt = _encode_token([items[-1].sequence_id, since]) if len(rows) > page_size else None
+        return Page(items, nxt)
+
+    async def update_message(
+        self,
+        principal: Principal,
+        thread_id: str,
+        message_id: str,
+        content: str | None,
+        metadata: dict[str, str | None] | None,
+    ) -> None:
+        """Edit the caller's own message (403 for anyone else's or a system message)."""
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.WRITE)
+            row = await tx.message(thread_id, message_id, me.visible_from_seq)
+            if row is None or row.deleted_at is not None:
+                raise _message_not_found()
+            old = message_from_row(row)
+            if old.type.is_system or old.sender_id != principal.user_id:
+                raise TelexError(ErrorCode.FORBIDDEN, "Only the sender can edit a message.")
+            self._message_rate(thread_id)
+            new_content = self._content(content, old.type) if content is not None else old.content
+            merged = dict(old.metadata or {})
+            for k, v in (metadata or {}).items():
+                if v is None:
+                    merged.pop(k, None)
+                else:
+                    merged[k] = v
+            version = str(max(int(now * 1000), int(old.version) + 1))
+            await tx.update_message(
+                thread_id,
+                old.sequence_id,
+                content=new_content,
+                metadata=merged,
+                edited_at=now,
+                version=version,
+            )
+            new = dataclasses.replace(
+                old, version=version, content=new_content, metadata=merged, edited_at=now
+            )
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.MESSAGE_EDITED, principal.user_id, now,
+                pl.message_payload(thread_id, new),
+            )  # fmt: skip
+        await self._bus.publish(pos)
+
+    async def delete_message(self, principal: Principal, thread_id: str, message_id: str) -> None:
+        """Delete the caller's own message (its content is erased; deleting twice is a no-op)."""
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.WRITE)
+            row = await tx.message(thread_id, message_id, me.visible_from_seq)
+            if row is None:
+                raise _message_not_found()
+            old = message_from_row(row)
+            if old.type.is_system or old.sender_id != principal.user_id:
+                raise TelexError(ErrorCode.FORBIDDEN, "Only the sender can delete a message.")
+            if old.deleted_at is not None:
+                return
+            self._message_rate(thread_id)
+            version = str(max(int(now * 1000), int(old.version) + 1))
+            await tx.update_message(thread_id, old.sequence_id, content=None, deleted_at=now, version=version)
+            gone = dataclasses.replace(old, version=version, content=None, metadata=None, deleted_at=now)
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.MESSAGE_DELETED, principal.user_id, now,
+                pl.message_payload(thread_id, gone),
+            )  # fmt: skip
+        await self._bus.publish(pos)
+
+    # participants ------------------------------------------------------------------------------
+    def _check_batch(self, specs: list[ParticipantSpec]) -> None:
+        if len(specs) > self._cfg.max_participants_per_batch:
+            raise _bad(f"At most {self._cfg.max_participants_per_batch} participants per request.")
+
+    async def _validate(
+        self, tx: ChatTx, specs: list[ParticipantSpec]
+    ) -> tuple[list[Participant], list[InvalidParticipant]]:
+        live = await tx.existing_users(s.raw_id for s in specs)
+        valid: dict[str, Participant] = {}
+        invalid = []
+        for s in specs:
+            if s.raw_id in live:
+                valid.setdefault(
+                    s.raw_id, Participant(UserId(s.raw_id), s.display_name, s.share_history_time)
+                )
+            else:
+                invalid.append(InvalidParticipant(s.raw_id, "NotFound", "The participant does not exist."))
+        return list(valid.values()), invalid
+
+    @staticmethod
+    def _membership_row(
+        thread_id: str, p: Participant, now: float, from_seq: int, pos: int
+    ) -> dict[str, Any]:
+        return {
+            "thread_id": thread_id,
+            "user_id": p.user_id,
+            "display_name": p.display_name,
+            "share_history_time": p.share_history_time,
+            "added_at": now,
+            "visible_from_seq": from_seq,
+            "joined_pos": pos,
+        }
+
+    async def list_participants(
+        self, principal: Principal, thread_id: str, page_size: int, skip: int
+    ) -> Page[Participant]:
+        async with self._store.read() as tx:
+            await require_member(tx, principal, thread_id, Action.READ)
+            rows = await tx.list_members(thread_id, skip, page_size + 1)
+        items = [_participant(r) for r in rows[:page_size]]
+        return Page(items, str(skip + page_size) if len(rows) > page_size else None)
+
+    async def add_participants(
+        self, principal: Principal, thread_id: str, specs: list[ParticipantSpec]
+    ) -> list[InvalidParticipant]:
+        """Add members (``chat`` or ``chat.join``). Each sees history from its ``shareHistoryTime``
+        (absent: from now on). Current members are left as they are."""
+        require_scope(principal, Action.MANAGE_PARTICIPANTS)
+        self._check_batch(specs)
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.MANAGE_PARTICIPANTS)
+            valid, invalid = await self._validate(tx, specs)
+            current = {r.user_id for r in await tx.members(thread_id, [p.user_id for p in valid])}
+            new = [p for p in valid if p.user_id not in current]
+            if not new:
+                return invalid
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            if thread.member_count + len(new) > self._cfg.max_participants:
+                raise _bad(f"A thread has at most {self._cfg.max_participants} participants.")
+            numbers = _Numbers(thread.last_seq, thread.last_message_ms)
+            seq, mid = numbers.next(now)
+            await tx.insert_message(
+                thread_id=thread_id, seq=seq, id=mid, type=MessageType.PARTICIPANT_ADDED.value,
+                participants=new, initiator_id=principal.user_id, created_at=now, version=mid,
+            )  # fmt: skip
+            await tx.update_thread(
+                thread_id, last_seq=seq, last_message_ms=numbers.ms, last_message_at=now,
+                member_count=thread.member_count + len(new),
+            )  # fmt: skip
+            payload = {
+                "threadId": thread_id,
+                "version": mid,
+                "addedOn": pl.iso_time(now),
+                "participantsAdded": [pl.participant_payload(p) for p in new],
+                "addedBy": pl.actor_payload(principal.user_id, me.display_name),
+            }
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.PARTICIPANTS_ADDED, principal.user_id, now, payload
+            )
+            rows = []
+            for p in new:
+                start = seq
+                if p.share_history_time is not None:
+                    first = await tx.first_seq_since(thread_id, p.share_history_time)
+                    start = min(first, seq) if first is not None else seq
+                rows.append(self._membership_row(thread_id, p, now, start, pos))
+            await tx.insert_memberships(rows)
+        await self._bus.publish(pos)
+        return invalid
+
+    async def remove_participant(self, principal: Principal, thread_id: str, raw_id: str) -> None:
+        """Remove a member: oneself with any chat scope, others with ``chat`` or ``chat.join``.
+        Removing someone who is not a member is a no-op. The removed member's visibility ends at
+        the ``participantRemoved`` message and the ``participantsRemoved`` event."""
+        action = Action.WRITE if raw_id == principal.user_id else Action.MANAGE_PARTICIPANTS
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, action)
+            target = await tx.membership(thread_id, raw_id)
+            if target is None:
+                return
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            gone = _participant(target)
+            numbers = _Numbers(thread.last_seq, thread.last_message_ms)
+            seq, mid = numbers.next(now)
+            await tx.insert_message(
+                thread_id=thread_id, seq=seq, id=mid, type=MessageType.PARTICIPANT_REMOVED.value,
+                participants=[gone], initiator_id=principal.user_id, created_at=now, version=mid,
+            )  # fmt: skip
+            await tx.update_thread(
+                thread_id, last_seq=seq, last_message_ms=numbers.ms, last_message_at=now,
+                member_count=thread.member_count - 1,
+            )  # fmt: skip
+            payload = {
+                "threadId": thread_id,
+                "version": mid,
+                "removedOn": pl.iso_time(now),
+                "participantsRemoved": [pl.participant_payload(gone)],
+                "removedBy": pl.actor_payload(principal.user_id, me.display_name),
+            }
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.PARTICIPANTS_REMOVED, principal.user_id, now, payload
+            )
+            await tx.end_membership(target.id, seq, pos)
+        await self._bus.publish(pos)
+
+    # signals -----------------------------------------------------------------------------------
+    async def send_typing(self, principal: Principal, thread_id: str, display_name: str | None) -> None:
+        """Tell the other members the caller is typing (dropped above the signals limit)."""
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.WRITE)
+            self._limiter.hit(f"typing:{principal.user_id}", [(self._cfg.typing_per_user_per_10s, 10.0)])
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            if thread.member_count > self._cfg.signals_max_participants:
+                return
+            payload = {
+                "threadId": thread_id,
+                "sender": pl.identifier_kind(principal.user_id),
+                "senderDisplayName": display_name if display_name is not None else (me.display_name or ""),
+                "receivedOn": pl.iso_time(now),
+                "version": str(int(now * 1000)),
+            }
+            pos = await tx.append(ThreadId(thread_id), pl.EventType.TYPING, principal.user_id, now, payload)
+        await self._bus.publish(pos)
+
+    async def send_read_receipt(self, principal: Principal, thread_id: str, message_id: str) -> None:
+        """Record that the caller read up to ``message_id`` (kept only if newer than before)."""
+        now = self._clock.now()
+        async with self._store.write() as tx:
+            me = await require_member(tx, principal, thread_id, Action.WRITE)
+            row = await tx.message(thread_id, message_id, me.visible_from_seq)
+            if row is None:
+                raise _message_not_found()
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            if thread.member_count > self._cfg.signals_max_participants:
+                return
+            old = await tx.receipt(thread_id, principal.user_id)
+            if old is not None and old.seq >= row.seq:
+                return
+            await tx.put_receipt(thread_id, principal.user_id, message_id, row.seq, now)
+            payload = {
+                "threadId": thread_id,
+                "sender": pl.identifier_kind(principal.user_id),
+                "senderDisplayName": me.display_name or "",
+                "chatMessageId": message_id,
+                "readOn": pl.iso_time(now),
+            }
+            pos = await tx.append(
+                ThreadId(thread_id), pl.EventType.READ_RECEIPT, principal.user_id, now, payload
+            )
+        await self._bus.publish(pos)
+
+    async def list_read_receipts(
+        self, principal: Principal, thread_id: str, page_size: int, skip: int
+    ) -> Page[ReadReceipt]:
+        async with self._store.read() as tx:
+            me = await require_member(tx, principal, thread_id, Action.READ)
+            rows = await tx.list_receipts(thread_id, me.visible_from_seq, skip, page_size + 1)
+        return Page(rows[:page_size], str(skip + page_size) if len(rows) > page_size else None)

@@ -1,0 +1,219 @@
+"""The ``/realtime`` WebSocket endpoint: the asyncio shell around ``protocol`` and ``Hub``.
+
+    upgrade ─► Origin allowlist ─► accept ─► first frame: auth (token, cursor) ─► register with hub
+            ─► "ready" ─► replay visible events after cursor from the log ─► live events from the hub
+    while open: token re-checked every token_check_seconds (revocation closes within 1 s),
+                heartbeat when idle, pings answered, a full queue closes with 4008 (resumable).
+
+Exactly once, in order: the connection registers with the hub *before* replaying, so an event
+committed during the replay is either in the replay or queued by the hub; every event at or
+below the last position sent is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fastapi import APIRouter
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from telex.chat.guard import CHAT_SCOPES
+from telex.chat.repository import ChatStore
+from telex.config import ChatSettings
+from telex.core.clock import Clock
+from telex.core.errors import ErrorCode, TelexError
+from telex.events.log import Event, EventLog
+from telex.identity.tokens import Principal
+from telex.identity.verifier import TokenVerifier
+from telex.realtime import protocol as p
+from telex.realtime.hub import Hub
+
+__all__ = ["realtime_router"]
+
+log = logging.getLogger(__name__)
+
+_REPLAY_BATCH = 500
+_PONG = object()
+_OVERFLOW = object()
+
+
+class _Connection:
+    """One authenticated socket: a bounded queue fed by the hub, drained by one writer."""
+
+    def __init__(self, user_id: str, limit: int) -> None:
+        self.user_id = user_id
+        self.limit = limit
+        self.queue: asyncio.Queue[object] = asyncio.Queue()
+        self.overflowed = asyncio.Event()
+
+    def offer(self, event: Event) -> bool:
+        if self.overflowed.is_set():
+            return False
+        if self.queue.qsize() >= self.limit:
+            self.overflowed.set()
+            return False
+        self.queue.put_nowait(event)
+        return True
+
+
+class _Closed(Exception):
+    def __init__(self, code: int, reason: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
+    origin = ws.headers.get("origin")
+    if origin is None or origin in allowed:
+        return True
+    host = ws.headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+def realtime_router(
+    verifier: TokenVerifier,
+    store: ChatStore,
+    events: EventLog,
+    hub: Hub,
+    settings: ChatSettings,
+    clock: Clock,
+) -> APIRouter:
+    router = APIRouter()
+
+    async def authenticate(token: str) -> Principal:
+        try:
+            return await verifier.verify(token, CHAT_SCOPES)
+        except TelexError as exc:
+            code = p.Close.FORBIDDEN if exc.code is ErrorCode.FORBIDDEN else p.Close.UNAUTHORIZED
+            raise _Closed(code, exc.message) from exc
+
+    async def receive_frame(ws: WebSocket) -> p.AuthFrame | p.PingFrame:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        try:
+            return p.parse_client_frame(message.get("text"), settings.max_frame_bytes)
+        except p.ProtocolError as exc:
+            raise _Closed(exc.code, exc.reason) from exc
+
+    async def first_frame(ws: WebSocket) -> p.AuthFrame:
+        try:
+            async with asyncio.timeout(settings.auth_timeout_seconds):
+                frame = await receive_frame(ws)
+        except TimeoutError as exc:
+            raise _Closed(p.Close.AUTH_TIMEOUT, "no auth frame") from exc
+        if not isinstance(frame, p.AuthFrame):
+            raise _Closed(p.Close.BAD_REQUEST, "the first frame must be auth")
+        return frame
+
+    async def replay(ws: WebSocket, user: str, after: int) -> int:
+        while True:
+            async with store.read() as tx:
+                batch = await tx.visible_events(user, after, _REPLAY_BATCH)
+            now = clock.now()
+            for event in batch:
+                if p.deliverable(event, user, now):
+                    await ws.send_text(p.event_frame(event, user))
+                after = event.position
+            if len(batch) < _REPLAY_BATCH:
+                return after
+
+    async def writer(ws: WebSocket, conn: _Connection, start: int, replay_from: int | None) -> None:
+        delivered = start
+        await ws.send_text(p.ready_frame(conn.user_id, start, settings.heartbeat_seconds))
+        if replay_from is not None:
+            delivered = await replay(ws, conn.user_id, replay_from)
+        while True:
+            try:
+                async with asyncio.timeout(settings.heartbeat_seconds):
+                    item = await conn.queue.get()
+            except TimeoutError:
+                await ws.send_text(p.heartbeat_frame(delivered))
+                continue
+            if item is _PONG:
+                await ws.send_text(p.pong_frame())
+            elif isinstance(item, Event) and item.position > delivered:
+                await ws.send_text(p.event_frame(item, conn.user_id))
+                delivered = item.position
+
+    async def reader(ws: WebSocket, conn: _Connection, holder: list[Principal]) -> None:
+        while True:
+            frame = await receive_frame(ws)
+            if isinstance(frame, p.PingFrame):
+                conn.queue.put_nowait(_PONG)
+                continue
+            fresh = await authenticate(frame.token)
+            if fresh.user_id != holder[0].user_id:
+                raise _Closed(p.Close.UNAUTHORIZED, "a refreshed token must be for the same user")
+            holder[0] = fresh
+
+    async def token_check(holder: list[Principal]) -> None:
+        while True:
+            await asyncio.sleep(settings.token_check_seconds)
+            try:
+                await verifier.check_live(holder[0])
+            except TelexError as exc:
+                raise _Closed(p.Close.UNAUTHORIZED, "token expired or revoked") from exc
+
+    async def overflow(conn: _Connection) -> None:
+        await conn.overflowed.wait()
+        raise _Closed(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")
+
+    async def serve(ws: WebSocket) -> None:
+        frame = await first_frame(ws)
+        if not hub.started.is_set():
+            raise _Closed(p.Close.RESTART, "starting; retry")
+        principal = await authenticate(frame.token)
+        head = await events.head()
+        if frame.cursor is not None and frame.cursor > head:
+            raise _Closed(p.Close.BAD_REQUEST, "cursor is ahead of the log")
+        conn = _Connection(principal.user_id, settings.realtime_queue_size)
+        hub_from = hub.add(conn)
+        try:
+            start = frame.cursor if frame.cursor is not None else hub_from
+            holder = [principal]
+            tasks = [
+                asyncio.create_task(writer(ws, conn, start, frame.cursor)),
+                asyncio.create_task(reader(ws, conn, holder)),
+                asyncio.create_task(token_check(holder)),
+                asyncio.create_task(overflow(conn)),
+            ]
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            for task in done:
+                exc = task.exception()
+                if exc is not None:
+                    raise exc
+        finally:
+            hub.remove(conn)
+
+    @router.websocket("/realtime")
+    async def realtime(ws: WebSocket) -> None:
+        if not _origin_allowed(ws, settings.allowed_origins):
+            await ws.close(code=p.Close.POLICY)  # before accept: the upgrade is refused (403)
+            return
+        await ws.accept()
+        code, reason = p.Close.NORMAL, ""
+        try:
+            await serve(ws)
+        except _Closed as exc:
+            code, reason = exc.code, exc.reason
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the peer is gone
+        with contextlib.suppress(Exception):
+            # A peer that never reads may never take the close frame; do not wait for it forever.
+            async with asyncio.timeout(1.0):
+                if code >= 4000 and reason:
+                    await ws.send_text(p.error_frame(str(code), reason))
+                await ws.close(code=code, reason=reason[:120])
+
+    return router

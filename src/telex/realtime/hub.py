@@ -1,0 +1,116 @@
+"""Fan-out on one node: read new events from the log once, hand each to the local connections
+of the users who may see it.
+
+    bus doorbell ─► notify(pos) ─┐
+    poll timer ──────────────────┴─► pump: read_after(cursor) ─► audiences (membership intervals)
+                                         ─► sink.offer(event) for every local connection of each member
+
+``offer`` never blocks: a connection with a full queue is told to close (slow consumer) and
+dropped, so one stalled client never slows delivery to anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Protocol
+
+from telex.bus.base import Bus
+from telex.chat.repository import ChatStore
+from telex.events.log import Event, EventLog
+from telex.realtime.protocol import deliverable
+
+__all__ = ["Hub", "Sink"]
+
+log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    user_id: str
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event``; False when the sink is full (it then closes itself)."""
+
+
+class Hub:
+    def __init__(self, log_: EventLog, store: ChatStore, poll_seconds: float, batch: int = 500) -> None:
+        self._log = log_
+        self._store = store
+        self._poll = poll_seconds
+        self._batch = batch
+        self._wake = asyncio.Event()
+        self._sinks: dict[str, set[Sink]] = {}
+        self.cursor = 0
+        self.started = asyncio.Event()
+
+    async def run(self, bus: Bus) -> None:
+        """Start ``bus``, then deliver until cancelled (``Node.start_background`` runs this)."""
+        while not self.started.is_set():
+            try:
+                await bus.start()
+                self.cursor = await self._log.head()
+            except Exception:
+                log.exception("realtime hub cannot start; retrying")
+                await asyncio.sleep(self._poll)
+                continue
+            self.started.set()
+        await self._loop()
+
+    def notify(self, position: int) -> None:
+        """A bus announcement: the log has grown to ``position``."""
+        if position > self.cursor:
+            self._wake.set()
+
+    def add(self, sink: Sink) -> int:
+        """Register ``sink``; returns the position from which the hub will deliver to it (exclusive)."""
+        self._sinks.setdefault(sink.user_id, set()).add(sink)
+        return self.cursor
+
+    def remove(self, sink: Sink) -> None:
+        sinks = self._sinks.get(sink.user_id)
+        if sinks is not None:
+            sinks.discard(sink)
+            if not sinks:
+                del self._sinks[sink.user_id]
+
+    @property
+    def connections(self) -> int:
+        return sum(len(s) for s in self._sinks.values())
+
+    async def _loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.pump()
+            except Exception:  # the store may be briefly unavailable; the next round retries
+                log.exception("realtime hub could not read the event log")
+
+    async def pump(self) -> None:
+        """Deliver every committed event after ``cursor`` to local sinks."""
+        while True:
+            if not self._sinks:
+                # Nobody to deliver to: skip ahead without reading the events.
+                self.cursor = max(self.cursor, await self._log.head())
+                return
+            events = await self._log.read_after(self.cursor, self._batch)
+            if not events:
+                return
+            async with self._store.read() as tx:
+                audiences = await tx.audiences(e.stream for e in events)
+            for event in events:
+                self._dispatch(event, audiences.get(event.stream, []))
+                self.cursor = event.position
+            if len(events) < self._batch:
+                return
+
+    def _dispatch(self, event: Event, audience: list[tuple[str, int, int | None]]) -> None:
+        pos = event.position
+        for user, joined, left in audience:
+            if joined <= pos and (left is None or pos <= left) and deliverable(event, user):
+                for sink in list(self._sinks.get(user, ())):
+                    if not sink.offer(event):
+                        self.remove(sink)

@@ -1,0 +1,155 @@
+"""The realtime wire protocol, sans I/O: client frames in, server frames and close codes out.
+
+    client                                   server
+      ── {"type":"auth","token":…,"cursor":…} ─►
+      ◄─ {"type":"ready","userId":…,"cursor":…,"heartbeatSeconds":…}
+      ◄─ {"type":"event","event":"chatMessageReceived","cursor":"42","data":{…}}   (replay, then live)
+      ◄─ {"type":"heartbeat","cursor":"42"}                                         (when idle)
+      ── {"type":"ping"} ─►   ◄─ {"type":"pong"}
+      ── {"type":"auth","token":<fresh token>} ─►   (refresh; same user only)
+
+Cursors are opaque strings to clients; here they are decimal log positions.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from telex.chat.payloads import EventType, identifier_kind
+from telex.events.log import Event
+
+__all__ = [
+    "RESUMABLE_CLOSE_CODES",
+    "AuthFrame",
+    "Close",
+    "PingFrame",
+    "ProtocolError",
+    "decode_cursor",
+    "deliverable",
+    "encode_cursor",
+    "error_frame",
+    "event_frame",
+    "heartbeat_frame",
+    "parse_client_frame",
+    "pong_frame",
+    "ready_frame",
+]
+
+# Typing indicators older than this are not replayed: they mean nothing by then.
+TYPING_REPLAY_SECONDS = 10.0
+
+
+class Close:
+    """Close codes. A client reconnects with its last cursor after a resumable one."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
+    POLICY = 1008
+    TOO_BIG = 1009
+    RESTART = 1012
+    UNAUTHORIZED = 4001  # token invalid, expired or revoked, or user deleted: get a new token
+    FORBIDDEN = 4003  # the token has no chat scope
+    SLOW_CONSUMER = 4008  # fell too far behind: reconnect with the last cursor
+    BAD_REQUEST = 4400  # malformed frame or cursor
+    AUTH_TIMEOUT = 4408  # no auth frame in time
+
+
+RESUMABLE_CLOSE_CODES = frozenset({1001, 1006, 1011, 1012, 1013, Close.SLOW_CONSUMER})
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFrame:
+    token: str
+    cursor: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PingFrame:
+    pass
+
+
+def encode_cursor(position: int) -> str:
+    return str(position)
+
+
+def decode_cursor(value: object) -> int | None:
+    """The position of a cursor; None for none. Raises ``ProtocolError`` for a malformed one."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isdigit() and len(value) <= 19:
+        return int(value)
+    raise ProtocolError(Close.BAD_REQUEST, "invalid cursor")
+
+
+def parse_client_frame(text: str | None, max_bytes: int) -> AuthFrame | PingFrame:
+    """One client text frame; raises ``ProtocolError`` with the close code to use."""
+    if text is None:
+        raise ProtocolError(Close.UNSUPPORTED_DATA, "text frames only")
+    if len(text) > max_bytes or len(text.encode()) > max_bytes:
+        raise ProtocolError(Close.TOO_BIG, "frame too large")
+    try:
+        frame = json.loads(text)
+    except ValueError as exc:
+        raise ProtocolError(Close.BAD_REQUEST, "frames are JSON objects") from exc
+    if not isinstance(frame, dict):
+        raise ProtocolError(Close.BAD_REQUEST, "frames are JSON objects")
+    kind = frame.get("type")
+    if kind == "ping":
+        return PingFrame()
+    if kind == "auth":
+        token = frame.get("token")
+        if not isinstance(token, str) or not token:
+            raise ProtocolError(Close.BAD_REQUEST, "auth needs a token")
+        return AuthFrame(token, decode_cursor(frame.get("cursor")))
+    raise ProtocolError(Close.BAD_REQUEST, "unknown frame type")
+
+
+def deliverable(event: Event, user: str, now: float | None = None) -> bool:
+    """Whether a visible event goes to ``user``: not their own typing; no stale typing on replay."""
+    if event.type != EventType.TYPING:
+        return True
+    if event.actor == user:
+        return False
+    return now is None or now - event.created_at <= TYPING_REPLAY_SECONDS
+
+
+def event_frame(event: Event, recipient: str) -> str:
+    data: dict[str, Any] = dict(event.payload)
+    data["recipient"] = identifier_kind(recipient)
+    return json.dumps(
+        {"type": "event", "event": event.type, "cursor": encode_cursor(event.position), "data": data},
+        separators=(",", ":"),
+    )
+
+
+def ready_frame(user: str, cursor: int, heartbeat_seconds: float) -> str:
+    return json.dumps(
+        {
+            "type": "ready",
+            "userId": user,
+            "cursor": encode_cursor(cursor),
+            "heartbeatSeconds": heartbeat_seconds,
+        }
+    )
+
+
+def heartbeat_frame(cursor: int) -> str:
+    return json.dumps({"type": "heartbeat", "cursor": encode_cursor(cursor)})
+
+
+def pong_frame() -> str:
+    return '{"type":"pong"}'
+
+
+def error_frame(code: str, message: str) -> str:
+    return json.dumps({"type": "error", "code": code, "message": message})

@@ -1,0 +1,94 @@
+"""Relay configuration (network traversal, api-version 2022-03-01-preview, acs-wire.md §3.6).
+
+    POST /networkTraversal/:issueRelayConfiguration
+      Authorization: HMAC-SHA256 …   the trusted service asks for any user (or none)
+      Authorization: Bearer <token>  a client with a voip or voip.join token asks for itself
+
+Both return ICE servers (Telex's STUN/TURN and any external relays sharing the secret) with a
+time-limited TURN REST credential bound to the user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from telex.core.clock import Clock
+from telex.core.errors import ErrorCode, TelexError
+from telex.identity.scopes import Scope
+from telex.identity.service import IdentityService
+from telex.identity.verifier import TokenVerifier
+from telex.turn.relayconfig import MAX_TTL, issue_relay_configuration
+from telex.turn.settings import TurnSettings
+from telex.web.auth import HmacAuth, bearer_token
+from telex.web.body import body_doc, read_json
+from telex.web.errors import ErrorResponse
+
+__all__ = ["relay_router"]
+
+
+class RelayConfigurationRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    id: str | None = Field(default=None, max_length=256)
+    routeType: Literal["any", "nearest"] | None = None
+    ttl: Annotated[StrictInt, Field(ge=0, le=MAX_TTL)] = MAX_TTL
+
+
+class IceServer(BaseModel):
+    urls: list[str]
+    username: str
+    credential: str
+    routeType: Literal["any", "nearest"]
+
+
+class RelayConfiguration(BaseModel):
+    expiresOn: str
+    iceServers: list[IceServer]
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 500, 503)
+}
+_VOIP = (Scope.VOIP, Scope.VOIP_JOIN)
+
+
+def relay_router(
+    settings: TurnSettings,
+    secrets: Callable[[], Sequence[bytes]],
+    identity: IdentityService,
+    verifier: TokenVerifier,
+    hmac: HmacAuth,
+    clock: Clock,
+) -> APIRouter:
+    router = APIRouter(tags=["network traversal"], responses=_ERRORS)
+
+    @router.post(
+        "/networkTraversal/:issueRelayConfiguration",
+        response_model=RelayConfiguration,
+        openapi_extra=body_doc(RelayConfigurationRequest, required=False),
+    )
+    async def issue(request: Request) -> dict[str, Any]:
+        if request.headers.get("authorization", "").lower().startswith("bearer "):
+            principal = await verifier.verify(bearer_token(request), _VOIP)
+            body = await read_json(request, RelayConfigurationRequest, allow_empty=True)
+            if body and body.id is not None and body.id != principal.user_id:
+                raise TelexError(ErrorCode.FORBIDDEN, "A user may only get relay credentials for itself.")
+            user: str = principal.user_id
+        else:
+            await hmac(request)
+            body = await read_json(request, RelayConfigurationRequest, allow_empty=True)
+            user = "anonymous"
+            if body and body.id is not None:
+                user = identity.parse_user(body.id)
+                await identity.require_live(user)
+        body = body or RelayConfigurationRequest()
+        host = settings.external_address or (request.url.hostname or "127.0.0.1")
+        return issue_relay_configuration(
+            settings, secrets()[0], user, body.ttl, clock.now(), host, body.routeType or "any"
+        )
+
+    return router

@@ -1,0 +1,98 @@
+"""Chat fixtures: a node with chat limits opened up for load, users with tokens, an HTTP client
+of the in-process app, and a real uvicorn server (for WebSockets) on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from telex.app import Node, build_app
+from telex.core.clock import SystemClock
+from tests.conftest import make_settings
+
+# Rate limits off (0) so tests can send quickly; tests of the limits set their own.
+OPEN_LIMITS: dict[str, Any] = {
+    "threads_per_user_per_10s": 0,
+    "messages_per_thread_per_10s": 0,
+    "messages_per_thread_per_minute": 0,
+    "typing_per_user_per_10s": 0,
+}
+
+
+@dataclass
+class User:
+    id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[User]]
+
+
+async def open_node(tmp_path: Path, database: str = "", **chat: Any) -> Node:
+    settings = make_settings(tmp_path, database=database, chat={**OPEN_LIMITS, **chat})
+    return await Node.open(settings, SystemClock())
+
+
+@pytest.fixture
+async def chat_node(tmp_path: Path) -> AsyncIterator[Node]:
+    node = await open_node(tmp_path)
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+@pytest.fixture
+def make_user(chat_node: Node) -> MakeUser:
+    async def make(*scopes: str) -> User:
+        created = await chat_node.identity.create_user(list(scopes or ("chat",)))
+        assert created.token is not None
+        return User(created.user, created.token.token)
+
+    return make
+
+
+@pytest.fixture
+async def api(chat_node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=build_app(chat_node))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@contextlib.asynccontextmanager
+async def running(node: Node) -> AsyncIterator[str]:
+    """Serve ``node`` with uvicorn (websockets-sansio, as ``telex serve``) on 127.0.0.1; yields the
+    base URL. The node's background work (hub) runs for the duration."""
+    config = uvicorn.Config(
+        build_app(node), host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    node.start_background()
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started or not node.hub.started.is_set():
+            await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def server_url(chat_node: Node) -> AsyncIterator[str]:
+    async with running(chat_node) as url:
+        yield url
