@@ -30,12 +30,13 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from telex.core.ids import ResourceId, new_user_id  # noqa: E402
-from telex.identity.keyring import new_signing_key  # noqa: E402
-from telex.identity.scopes import Scope  # noqa: E402
-from telex.identity.tokens import TokenFormat, decode_token, issue_token  # noqa: E402
-from tests.support.live import LiveServer  # noqa: E402
-from tests.support.signing import HmacSigner  # noqa: E402
+from tests.support.live import LiveServer
+from tests.support.signing import HmacSigner
+
+from telex.core.ids import ResourceId, new_user_id
+from telex.identity.keyring import new_signing_key
+from telex.identity.scopes import Scope
+from telex.identity.tokens import TokenFormat, decode_token, issue_token
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -64,7 +65,10 @@ def bare_crypto(n: int) -> tuple[float, float]:
 
 
 async def run_phase(
-    server: LiveServer, name: str, requests: list[tuple[str, str, dict[str, str], bytes]], concurrency: int,
+    server: LiveServer,
+    name: str,
+    requests: list[tuple[str, str, dict[str, str], bytes]],
+    concurrency: int,
     auth: httpx.Auth | None,
 ) -> dict[str, float]:
     assert server.proc is not None
@@ -138,14 +142,20 @@ async def main(n: int, concurrency: int) -> None:
         }  # fmt: skip
     print(f"bare crypto (PyJWT ES256, this process): sign {sign_us:.0f} µs, verify {verify_us:.0f} µs")
     print(f"HTTP API through telex serve, n={n}, concurrency={concurrency} (client and server share 2 cores)")
-    print(f"{'phase':<8} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server CPU µs/op':>17} {'÷ bare crypto':>14}")
+    print(
+        f"{'phase':<8} {'ops/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'server CPU µs/op':>17} {'÷ bare crypto':>14}"
+    )
     for name, (m, bare) in phases.items():
         ratio = f"{m['cpu_us'] / bare:.1f}x" if bare else "-"
-        print(f"{name:<8} {m['ops_s']:>8.0f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['cpu_us']:>17.0f} {ratio:>14}")
+        print(
+            f"{name:<8} {m['ops_s']:>8.0f} {m['p50_ms']:>8.2f} {m['p99_ms']:>8.2f} {m['cpu_us']:>17.0f} {ratio:>14}"
+        )
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
