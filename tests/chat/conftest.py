@@ -96,3 +96,30 @@ async def running(node: Node) -> AsyncIterator[str]:
 async def server_url(chat_node: Node) -> AsyncIterator[str]:
     async with running(chat_node) as url:
         yield url
+
+
+@pytest.fixture
+async def db_node(tmp_path: Path, database_url: str) -> AsyncIterator[Node]:
+    """A chat node on each backend in turn (SQLite, then PostgreSQL)."""
+    node = await open_node(tmp_path, database=database_url)
+    try:
+        yield node
+    finally:
+        await node.close()
+
+
+def users_of(node: Node) -> MakeUser:
+    async def make(*scopes: str) -> User:
+        created = await node.identity.create_user(list(scopes or ("chat",)))
+        assert created.token is not None
+        return User(created.user, created.token.token)
+
+    return make
+
+
+@contextlib.asynccontextmanager
+async def client_of(node: Node) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=build_app(node)), base_url="http://t"
+    ) as c:
+        yield c

@@ -564,5 +564,9 @@ class ChatService:
     ) -> Page[ReadReceipt]:
         async with self._store.read() as tx:
             me = await require_member(tx, principal, thread_id, Action.READ)
+            thread = await tx.thread(thread_id)
+            assert thread is not None
+            if thread.member_count > self._cfg.signals_max_participants:
+                return Page()  # receipts are off in large threads, as in ACS
             rows = await tx.list_receipts(thread_id, me.visible_from_seq, skip, page_size + 1)
         return Page(rows[:page_size], str(skip + page_size) if len(rows) > page_size else None)
