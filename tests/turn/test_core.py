@@ -303,6 +303,14 @@ def test_t16_channel_number_outside_range_is_400(number: int) -> None:
     assert code_of(c.channel_bind(number, "8.8.8.8", 53)) == 400
 
 
+def test_rfc5766_channel_range_is_opt_in() -> None:
+    h = make_harness(max_channel=0x7FFF)
+    c = h.client()
+    c.allocate()
+    assert c.channel_bind(0x7FFF, "8.8.8.8", 53).cls == Class.SUCCESS
+    assert code_of(c.channel_bind(0x8000, "8.8.8.8", 54)) == 400
+
+
 def test_t16_rebinding_rules() -> None:
     h = make_harness()
     c = h.client()

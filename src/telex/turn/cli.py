@@ -40,7 +40,7 @@ def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     coturn = sub.add_parser("coturn-config", help="print a hardened coturn configuration")
     _common(coturn)
     coturn.add_argument("--listening-ip", action="append", default=[])
-    coturn.add_argument("--relay-ip", default="")
+    coturn.add_argument("--relay-ip", action="append", default=[])
     coturn.add_argument("--external-ip", default="")
     coturn.add_argument(
         "--test-allow-loopback",
@@ -95,7 +95,7 @@ def coturn_command(args: argparse.Namespace) -> int:
         settings,
         secrets,
         listening_ips=args.listening_ip,
-        relay_ip=args.relay_ip,
+        relay_ips=args.relay_ip,
         external_ip=args.external_ip,
         test_allow_loopback=args.test_allow_loopback,
     )

@@ -27,6 +27,8 @@ from ipaddress import ip_address
 
 from telex.turn import stun
 from telex.turn.allocation import (
+    CHANNEL_MAX,
+    CHANNEL_MIN,
     Address,
     Allocation,
     ClientKey,
@@ -53,6 +55,9 @@ class CoreConfig:
     error_rate_per_source: float = 100.0
     ipv6_relay: bool = False
     ipv4_relay: bool = True
+    # RFC 8656 §12 narrowed channels to 0x4000-0x4FFF; RFC 5766 allowed up to 0x7FFF and some
+    # clients (coturn 4.6's turnutils_uclient) still pick numbers there.
+    max_channel: int = CHANNEL_MAX
 
 
 @dataclass(slots=True)
@@ -488,13 +493,14 @@ class TurnCore:
     def _channel_bind(
         self, msg: Message, key: ClientKey, now: float, user: RestUser, alloc: Allocation
     ) -> list[Event]:
-        """ChannelBind (RFC 8656 §11.2): 0x4000-0x4FFF, one peer per number and vice versa."""
+        """ChannelBind (RFC 8656 §11.2): 0x4000-0x4FFF (or RFC 5766's 0x7FFF if configured), one
+        peer per number and one number per peer."""
         number = stun.decode_uint(msg.get(Attr.CHANNEL_NUMBER))
         peer = stun.decode_xor_address(msg.get(Attr.XOR_PEER_ADDRESS), msg.transaction_id)
         if number is None or peer is None:
             return self._error(msg, key, now, 400, user)
         number >>= 16  # the number is the high half; the low half is RFFU
-        if not 0x4000 <= number <= 0x4FFF:
+        if not CHANNEL_MIN <= number <= self.config.max_channel:
             return self._error(msg, key, now, 400, user)
         ip, port = peer
         code = self._policy.check(ip, port, alloc.family)

@@ -3,10 +3,11 @@
 coturn accepts Telex's REST credentials with ``use-auth-secret`` and the same secret. Its
 defaults are not safe (security.md §0): coturn 4.6.1 relays to 10/8, 169.254.169.254 and
 ``::ffff:127.0.0.1``. Every forbidden peer class is therefore denied explicitly, including the
-IPv4-in-IPv6 ranges (``::ffff:0:0-::ffff:ffff:ffff``, ``::-::ffff:ffff``) that versions before
-4.9.0 let through (CVE-2026-27624), and all of 6to4 and NAT64 because coturn cannot look inside
-them. Reflection is limited with ``no-rfc5780``, ``no-stun-backward-compatibility`` and
-``response-origin-only-with-rfc5780`` (security.md §1.2).
+IPv4-in-IPv6 ranges (``::ffff:0:0-::ffff:ffff:ffff``, and ``::1-::ffff:ffff`` for the
+IPv4-compatible form) that versions before 4.9.0 let through (CVE-2026-27624), and all of
+6to4 and NAT64 because coturn cannot look inside them. Reflection is limited with
+``no-rfc5780``, ``no-stun-backward-compatibility`` and ``response-origin-only-with-rfc5780``
+(security.md §1.2).
 """
 
 from __future__ import annotations
@@ -47,9 +48,19 @@ _DENIED_NETWORKS = (
     "ff00::/8",
 )
 
-DENIED_PEER_RANGES: tuple[str, ...] = tuple(
-    f"{net.network_address}-{net.broadcast_address}" for net in map(ip_network, _DENIED_NETWORKS)
-)
+
+def _range(network: str) -> str:
+    net = ip_network(network)
+    low = net.network_address
+    if int(low) == 0 and net.version == 6:
+        # Measured on coturn 4.6.1: a range starting at "::" also matches every IPv4 peer (8.8.8.8
+        # got 403). "::" itself is refused by coturn's built-in check (CVE-2020-26262 fix), so the
+        # range starts at ::1.
+        low = low + 1
+    return f"{low}-{net.broadcast_address}"
+
+
+DENIED_PEER_RANGES: tuple[str, ...] = tuple(_range(n) for n in _DENIED_NETWORKS)
 
 
 def coturn_config(
@@ -57,7 +68,7 @@ def coturn_config(
     secrets: Sequence[str],
     *,
     listening_ips: Sequence[str] = (),
-    relay_ip: str = "",
+    relay_ips: Sequence[str] = (),
     external_ip: str = "",
     test_allow_loopback: bool = False,
 ) -> str:
@@ -69,7 +80,7 @@ def coturn_config(
         f"realm={settings.realm}",
         f"listening-port={settings.port}",
         *(f"listening-ip={ip}" for ip in listening_ips),
-        *([f"relay-ip={relay_ip}"] if relay_ip else []),
+        *(f"relay-ip={ip}" for ip in relay_ips),
         *([f"external-ip={external_ip}"] if external_ip else []),
         f"min-port={settings.min_port}",
         f"max-port={settings.max_port}",

@@ -283,6 +283,7 @@ class TurnServer:
             error_rate_per_source=settings.error_rate_per_source,
             ipv6_relay=bool(self._relay_v6),
             ipv4_relay=bool(self._relay_v4),
+            max_channel=0x7FFF if settings.rfc5766_channels else 0x4FFF,
         )
         self.core = TurnCore(config, self._secrets, self, self.policy, os.urandom(32))
         self.stats = TurnStats()

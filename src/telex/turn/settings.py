@@ -52,6 +52,9 @@ class TurnSettings(BaseModel):
     # Error responses per second per source IP (amplification guard, security.md G7).
     error_rate_per_source: float = Field(default=100.0, gt=0)
 
+    # Accept RFC 5766 channel numbers 0x5000-0x7FFF (RFC 8656 allows only 0x4000-0x4FFF).
+    rfc5766_channels: bool = False
+
     # Peer policy (security.md §1.4). Loopback peers are for tests only.
     allow_loopback_peers: bool = False
     denied_peers: tuple[str, ...] = ()
