@@ -325,6 +325,10 @@ def test_coturn_config_command_refuses_without_secret(capsys: pytest.CaptureFixt
     assert "no secret" in capsys.readouterr().err
 
 
-def test_binding_attribute_is_xor_mapped(start_server: Any) -> None:
-    # Kept synchronous on purpose: the server runs in the test's loop only for async tests.
-    assert Attr.XOR_MAPPED_ADDRESS == 0x0020
+def test_wildcard_listen_needs_a_concrete_relayed_address() -> None:
+    from telex.core.clock import SystemClock
+    from telex.turn.server import TurnServer
+
+    with pytest.raises(ValueError, match="wildcard"):
+        TurnServer(TurnSettings(), [SECRET], SystemClock(), "0.0.0.0")
+    TurnServer(TurnSettings(external_address="203.0.113.7"), [SECRET], SystemClock(), "0.0.0.0")

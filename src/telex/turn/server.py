@@ -261,11 +261,18 @@ class TurnServer:
         v6 = [h for h in self._hosts if ":" in h]
         self._relay_v4 = settings.relay_address or (v4[0] if v4 else "")
         self._relay_v6 = settings.relay_address_v6 or (v6[0] if v6 else "")
+        for relay, external in (
+            (self._relay_v4, settings.external_address),
+            (self._relay_v6, settings.external_address_v6),
+        ):
+            if relay and ip_address(relay).is_unspecified and not external:
+                # XOR-RELAYED-ADDRESS must name an address peers can reach, never 0.0.0.0 or ::.
+                raise ValueError("listening on a wildcard address needs relay_address or external_address")
         own = [*self._hosts, self._relay_v4, self._relay_v6]
         own += [settings.external_address, settings.external_address_v6]
         self.policy = PeerPolicy(
             allow_loopback=settings.allow_loopback_peers,
-            own_addresses=[a for a in own if a and ip_address(a) != ip_address("0.0.0.0") and a != "::"],
+            own_addresses=[a for a in own if a and not ip_address(a).is_unspecified],
             relay_ports=range(settings.min_port, settings.max_port + 1),
             denied=settings.denied_peers,
             external_v4=settings.external_address,
