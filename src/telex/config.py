@@ -15,7 +15,6 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from telex.core.errors import ErrorCode, TelexError
 from telex.turn.settings import TurnSettings
 
 __all__ = ["ChatSettings", "ConfigError", "IdentitySettings", "Settings", "TurnSettings", "load_settings"]
@@ -161,7 +160,3 @@ def load_settings(
         return Settings.model_validate(merged)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, ", ".join(sources) or "defaults")) from exc
-
-
-def config_error_to_telex(exc: ConfigError) -> TelexError:
-    return TelexError(ErrorCode.BAD_REQUEST, str(exc))

@@ -18,7 +18,9 @@ import uvicorn
 
 from telex.app import Node, build_app
 from telex.config import Settings
+from telex.identity.keyring import encode_key
 from telex.tls import ensure_certificate
+from telex.web.middleware import JsonLogFormatter
 
 __all__ = ["connection_string", "run_server", "serve"]
 
@@ -72,8 +74,6 @@ async def serve(settings: Settings) -> None:
     ]
     http_port = http_sock.getsockname()[1]
     https_port = https_sock.getsockname()[1]
-    from telex.identity.keyring import encode_key
-
     primary = encode_key(node.keyring.state.primary_key)
     print(f"Telex {settings.data_dir.resolve()} (resource {node.keyring.state.resource_id})", flush=True)
     print(f"  HTTP   http://{_url_host(settings.host)}:{http_port}/", flush=True)
@@ -104,8 +104,6 @@ async def serve(settings: Settings) -> None:
 
 def run_server(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
-    from telex.web.middleware import JsonLogFormatter
-
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonLogFormatter())
     try:

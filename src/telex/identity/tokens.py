@@ -62,6 +62,7 @@ class Principal:
     issued_at: int
     expires_at: int
     generation: int
+    kid: str  # the signing key that verified it
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,10 +158,10 @@ def decode_token(
         )
     except jwt.PyJWTError as exc:
         raise _invalid() from exc
-    return _principal(claims, now, leeway)
+    return _principal(claims, kid, now, leeway)
 
 
-def _principal(claims: Mapping[str, Any], now: float, leeway: int) -> Principal:
+def _principal(claims: Mapping[str, Any], kid: str, now: float, leeway: int) -> Principal:
     exp, iat, gen = claims["exp"], claims["iat"], claims["gen"]
     nbf = claims.get("nbf", iat)
     if not all(type(v) is int for v in (exp, iat, gen, nbf)):
@@ -174,7 +175,7 @@ def _principal(claims: Mapping[str, Any], now: float, leeway: int) -> Principal:
         scopes = frozenset(Scope(n) for n in names.split(",") if n)
     except ValueError as exc:
         raise _invalid() from exc
-    return Principal(UserId("8:" + skypeid), scopes, iat, exp, gen)
+    return Principal(UserId("8:" + skypeid), scopes, iat, exp, gen, kid)
 
 
 class LruCache(OrderedDict[str, Principal]):

@@ -49,7 +49,6 @@ class TokenVerifier:
         self._leeway = leeway_seconds
         self._ttl = revocation_cache_seconds
         self._tokens = LruCache(cache_size)
-        self._kids: dict[str, str] = {}
         self._user_states: dict[UserId, _UserState] = {}
 
     async def verify(self, token: str, any_of: Iterable[Scope] | None = None) -> Principal:
@@ -79,15 +78,13 @@ class TokenVerifier:
     def _decode(self, token: str) -> Principal:
         state = self._keyring.state
         cached = self._tokens.get(token)
-        if cached is not None and any(k.kid == self._kids.get(token) for k in state.signing_keys):
+        # A cached token is only as good as its key: a key dropped by rotation invalidates it.
+        if cached is not None and any(k.kid == cached.kid for k in state.signing_keys):
             return cached
         keys = {k.kid: k for k in state.signing_keys}
         fmt = TokenFormat(state.resource_id, self._location)
         principal = decode_token(token, fmt, keys, self._clock.now(), self._leeway)
         self._tokens.put(token, principal)
-        self._kids[token] = _kid_of(token)
-        if len(self._kids) > 2 * self._tokens.capacity:
-            self._kids = {t: self._kids[t] for t in self._tokens if t in self._kids}
         return principal
 
     async def _user_state(self, user: UserId) -> _UserState:
@@ -105,10 +102,3 @@ class TokenVerifier:
             self._user_states.clear()
         self._user_states[user] = state
         return state
-
-
-def _kid_of(token: str) -> str:
-    import jwt
-
-    kid = jwt.get_unverified_header(token).get("kid")
-    return kid if isinstance(kid, str) else ""
