@@ -123,19 +123,26 @@ def test_unknown_config_key_stops_the_server_with_a_clear_error(tmp_path: Path) 
 
 
 def test_restart_keeps_users_keys_and_revocations(fresh_dir: Path) -> None:
+    relay = "/networkTraversal/:issueRelayConfiguration"
     with LiveServer(fresh_dir) as server, _client(server) as c:
-        body = c.post("/identities", json={"createTokenWithScopes": ["chat"]}).json()
+        body = c.post("/identities", json={"createTokenWithScopes": ["voip"]}).json()
         user, token = body["identity"]["id"], body["accessToken"]["token"]
-        revoked = c.post("/identities", json={"createTokenWithScopes": ["chat"]}).json()
+        revoked = c.post("/identities", json={"createTokenWithScopes": ["voip"]}).json()
         assert c.post(f"/identities/{revoked['identity']['id']}/:revokeAccessTokens").status_code == 204
         cs = server.connection_string
         jwks = httpx.get(f"{server.http_url}/.well-known/jwks.json").json()
     with LiveServer(fresh_dir) as server, _client(server) as c:
         assert server.connection_string.split(";")[1] == cs.split(";")[1]
         assert httpx.get(f"{server.http_url}/.well-known/jwks.json").json() == jwks
+        live_token = httpx.post(f"{server.http_url}{relay}", headers={"authorization": f"Bearer {token}"})
+        assert live_token.status_code == 200
+        dead = revoked["accessToken"]["token"]
+        assert (
+            httpx.post(f"{server.http_url}{relay}", headers={"authorization": f"Bearer {dead}"}).status_code
+            == 401
+        )
         assert c.post(f"/identities/{user}/:issueAccessToken", json={"scopes": ["voip"]}).status_code == 200
         assert c.delete(f"/identities/{user}").status_code == 204
-    del token  # verified by the chat suite once bearer routes exist
 
 
 def test_kill_9_during_a_burst_loses_no_acknowledged_user(fresh_dir: Path) -> None:
