@@ -1,0 +1,6 @@
+"""Python client SDK: an async chat client and the realtime client (see docs/chat.md, docs/realtime.md)."""
+
+from telex.client.chat import ChatClient, TelexClientError
+from telex.client.realtime import RealtimeClient, RealtimeError, RealtimeEvent
+
+__all__ = ["ChatClient", "RealtimeClient", "RealtimeError", "RealtimeEvent", "TelexClientError"]

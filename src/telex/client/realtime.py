@@ -1,0 +1,172 @@
+"""``RealtimeClient``: the realtime gateway as an async iterator of events that survives
+disconnects by resuming from its last cursor.
+
+    async with RealtimeClient("https://host:8443", token, ssl=ctx) as client:
+        async for event in client:          # event.type: ACS event name, event.data: dict
+            ...
+
+    connect ─► auth(token, cursor) ─► ready ─► events ... ─┐
+        ▲  resumable close (1001/1006/1011/1012/4008),       │
+        └──── lost socket, silent server (3 heartbeats) ◄────┘   backoff 0.1 s → 5 s
+    4001 (token) with a token provider: ask it for a new token and reconnect; otherwise raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+
+__all__ = ["RealtimeClient", "RealtimeError", "RealtimeEvent"]
+
+TokenSource = str | Callable[[], Awaitable[str]]
+
+_RESUMABLE = frozenset({1001, 1006, 1011, 1012, 1013, 4008})
+_UNAUTHORIZED = 4001
+
+
+@dataclass(frozen=True, slots=True)
+class RealtimeEvent:
+    type: str
+    data: dict[str, Any]
+    cursor: str
+
+
+class RealtimeError(Exception):
+    """The gateway refused the connection for good (bad token, scope or request)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"realtime connection closed ({code}): {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def _ws_url(endpoint: str) -> str:
+    base = endpoint.rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :] + "/realtime"
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://") :] + "/realtime"
+    return base + "/realtime"
+
+
+class RealtimeClient:
+    def __init__(
+        self,
+        endpoint: str,
+        token: TokenSource,
+        *,
+        cursor: str | None = None,
+        ssl: ssl_module.SSLContext | None = None,
+        origin: str | None = None,
+        max_backoff: float = 5.0,
+        buffer: int = 10_000,
+    ) -> None:
+        self._url = _ws_url(endpoint)
+        self._token = token
+        self._ssl = ssl
+        self._origin = origin
+        self._max_backoff = max_backoff
+        self._queue: asyncio.Queue[RealtimeEvent | BaseException] = asyncio.Queue(buffer)
+        self._task: asyncio.Task[None] | None = None
+        self._ws: ClientConnection | None = None
+        self.cursor = cursor
+        self.connected = asyncio.Event()
+        self.connects = 0  # successful connections so far (1 + number of resumptions)
+
+    async def __aenter__(self) -> RealtimeClient:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def __aiter__(self) -> RealtimeClient:
+        return self
+
+    async def __anext__(self) -> RealtimeEvent:
+        item = await self._queue.get()
+        if isinstance(item, BaseException):
+            self._queue.put_nowait(item)  # stay failed for later calls too
+            raise item
+        return item
+
+    async def wait_connected(self) -> None:
+        """Until the gateway has answered ``ready`` (callers bound it with ``asyncio.timeout``)."""
+        await self.connected.wait()
+
+    def drop_connection(self) -> None:
+        """Abort the current socket without a closing handshake (for tests of resumption)."""
+        if self._ws is not None and self._ws.transport is not None:
+            self._ws.transport.abort()
+
+    async def _token_now(self) -> str:
+        return self._token if isinstance(self._token, str) else await self._token()
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        try:
+            while True:
+                try:
+                    await self._session()
+                    backoff = 0.1
+                except RealtimeError as exc:
+                    if exc.code == _UNAUTHORIZED and not isinstance(self._token, str):
+                        continue  # the provider gives a fresh token on the next connect
+                    raise
+                except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
+                    if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
+                        raise RealtimeError(exc.response.status_code, "refused") from exc
+                finally:
+                    self.connected.clear()
+                    self._ws = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
+        except RealtimeError as exc:
+            await self._queue.put(exc)
+
+    async def _session(self) -> None:
+        headers = {"Origin": self._origin} if self._origin else None
+        async with connect(
+            self._url, ssl=self._ssl, additional_headers=headers, max_size=2**22, open_timeout=10
+        ) as ws:
+            self._ws = ws
+            await ws.send(
+                json.dumps({"type": "auth", "token": await self._token_now(), "cursor": self.cursor})
+            )
+            idle = 45.0
+            try:
+                while True:
+                    async with asyncio.timeout(idle):
+                        frame = json.loads(await ws.recv())
+                    kind = frame.get("type")
+                    if kind == "event":
+                        event = RealtimeEvent(frame["event"], frame["data"], frame["cursor"])
+                        await self._queue.put(event)
+                        self.cursor = event.cursor
+                    elif kind == "ready":
+                        idle = 3 * float(frame.get("heartbeatSeconds", 15))
+                        if self.cursor is None:
+                            self.cursor = frame["cursor"]
+                        self.connects += 1
+                        self.connected.set()
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else 1006
+                reason = exc.rcvd.reason if exc.rcvd is not None else ""
+                if code in _RESUMABLE or code == 1000:
+                    raise
+                raise RealtimeError(code, reason) from exc
