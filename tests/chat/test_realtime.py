@@ -49,8 +49,7 @@ async def close_code(ws: ClientConnection) -> int:
             while True:
                 await ws.recv()
         except ConnectionClosed as exc:
-            assert exc.rcvd is not None
-            return exc.rcvd.code
+            return exc.rcvd.code if exc.rcvd is not None else 1006
 
 
 async def collect(client: RealtimeClient, n: int, kind: str = "chatMessageReceived") -> list[RealtimeEvent]:
