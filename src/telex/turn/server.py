@@ -27,6 +27,7 @@ import socket
 import struct
 from collections.abc import Callable, Sequence
 from ipaddress import ip_address
+from typing import cast
 
 from prometheus_client import CollectorRegistry
 
@@ -194,8 +195,8 @@ class _TcpConnection(asyncio.Protocol):
         self.key: ClientKey | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's TCPTransport does not subclass asyncio.Transport; it has the same methods.
+        self.transport = cast(asyncio.Transport, transport)
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
         self.key = ("tcp", (peer[0], peer[1]), (local[0], local[1]))
         self.server._tcp_connections[self.key] = self
