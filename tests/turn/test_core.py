@@ -106,6 +106,16 @@ def test_nonce_is_bound_to_the_5_tuple() -> None:
     assert code_of(b.allocate()) == 401
 
 
+@pytest.mark.parametrize(
+    "nonce", ["", "garbage", "!!!!!!!!!!!!!!!!", "AAAAAAAAAAAAAAAA", "aVW7WEjbyPNSQnS6x"]
+)
+def test_forged_or_mangled_nonces_get_401(nonce: str) -> None:
+    h = make_harness()
+    c = h.client()
+    c.nonce = nonce
+    assert code_of(c.allocate()) == 401
+
+
 def test_t05_second_allocate_on_same_5_tuple_is_437_but_a_retransmission_is_answered() -> None:
     h = make_harness()
     c = h.client()

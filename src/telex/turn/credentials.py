@@ -11,7 +11,7 @@ Every configured secret verifies (the first one signs), so a secret rotates with
 A credential whose expiry is in the past, or further ahead than the configured window, is refused:
 these credentials cannot be revoked, so a leaked ten-year one must not work (security.md §1.5).
 
-Nonces are stateless: ``<expiry hex>-<MAC>`` where the MAC binds the expiry to the client's
+Nonces are stateless: base64url(expiry || MAC) where the MAC binds the expiry to the client's
 5-tuple under a per-process key. A nonce copied to another 5-tuple fails (401); an expired one gets
 438 and a fresh nonce (RFC 8489 §9.2.4, security.md §1.5).
 """
@@ -19,8 +19,10 @@ Nonces are stateless: ``<expiry hex>-<MAC>`` where the MAC binds the expiry to t
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -101,25 +103,28 @@ class NonceStatus(Enum):
     INVALID = "invalid"  # forged, mangled or minted for another 5-tuple: 401
 
 
-def _nonce_mac(key: bytes, expiry_hex: str, five_tuple: str) -> str:
-    mac = hmac.new(key, f"{expiry_hex}|{five_tuple}".encode(), hashlib.sha256).digest()[:12]
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+def _nonce_mac(key: bytes, expiry: bytes, five_tuple: str) -> bytes:
+    return hmac.new(key, expiry + five_tuple.encode(), hashlib.sha256).digest()[:8]
 
 
 def make_nonce(key: bytes, five_tuple: str, now: float, lifetime: float) -> str:
-    """A nonce for ``five_tuple`` that expires ``lifetime`` seconds after ``now``."""
-    expiry_hex = format(int(now + lifetime), "x")
-    return f"{expiry_hex}-{_nonce_mac(key, expiry_hex, five_tuple)}"
+    """A nonce for ``five_tuple`` that expires ``lifetime`` seconds after ``now``.
+
+    12 bytes (4 of expiry, 8 of MAC) as 16 base64url characters: short on purpose, since the
+    nonce is most of a 401's size and 401s are what spoofed requests reflect (security.md T-01).
+    """
+    expiry = struct.pack("!I", int(now + lifetime) & 0xFFFFFFFF)
+    return base64.urlsafe_b64encode(expiry + _nonce_mac(key, expiry, five_tuple)).decode()
 
 
 def check_nonce(key: bytes, nonce: str, five_tuple: str, now: float) -> NonceStatus:
-    expiry_hex, sep, mac = nonce.partition("-")
-    if not sep or len(expiry_hex) > 16:
+    if len(nonce) != 16:
         return NonceStatus.INVALID
     try:
-        expiry = int(expiry_hex, 16)
-    except ValueError:
+        raw = base64.urlsafe_b64decode(nonce)
+    except (ValueError, binascii.Error):
         return NonceStatus.INVALID
-    if not hmac.compare_digest(mac, _nonce_mac(key, expiry_hex, five_tuple)):
+    expiry, mac = raw[:4], raw[4:]
+    if not hmac.compare_digest(mac, _nonce_mac(key, expiry, five_tuple)):
         return NonceStatus.INVALID
-    return NonceStatus.VALID if now < expiry else NonceStatus.STALE
+    return NonceStatus.VALID if now < struct.unpack("!I", expiry)[0] else NonceStatus.STALE
