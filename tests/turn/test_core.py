@@ -332,6 +332,36 @@ def test_t16_rebinding_rules() -> None:
     assert c.channel_bind(0x4001, "8.8.8.8", 54).cls == Class.SUCCESS  # another port is another peer
 
 
+def test_expired_channel_cools_down_for_five_minutes() -> None:
+    h = make_harness(nonce_lifetime=86400)
+    c = h.client()
+    c.allocate(lifetime=3600)
+    c.channel_bind(0x4000, "8.8.8.8", 53)
+    h.clock.advance(601)
+    h.core.handle_timer(h.clock.now())
+    assert code_of(c.channel_bind(0x4000, "1.1.1.1", 53)) == 400  # number still reserved
+    assert code_of(c.channel_bind(0x4001, "8.8.8.8", 53)) == 400  # peer still reserved
+    assert c.channel_bind(0x4000, "8.8.8.8", 53).cls == Class.SUCCESS  # same pair may come back
+    h.clock.advance(601 + 300)
+    h.core.handle_timer(h.clock.now())
+    assert c.channel_bind(0x4002, "8.8.8.8", 53).cls == Class.SUCCESS  # free again
+
+
+def test_password_guessing_per_user_id_goes_silent() -> None:
+    h = make_harness()
+    answered = 0
+    for i in range(40):  # each from a different source port, like a distributed guesser
+        c = h.client("victim", port=41000 + i)
+        c.fetch_nonce()
+        c.set_credentials(c.username, f"guess-{i}")
+        data = c.build(Method.ALLOCATE, [(Attr.REQUESTED_TRANSPORT, bytes([17, 0, 0, 0]))])
+        answered += c.send(data) is not None
+    assert answered == 20
+    assert h.client("someone-else", port=42000).allocate().cls == Class.SUCCESS
+    h.clock.advance(4)
+    assert h.client("victim", port=42001).allocate().cls == Class.SUCCESS  # the real user is not locked out
+
+
 def test_channel_binding_expires_after_600_seconds_but_refresh_keeps_it() -> None:
     h = make_harness()
     c = h.client()

@@ -19,6 +19,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Protocol
 
 __all__ = [
+    "CHANNEL_COOLDOWN",
     "CHANNEL_LIFETIME",
     "CHANNEL_MAX",
     "CHANNEL_MIN",
@@ -33,6 +34,7 @@ __all__ = [
 # Fixed by RFC 8656 §9 and §12; coturn's config says the permission lifetime "MUST not be changed".
 PERMISSION_LIFETIME = 300.0
 CHANNEL_LIFETIME = 600.0
+CHANNEL_COOLDOWN = 300.0
 CHANNEL_MIN = 0x4000
 CHANNEL_MAX = 0x4FFF
 
@@ -74,6 +76,7 @@ class Allocation:
     channels: dict[int, Address] = field(default_factory=dict)
     peer_channels: dict[Address, int] = field(default_factory=dict)
     channel_expiry: dict[int, float] = field(default_factory=dict)
+    cooldown: dict[int, tuple[Address, float]] = field(default_factory=dict)
     # Token bucket for the bandwidth cap (bytes/s, bucket size, bytes available, last refill).
     # The bucket is small (see ``burst_for``) so that throughput over any second stays near the
     # cap (security.md T-20: at most 1.1 x the cap).
@@ -107,6 +110,7 @@ class Allocation:
         self.permissions[peer_ip] = now + PERMISSION_LIFETIME
 
     def bind_channel(self, number: int, peer: Address, now: float) -> None:
+        self.cooldown.pop(number, None)
         self.channels[number] = peer
         self.peer_channels[peer] = number
         self.channel_expiry[number] = now + CHANNEL_LIFETIME
@@ -116,12 +120,34 @@ class Allocation:
         """Drop permissions and channel bindings whose time has come."""
         for ip in [ip for ip, t in self.permissions.items() if t <= now]:
             del self.permissions[ip]
-        for number in [n for n, t in self.channel_expiry.items() if t <= now]:
+        for number, expired_at in [(n, t) for n, t in self.channel_expiry.items() if t <= now]:
             del self.channel_expiry[number]
             peer = self.channels.pop(number)
             self.peer_channels.pop(peer, None)
+            # RFC 8656 §12: for 5 minutes after expiry neither the number nor the peer may be
+            # bound to anything else, so late ChannelData cannot reach a different peer.
+            self.cooldown[number] = (peer, expired_at + CHANNEL_COOLDOWN)
+        for number in [n for n, (_, t) in self.cooldown.items() if t <= now]:
+            del self.cooldown[number]
+
+    def channel_conflict(self, number: int, peer: Address) -> bool:
+        """True if binding ``number`` to ``peer`` breaks the one-to-one rule (RFC 8656 §12)."""
+        bound = self.channels.get(number)
+        if bound is not None and bound != peer:
+            return True
+        if self.peer_channels.get(peer, number) != number:
+            return True
+        cooling = self.cooldown.get(number)
+        if cooling is not None and cooling[0] != peer:
+            return True
+        return any(p == peer and n != number for n, (p, _) in self.cooldown.items())
 
     def next_deadline(self) -> float:
         return min(
-            [self.expires, *self.permissions.values(), *self.channel_expiry.values()],
+            [
+                self.expires,
+                *self.permissions.values(),
+                *self.channel_expiry.values(),
+                *(t for _, t in self.cooldown.values()),
+            ],
         )

@@ -34,7 +34,14 @@ from telex.turn.allocation import (
     ClientKey,
     RelayOpener,
 )
-from telex.turn.credentials import NonceStatus, RestUser, candidate_keys, check_nonce, make_nonce
+from telex.turn.credentials import (
+    NonceStatus,
+    RestUser,
+    candidate_keys,
+    check_nonce,
+    make_nonce,
+    parse_rest_username,
+)
 from telex.turn.policy import PeerPolicy
 from telex.turn.ratelimit import SourceLimiter
 from telex.turn.stun import Attr, Class, Message, Method
@@ -109,6 +116,9 @@ _REASONS = {
     508: "Insufficient Capacity",
 }
 _UDP = 17
+# Failed authentications per user id: a real client fails at most once per nonce refresh.
+_GUESSES_PER_SECOND = 5.0
+_GUESS_BURST = 20.0
 _FAMILY = {0x01: 4, 0x02: 6}
 
 
@@ -133,6 +143,7 @@ class TurnCore:
         self._policy = policy
         self._nonce_key = nonce_key
         self._limiter = SourceLimiter(config.error_rate_per_source, config.error_rate_per_source)
+        self._guess_limiter = SourceLimiter(_GUESSES_PER_SECOND, _GUESS_BURST)
         self.allocations: dict[ClientKey, Allocation] = {}
         self._per_user: dict[str, int] = {}
         self._timers: list[tuple[float, int, ClientKey]] = []
@@ -215,6 +226,7 @@ class TurnCore:
             else:
                 alloc.expire(now)
         self._limiter.purge(now)
+        self._guess_limiter.purge(now)
 
     def remove(self, key: ClientKey) -> None:
         """Delete the allocation of ``key`` if any (its TCP control connection closed)."""
@@ -330,6 +342,12 @@ class TurnCore:
         )
         user = next((c for c in candidates if msg.check_integrity(c.key)), None)
         if user is None:
+            # Online guessing against one user id from many sources: past a few failures per
+            # second for that id, stay silent (security.md §1.2 "Credential brute force").
+            parsed = parse_rest_username(name)
+            if parsed is not None and not self._guess_limiter.allow(parsed[1], now):
+                self.counters.rate_limited += 1
+                return []
             return self._challenge(msg, key, now, 401)
         if status is NonceStatus.STALE:
             return self._challenge(msg, key, now, 438)
@@ -507,8 +525,7 @@ class TurnCore:
         if code is not None:
             return self._error(msg, key, now, code, user)
         address = (str(ip), port)
-        bound = alloc.channels.get(number)
-        if (bound is not None and bound != address) or alloc.peer_channels.get(address, number) != number:
+        if alloc.channel_conflict(number, address):
             return self._error(msg, key, now, 400, user)
         alloc.bind_channel(number, address, now)
         self._schedule(alloc)
