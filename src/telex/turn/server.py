@@ -11,9 +11,11 @@ Relay sockets are bound synchronously inside ``RelayOpener.open`` so the core ca
 Allocate in the same call.
 
 The ChannelData hot path (client→peer and peer→client on UDP) reads the allocation's dicts
-directly: no STUN parsing, and the peer→client header is written into one scratch buffer rather
-than concatenated. Every datagram handler is wrapped so that one bad packet is counted, never
-fatal (security.md §5.1, the CVE-2026-40613 lesson).
+directly and does no STUN parsing. Datagrams are received with ``recvfrom_into`` into
+preallocated buffers: client ChannelData is forwarded as a slice of that buffer, and a peer's
+datagram lands right after a 4-byte header slot, so relaying either way copies nothing in
+Python. Every datagram handler is wrapped so that one bad packet is counted, never fatal
+(security.md §5.1, the CVE-2026-40613 lesson).
 """
 
 from __future__ import annotations
@@ -92,31 +94,31 @@ class _Relay:
 
     def on_readable(self) -> None:
         server, sock, alloc = self.server, self.sock, self.alloc
-        stats = server.stats
+        stats, scratch, view = server.stats, server._scratch, server._scratch_view
+        payload_view = server._payload_view  # the scratch buffer after a 4-byte ChannelData header
         for _ in range(_BATCH):
             try:
-                data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                # Receive straight after the header slot: a bound channel then needs no copy.
+                size, addr = sock.recvfrom_into(payload_view)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue  # an ICMP error surfaced on the socket; nothing to relay
             try:
-                size = len(data)
                 peer_host = addr[0]
                 # Hot path: a bound channel to a UDP client. Permission and bandwidth first.
                 if self.client_sock is not None and peer_host in alloc.permissions:
                     number = alloc.peer_channels.get((peer_host, addr[1]))
                     if number is not None:
-                        if not alloc.charge(size, server._clock.now()):
+                        if alloc.rate > 0 and not alloc.charge(size, server._clock.now()):
                             stats.dropped += 1
                             continue
-                        scratch = server._scratch
                         struct.pack_into("!HH", scratch, 0, number, size)
-                        scratch[4 : 4 + size] = data
-                        server._sendto(self.client_sock, server._scratch_view[: 4 + size], self.client_addr)
+                        server._sendto(self.client_sock, view[: 4 + size], self.client_addr)
                         stats.packets_to_client += 1
                         stats.bytes_to_client += size
                         continue
+                data = bytes(payload_view[:size])
                 out = server.core.handle_peer(alloc, data, (peer_host, addr[1]), server._clock.now())
                 if out is not None:
                     self.send_to_client(out)
@@ -143,39 +145,43 @@ class _UdpListener:
         self.local: Address = (host, port)
         # client address -> allocation, for the ChannelData hot path.
         self.by_client: dict[Address, Allocation] = {}
+        # Datagrams are received into this buffer; only STUN messages are copied out of it.
+        self._buffer = bytearray(_MAX_DATAGRAM)
+        self._view = memoryview(self._buffer)
 
     def on_readable(self) -> None:
         server, sock, stats = self.server, self.sock, self.server.stats
+        buf, view = self._buffer, self._view
         for _ in range(_BATCH):
             try:
-                data, addr = sock.recvfrom(_MAX_DATAGRAM)
+                size, addr = sock.recvfrom_into(view)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 continue
             try:
-                client: Address = (addr[0], addr[1])
-                if len(data) >= 4 and 0x40 <= data[0] <= 0x7F:
+                client: Address = addr if len(addr) == 2 else (addr[0], addr[1])
+                if size >= 4 and 0x40 <= buf[0] <= 0x7F:
                     # Hot path: ChannelData (RFC 8656 §12.5) — a header, two dict lookups, send.
                     alloc = self.by_client.get(client)
                     if alloc is not None:
-                        size = (data[2] << 8) | data[3]
-                        peer = alloc.channels.get((data[0] << 8) | data[1])
+                        length = (buf[2] << 8) | buf[3]
+                        peer = alloc.channels.get((buf[0] << 8) | buf[1])
                         if (
                             peer is not None
-                            and 4 + size <= len(data)
-                            and alloc.charge(size, server._clock.now())
+                            and 4 + length <= size
+                            and (alloc.rate <= 0 or alloc.charge(length, server._clock.now()))
                         ):
                             relay = alloc.relay
                             assert isinstance(relay, _Relay)
-                            server._sendto(relay.sock, memoryview(data)[4 : 4 + size], peer)
+                            server._sendto(relay.sock, view[4 : 4 + length], peer)
                             stats.packets_to_peer += 1
-                            stats.bytes_to_peer += size
+                            stats.bytes_to_peer += length
                             continue
                     stats.dropped += 1
                     continue
                 key: ClientKey = ("udp", client, self.local)
-                for event in server.core.handle_client(data, key, server._clock.now()):
+                for event in server.core.handle_client(bytes(view[:size]), key, server._clock.now()):
                     if isinstance(event, Reply):
                         server._sendto(sock, event.data, client)
                     else:
@@ -299,6 +305,7 @@ class TurnServer:
         self._collector = TurnCollector(self.core, self.stats)
         self._scratch = bytearray(4 + _MAX_DATAGRAM)
         self._scratch_view = memoryview(self._scratch)
+        self._payload_view = self._scratch_view[4:]
         self._udp: list[_UdpListener] = []
         self._udp_by_local: dict[Address, _UdpListener] = {}
         self._tcp_servers: list[asyncio.Server] = []
