@@ -29,6 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="HTTP port (default 8080)")
     serve.add_argument("--tls-port", dest="tls_port", type=int, help="HTTPS port (default 8443)")
     serve.add_argument("--turn-port", dest="turn_port", type=int, help="STUN/TURN port (default 3478)")
+    serve.add_argument("--bus", help="pub/sub between nodes: redis://host:port/db (default: in-process)")
 
     cs = sub.add_parser("connection-string", help="print the connection string")
     _common(cs)
@@ -55,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings(args: argparse.Namespace) -> Settings:
     cli: dict[str, Any] = {}
-    for name in ("data_dir", "database", "host", "port", "tls_port"):
+    for name in ("data_dir", "database", "host", "port", "tls_port", "bus"):
         value = getattr(args, name, None)
         if value is not None:
             cli[name] = value

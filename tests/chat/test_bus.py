@@ -1,0 +1,118 @@
+"""The bus contract on both implementations, and two ``telex serve`` nodes on one PostgreSQL
+and one Redis: a message sent through node A reaches a realtime client on node B."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+from azure.communication.identity import CommunicationIdentityClient
+from azure.core.credentials import AzureKeyCredential
+from redis.exceptions import RedisError
+
+from telex.bus import Bus, LocalBus, open_bus
+from telex.bus.redis import RedisBus
+from telex.client import ChatClient, RealtimeClient
+from tests.support.live import LiveServer, free_port
+from tests.support.pg import PostgresCluster
+
+
+@pytest.fixture(params=["local", "redis"])
+async def make_bus(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Bus]]:
+    opened: list[Bus] = []
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
+
+    def make() -> Bus:
+        bus = open_bus(url)
+        opened.append(bus)
+        return bus
+
+    yield make
+    for bus in opened:
+        await bus.close()
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def test_publish_reaches_local_listeners_at_once(make_bus: Callable[[], Bus]) -> None:
+    bus = make_bus()
+    await bus.start()
+    got: list[int] = []
+    bus.subscribe(got.append)
+    await bus.publish(7)
+    assert got[:1] == [7]  # synchronously, before any round trip
+
+
+async def test_redis_carries_positions_between_nodes(redis_url: str) -> None:
+    a, b = RedisBus(redis_url), RedisBus(redis_url)
+    got: list[int] = []
+    b.subscribe(got.append)
+    try:
+        await a.start()
+        await b.start()
+        # the subscription is live once a published position arrives; publish until one does
+        async with asyncio.timeout(5):
+            while not got:
+                await a.publish(1)
+                await asyncio.sleep(0.02)
+        await a.publish(42)
+        await _until(lambda: 42 in got)
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_a_dead_redis_costs_latency_not_errors() -> None:
+    bus = RedisBus(f"redis://127.0.0.1:{free_port()}/0")
+    got: list[int] = []
+    bus.subscribe(got.append)
+    with pytest.raises(RedisError):
+        await bus.start()  # the hub retries start; publishing must still work locally
+    await bus.publish(3)
+    assert got == [3]
+    await bus.close()
+    assert isinstance(open_bus(""), LocalBus)
+    with pytest.raises(ValueError, match="unsupported bus"):
+        open_bus("amqp://x")
+
+
+@pytest.mark.e2e
+async def test_two_nodes_share_postgresql_and_redis(
+    tmp_path: Path, pg_cluster: PostgresCluster, redis_url: str
+) -> None:
+    database = pg_cluster.create_database()
+    # A long poll interval: delivery within the timeout below can only come through Redis.
+    env = {"TELEX_CHAT__POLL_SECONDS": "60"}
+    args = ["--bus", redis_url]
+    with (
+        LiveServer(tmp_path / "a", database=database, env=env, extra_args=args) as node_a,
+        LiveServer(tmp_path / "b", database=database, env=env, extra_args=args) as node_b,
+    ):
+        identity = CommunicationIdentityClient(node_a.http_url, AzureKeyCredential(node_a.access_key))
+        (_, ta), (ub, tb) = (identity.create_user_and_token(["chat"]) for _ in range(2))
+        async with ChatClient(node_a.http_url, ta.token) as chat:
+            thread = await chat.create_thread("two nodes", [ub.properties["id"]])
+            async with RealtimeClient(node_b.http_url, tb.token) as rt:
+                async with asyncio.timeout(10):
+                    await rt.wait_connected()
+                sent = [await chat.send_message(thread, f"via A {i}") for i in range(10)]
+                got = []
+                async with asyncio.timeout(10):
+                    async for event in rt:
+                        if event.type == "chatMessageReceived":
+                            got.append(event.data["id"])
+                            if len(got) == len(sent):
+                                break
+        assert got == sent
+        async with httpx.AsyncClient(base_url=node_b.http_url) as http:
+            r = await http.get(
+                f"/chat/threads/{thread}/messages", headers={"authorization": f"Bearer {tb.token}"}
+            )
+            assert sum(m["type"] == "text" for m in r.json()["value"]) == 10
