@@ -9,14 +9,11 @@ import time
 from typing import Any
 
 import pytest
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
-aiortc = pytest.importorskip("aiortc")
-
-from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection  # noqa: E402
-from aiortc.rtcconfiguration import RTCIceTransportPolicy  # noqa: E402
-
-from telex.turn.relayconfig import issue_relay_configuration  # noqa: E402
-from tests.turn.conftest import SECRET  # noqa: E402
+from telex.turn.relayconfig import issue_relay_configuration
+from tests.turn.conftest import SECRET
 
 MESSAGES = 1000
 
