@@ -32,6 +32,10 @@ def relay_urls(settings: TurnSettings, host: str) -> list[str]:
     urls = [f"stun:{authority}", f"turn:{authority}?transport=udp"]
     if settings.tcp:
         urls.append(f"turn:{authority}?transport=tcp")
+    if settings.tls_cert_file is not None:
+        # turns: needs a name the certificate covers; ``host`` should then be that name.
+        tls_host = f"[{host}]" if ":" in host and not host.startswith("[") else host
+        urls.append(f"turns:{tls_host}:{settings.tls_port}?transport=tcp")
     return urls
 
 

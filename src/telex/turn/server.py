@@ -1,7 +1,7 @@
 """asyncio adapter: sockets around ``TurnCore``.
 
     client ──UDP──► _UdpListener ─┐                    ┌─► _Relay.sock ──► peer
-    client ──TCP──► _TcpConnection ┴─► TurnCore events ┘
+    client ──TCP/TLS► _TcpConnection ┴► TurnCore events ┘
     peer ───UDP──► _Relay ──► ChannelData / Data indication ──► client
 
 Sockets are read with ``loop.add_reader`` and drained up to ``_BATCH`` datagrams per wake-up,
@@ -26,6 +26,7 @@ import logging
 import os
 import random
 import socket
+import ssl
 import struct
 from collections.abc import Callable, Sequence
 from ipaddress import ip_address
@@ -67,6 +68,16 @@ def _udp_socket(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def _tls_context(settings: TurnSettings) -> ssl.SSLContext | None:
+    """Server context for ``turns:`` (RFC 8656 §3.2: TLS over TCP, same framing inside)."""
+    if settings.tls_cert_file is None or settings.tls_key_file is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(settings.tls_cert_file, settings.tls_key_file)
+    return context
 
 
 class _Relay:
@@ -194,8 +205,9 @@ class _UdpListener:
 class _TcpConnection(asyncio.Protocol):
     """A client-facing TCP connection, framed per RFC 8656 §6.2 (STUN and padded ChannelData)."""
 
-    def __init__(self, server: TurnServer) -> None:
+    def __init__(self, server: TurnServer, transport: str = "tcp") -> None:
         self.server = server
+        self.kind = transport  # "tcp" or "tls": part of the 5-tuple, so nonces do not cross over
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.key: ClientKey | None = None
@@ -204,7 +216,7 @@ class _TcpConnection(asyncio.Protocol):
         # uvloop's TCPTransport does not subclass asyncio.Transport; it has the same methods.
         self.transport = cast(asyncio.Transport, transport)
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
-        self.key = ("tcp", (peer[0], peer[1]), (local[0], local[1]))
+        self.key = (self.kind, (peer[0], peer[1]), (local[0], local[1]))
         self.server._tcp_connections[self.key] = self
 
     def data_received(self, data: bytes) -> None:
@@ -309,6 +321,8 @@ class TurnServer:
         self._udp: list[_UdpListener] = []
         self._udp_by_local: dict[Address, _UdpListener] = {}
         self._tcp_servers: list[asyncio.Server] = []
+        self._tls_servers: list[asyncio.Server] = []
+        self._tls = _tls_context(settings)
         self._tcp_connections: dict[ClientKey, _TcpConnection] = {}
         self._timer_task: asyncio.Task[None] | None = None
         self._ports = list(range(settings.min_port, settings.max_port + 1))
@@ -333,6 +347,15 @@ class TurnServer:
                         lambda: _TcpConnection(self), host, port, reuse_address=True
                     )
                     self._tcp_servers.append(server)
+                if self._tls is not None:
+                    server = await self._loop.create_server(
+                        lambda: _TcpConnection(self, "tls"),
+                        host,
+                        self.settings.tls_port,
+                        ssl=self._tls,
+                        reuse_address=True,
+                    )
+                    self._tls_servers.append(server)
         except BaseException:
             await self.stop()
             raise
@@ -357,10 +380,11 @@ class TurnServer:
         for conn in list(self._tcp_connections.values()):
             if conn.transport is not None:
                 conn.transport.close()
-        for server in self._tcp_servers:
+        for server in [*self._tcp_servers, *self._tls_servers]:
             server.close()
             await server.wait_closed()
         self._tcp_servers.clear()
+        self._tls_servers.clear()
 
     @property
     def udp_port(self) -> int:
@@ -371,6 +395,13 @@ class TurnServer:
         if not self._tcp_servers:
             return None
         return int(self._tcp_servers[0].sockets[0].getsockname()[1])
+
+    @property
+    def tls_port(self) -> int | None:
+        """The ``turns:`` port, when ``tls_cert_file``/``tls_key_file`` are configured."""
+        if not self._tls_servers:
+            return None
+        return int(self._tls_servers[0].sockets[0].getsockname()[1])
 
     def run_timers(self) -> None:
         """Run due expiries now (tests that move a ``FakeClock`` call this instead of waiting)."""

@@ -7,6 +7,8 @@ exists only so tests can relay between two local peers (security.md §4); a test
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["TurnSettings"]
@@ -21,8 +23,12 @@ class TurnSettings(BaseModel):
     secrets: tuple[str, ...] = ()
     realm: str = Field(default="telex", min_length=1, max_length=127)
 
-    # Transports: UDP always; TCP (RFC 8656 §6.2 framing) unless disabled.
+    # Transports: UDP always; TCP (RFC 8656 §6.2 framing) unless disabled; TLS ("turns:") when a
+    # certificate and key are configured.
     tcp: bool = True
+    tls_port: int = Field(default=5349, ge=0, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # Addresses to listen on; empty means the ``host`` the server is started with.
     listen_addresses: tuple[str, ...] = ()
     # Local addresses relay sockets bind to; empty IPv4 means the listening IPv4 address, empty
@@ -67,6 +73,8 @@ class TurnSettings(BaseModel):
     def _check(self) -> TurnSettings:
         if self.min_port > self.max_port:
             raise ValueError("min_port must not exceed max_port")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
         if self.default_lifetime > self.max_lifetime:
             raise ValueError("default_lifetime must not exceed max_lifetime")
         return self
