@@ -99,6 +99,21 @@ async def test_ipv6_allocation_refused_with_440_without_an_ipv6_relay(start_serv
         probe.close()
 
 
+async def test_external_address_is_advertised_in_xor_relayed_address(start_server: Any) -> None:
+    server = await start_server(external_address="203.0.113.9")
+    probe = Probe(("127.0.0.1", server.udp_port), *credentials())
+    try:
+        reply = await asyncio.to_thread(probe.allocate)
+        assert reply is not None
+        relayed = decode_xor_address(reply.get(Attr.XOR_RELAYED_ADDRESS), reply.transaction_id)
+        assert relayed is not None
+        assert str(relayed[0]) == "203.0.113.9"
+        (alloc,) = server.core.allocations.values()
+        assert alloc.relay.address == ("127.0.0.1", relayed[1])  # bound locally, advertised outside
+    finally:
+        probe.close()
+
+
 async def test_closing_the_tcp_connection_deletes_the_allocation(start_server: Any) -> None:
     server = await start_server()
     username, password = credentials()
