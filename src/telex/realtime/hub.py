@@ -5,6 +5,9 @@ of the users who may see it.
     poll timer ──────────────────┴─► pump: read_after(cursor) ─► audiences (membership intervals)
                                          ─► sink.offer(event) for every local connection of each member
 
+Chat threads are the default audience; other capabilities register an ``AudienceSource`` for
+their stream prefix (calls: ``call:``), so the hub knows no capability but chat's default.
+
 ``offer`` never blocks: a connection with a full queue is told to close (slow consumer) and
 dropped, so one stalled client never slows delivery to anyone else.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from telex.bus.base import Bus
@@ -21,7 +25,7 @@ from telex.chat.repository import ChatStore
 from telex.events.log import Event, EventLog
 from telex.realtime.protocol import deliverable
 
-__all__ = ["Hub", "Sink"]
+__all__ = ["AudienceSource", "Hub", "Sink"]
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +37,23 @@ class Sink(Protocol):
         """Queue ``event``; False when the sink is full (it then closes itself)."""
 
 
+class AudienceSource(Protocol):
+    async def audiences(self, streams: Iterable[str]) -> dict[str, list[tuple[str, int, int | None]]]:
+        """``(user, joined_pos, left_pos)`` intervals of who may receive each stream."""
+
+
 class Hub:
-    def __init__(self, log_: EventLog, store: ChatStore, poll_seconds: float, batch: int = 500) -> None:
+    def __init__(
+        self,
+        log_: EventLog,
+        store: ChatStore,
+        poll_seconds: float,
+        batch: int = 500,
+        sources: Mapping[str, AudienceSource] | None = None,
+    ) -> None:
         self._log = log_
         self._store = store
+        self._sources = dict(sources or {})
         self._poll = poll_seconds
         self._batch = batch
         self._wake = asyncio.Event()
@@ -99,13 +116,26 @@ class Hub:
             events = await self._log.read_after(self.cursor, self._batch)
             if not events:
                 return
-            async with self._store.read() as tx:
-                audiences = await tx.audiences(e.stream for e in events)
+            audiences = await self._audiences({e.stream for e in events})
             for event in events:
                 self._dispatch(event, audiences.get(event.stream, []))
                 self.cursor = event.position
             if len(events) < self._batch:
                 return
+
+    async def _audiences(self, streams: set[str]) -> dict[str, list[tuple[str, int, int | None]]]:
+        by_source: dict[str, list[str]] = {}
+        for stream in streams:
+            prefix = next((p for p in self._sources if stream.startswith(p)), "")
+            by_source.setdefault(prefix, []).append(stream)
+        chat = by_source.pop("", [])
+        out: dict[str, list[tuple[str, int, int | None]]] = {}
+        if chat:
+            async with self._store.read() as tx:
+                out = await tx.audiences(chat)
+        for prefix, wanted in by_source.items():
+            out.update(await self._sources[prefix].audiences(wanted))
+        return out
 
     def _dispatch(self, event: Event, audience: list[tuple[str, int, int | None]]) -> None:
         pos = event.position
