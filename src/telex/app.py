@@ -4,6 +4,7 @@
                              ─► KeyringHolder ─► TokenVerifier ─► IdentityService
                              ─► TurnServer (UDP/TCP), started by Node.start()
                              ─► EventLog, Bus (in-process | Redis) ─► ChatService, realtime Hub
+                             ─► CallingService (its call streams are a Hub audience source)
              build_app(node) ─► FastAPI app: middleware, error mapping, routers
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
@@ -23,6 +24,9 @@ from prometheus_client import CollectorRegistry
 
 from telex import __version__
 from telex.bus import Bus, open_bus
+from telex.calling.payloads import CALL_STREAM_PREFIX
+from telex.calling.repository import CallStore
+from telex.calling.service import CallingService
 from telex.chat.ratelimit import RateLimiter
 from telex.chat.repository import ChatStore
 from telex.chat.service import ChatService
@@ -40,6 +44,7 @@ from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.errors import install_error_handlers
 from telex.web.middleware import HttpMetrics, RequestContextMiddleware
+from telex.web.routes_calling import calling_router
 from telex.web.routes_chat import chat_router
 from telex.web.routes_identity import identity_router
 from telex.web.routes_ops import ops_router
@@ -80,6 +85,7 @@ class Node:
     bus: Bus
     chat: ChatService
     hub: Hub
+    calling: CallingService
     turn: TurnServer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -106,11 +112,13 @@ class Node:
         bus = open_bus(settings.bus)
         store = ChatStore(db, events)
         chat = ChatService(store, bus, clock, settings.chat, RateLimiter(clock))
-        hub = Hub(events, store, settings.chat.poll_seconds)
+        calls = CallStore(db, events)
+        calling = CallingService(calls, bus, clock, settings.calling)
+        hub = Hub(events, store, settings.chat.poll_seconds, sources={CALL_STREAM_PREFIX: calls})
         bus.subscribe(hub.notify)
         return cls(
             settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
-            events=events, bus=bus, chat=chat, hub=hub,
+            events=events, bus=bus, chat=chat, hub=hub, calling=calling,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -131,6 +139,7 @@ class Node:
         refresh = self.settings.identity.keyring_refresh_seconds
         self._tasks.append(asyncio.create_task(self.keyring.run_refresher(refresh)))
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus)))
+        self._tasks.append(asyncio.create_task(self.calling.run_timers()))
 
     async def ready(self) -> bool:
         return await self.db.ping()
@@ -161,6 +170,7 @@ def build_app(node: Node) -> FastAPI:
     app.include_router(ops_router(node.keyring, node.registry, node.ready))
     app.include_router(identity_router(node.identity, hmac))
     app.include_router(chat_router(node.chat, BearerAuth(node.verifier), settings.chat))
+    app.include_router(calling_router(node.calling, BearerAuth(node.verifier)))
     app.include_router(
         realtime_router(node.verifier, node.chat.store, node.events, node.hub, settings.chat, node.clock)
     )

@@ -17,7 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from telex.turn.settings import TurnSettings
 
-__all__ = ["ChatSettings", "ConfigError", "IdentitySettings", "Settings", "TurnSettings", "load_settings"]
+__all__ = [
+    "CallingSettings",
+    "ChatSettings",
+    "ConfigError",
+    "IdentitySettings",
+    "Settings",
+    "TurnSettings",
+    "load_settings",
+]
 
 # Environment variables that are read directly rather than as settings.
 _ENV_NOT_SETTINGS = frozenset({"TELEX_ACCESS_KEY"})
@@ -78,6 +86,20 @@ class ChatSettings(_Strict):
     allowed_origins: tuple[str, ...] = ()
 
 
+class CallingSettings(_Strict):
+    """Voice, video and data calls (the ``[calling]`` section)."""
+
+    # An unanswered invitation ends with the ``missed`` reason after this long.
+    ring_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Calls are a full mesh of WebRTC peer connections until a media server exists: every
+    # participant sends to every other, so upstream bandwidth grows with the size of the call.
+    max_participants: int = Field(default=6, ge=2, le=32)
+    # Largest SDP or ICE candidate a client may send through signaling.
+    max_signal_bytes: int = Field(default=64 * 1024, ge=1024, le=1 << 20)
+    # The ringing timer re-checks the store at least this often (another node may add deadlines).
+    timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./.telex")
     host: str = "127.0.0.1"
@@ -91,6 +113,7 @@ class Settings(_Strict):
     http: HttpSettings = HttpSettings()
     turn: TurnSettings = TurnSettings()
     chat: ChatSettings = ChatSettings()
+    calling: CallingSettings = CallingSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 

@@ -35,6 +35,8 @@ class ErrorCode(Enum):
     IDENTITY_NOT_FOUND = ("IdentityNotFound", 404)
     METHOD_NOT_ALLOWED = ("MethodNotAllowed", 405)
     CONFLICT = ("Conflict", 409)
+    # A call already has as many participants as a mesh call may have (calling.max_participants).
+    CALL_FULL = ("CallFull", 409)
     # 412 / 413 / 415 / 429
     PRECONDITION_FAILED = ("PreconditionFailed", 412)
     PAYLOAD_TOO_LARGE = ("PayloadTooLarge", 413)

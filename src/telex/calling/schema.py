@@ -1,0 +1,58 @@
+"""Calling tables. Migration ``0003_calling`` creates exactly these.
+
+A participant row is one join of one user ("leg"); ``joined_pos``/``left_pos`` bound the events
+of the log it receives, captured in the transaction that added or removed it (as chat does).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table
+
+from telex.store.schema import metadata
+
+__all__ = ["call_participants", "calls"]
+
+_POS = BigInteger().with_variant(Integer, "sqlite")
+
+calls = Table(
+    "calls",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    # Group calls: the groupId joined. At most one call per group is not ended (the service
+    # checks inside its write transaction, which appends are serialised by).
+    Column("group_id", String(64), nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("caller_id", String(128), nullable=False),
+    Column("video_offered", Boolean, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("connected_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Column("end_reason", String(32), nullable=True),
+    Index("ix_calls_group_state", "group_id", "state"),
+)
+
+call_participants = Table(
+    "call_participants",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("call_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("display_name", String(256), nullable=True),
+    Column("role", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("end_reason", String(32), nullable=True),
+    Column("created_at", Float, nullable=False),
+    # Set while ringing: when the invitation becomes "missed" (the timer task's index).
+    Column("ring_deadline", Float, nullable=True),
+    Column("connected_at", Float, nullable=True),
+    Column("left_at", Float, nullable=True),
+    Column("muted", Boolean, nullable=False),
+    Column("video", Boolean, nullable=False),
+    Column("screen_sharing", Boolean, nullable=False),
+    Column("joined_pos", _POS, nullable=False),
+    Column("left_pos", _POS, nullable=True),
+    Index("ix_call_participants_call", "call_id"),
+    Index("ix_call_participants_user", "user_id"),
+    Index("ix_call_participants_ring_deadline", "ring_deadline"),
+)

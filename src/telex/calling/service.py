@@ -1,0 +1,358 @@
+"""``CallingService``: who may do what to a call, one write transaction per command.
+
+    route ─► CallingService.op(principal, …) ─► CallStore.write(): load ─► scope + participant check
+             ─► Call command (machine.py) ─► save: events appended, rows written ─► commit ─► bus.publish
+
+Authorization (security.md §2.1): a ``voip`` token may start calls; ``voip.join`` may only join
+a group call in progress and answer calls it is invited to. Everything about a call, including
+whether it exists, is visible only to its participants: anyone else gets the same 404.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from telex.bus.base import Bus
+from telex.calling.machine import Call, Leg, LegState, Role, call_not_found
+from telex.calling.payloads import CallEvent, LogEntry, call_stream, identifier, leg_stream
+from telex.calling.repository import CallStore, CallTx
+from telex.config import CallingSettings
+from telex.core.clock import Clock
+from telex.core.errors import ErrorCode, TelexError
+from telex.identity.scopes import Scope
+from telex.identity.tokens import Principal
+
+__all__ = ["CALL_SCOPES", "CallingService", "Joined"]
+
+log = logging.getLogger(__name__)
+
+CALL_SCOPES = frozenset({Scope.VOIP, Scope.VOIP_JOIN})
+
+SignalType = Literal["offer", "answer", "candidate"]
+Reliability = Literal["lossy", "durable"]
+Priority = Literal["normal", "high"]
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """The call as the new participant finds it, and the participants it should offer media to."""
+
+    call: Call
+    participant: Leg
+    peers: list[Leg]
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _require(principal: Principal, scopes: Iterable[Scope]) -> None:
+    if principal.scopes.isdisjoint(scopes):
+        raise TelexError(ErrorCode.FORBIDDEN, "The access token does not grant this operation.")
+
+
+def _display_name(value: str | None) -> str | None:
+    if value is not None and len(value) > 256:
+        raise TelexError(ErrorCode.VALIDATION_FAILED, "displayName may have at most 256 characters.")
+    return value or None
+
+
+class CallingService:
+    def __init__(
+        self,
+        store: CallStore,
+        bus: Bus,
+        clock: Clock,
+        settings: CallingSettings,
+        new_id: Callable[[], str] = _new_id,
+    ) -> None:
+        self.store = store
+        self._bus = bus
+        self._clock = clock
+        self._settings = settings
+        self._new_id = new_id
+
+    # starting and joining ------------------------------------------------------------------------
+    async def start_call(
+        self,
+        principal: Principal,
+        targets: list[str],
+        *,
+        video: bool = False,
+        display_name: str | None = None,
+    ) -> Joined:
+        """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation).
+
+        Needs ``voip`` (403 otherwise). Targets must be other communication users (400), at most
+        ``max_participants - 1`` of them (409 ``CallFull``). Whether a target exists is not
+        revealed: an invitation to nobody rings until it is ``missed``.
+        """
+        _require(principal, {Scope.VOIP})
+        wanted = list(dict.fromkeys(targets))
+        for raw in wanted:
+            if not raw.startswith("8:acs:") or len(raw) > 128 or raw == principal.user_id:
+                raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {raw[:140]!r}.")
+        now = self._clock.now()
+        caller = Leg(self._new_id(), principal.user_id, Role.CALLER, LegState.CONNECTING, now)
+        caller.display_name = _display_name(display_name)
+        invitees = [Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now) for user in wanted]
+        call = Call.start_direct(
+            self._new_id(), caller, invitees, video=video, now=now,
+            ring_timeout=self._settings.ring_timeout_seconds,
+            max_participants=self._settings.max_participants,
+        )  # fmt: skip
+        async with self.store.write() as tx:
+            pos = await tx.save(call, principal.user_id, now)
+        await self._publish(pos)
+        return Joined(call, caller, [])
+
+    async def join_group(
+        self, principal: Principal, group_id: str, *, video: bool = False, display_name: str | None = None
+    ) -> Joined:
+        """Join the group's call, starting it if none is in progress.
+
+        ``voip`` or ``voip.join`` may join a call in progress; only ``voip`` may start one (403).
+        ``group_id`` must be a UUID (400). At the mesh limit: 409 ``CallFull``.
+        """
+        _require(principal, CALL_SCOPES)
+        try:
+            group = str(uuid.UUID(group_id))
+        except ValueError as exc:
+            raise TelexError(ErrorCode.VALIDATION_FAILED, "groupId must be a UUID.") from exc
+        now = self._clock.now()
+        leg = Leg(self._new_id(), principal.user_id, Role.MEMBER, LegState.CONNECTED, now)
+        leg.display_name = _display_name(display_name)
+        async with self.store.write() as tx:
+            call_id = await tx.live_group_call(group)
+            if call_id is None:
+                if Scope.VOIP not in principal.scopes:
+                    raise TelexError(
+                        ErrorCode.FORBIDDEN, "A voip.join token may only join a call in progress."
+                    )
+                call = Call.start_group(self._new_id(), group, leg, video=video, now=now)
+            else:
+                call = await self._load(tx, call_id)
+                leg.video = video
+                call.join(leg, now=now, max_participants=self._settings.max_participants)
+            peers = [x for x in call.joined_legs() if x.id != leg.id]
+            pos = await tx.save(call, principal.user_id, now)
+        await self._publish(pos)
+        return Joined(call, leg, peers)
+
+    async def accept(
+        self, principal: Principal, call_id: str, participant_id: str, *, video: bool = False
+    ) -> Joined:
+        """Answer an invitation; the answerer then offers media to every ``peers`` entry.
+        404 unless the participant is the caller's own; 409 unless it is ringing."""
+        _require(principal, CALL_SCOPES)
+        now = self._clock.now()
+        async with self.store.write() as tx:
+            call, leg = await self._own(tx, principal, call_id, participant_id)
+            call.accept(leg.id, now=now, video=video)
+            peers = [x for x in call.joined_legs() if x.id != leg.id]
+            pos = await tx.save(call, principal.user_id, now)
+        await self._publish(pos)
+        return Joined(call, leg, peers)
+
+    # leaving and state -----------------------------------------------------------------------------
+    async def decline(self, principal: Principal, call_id: str, participant_id: str) -> Call:
+        """Refuse an invitation (409 unless ringing)."""
+        return await self._command(
+            principal, call_id, participant_id, lambda c, leg, now: c.decline(leg, now=now)
+        )
+
+    async def hang_up(
+        self, principal: Principal, call_id: str, participant_id: str, *, for_everyone: bool = False
+    ) -> Call:
+        """Leave (a caller leaving before an answer cancels). ``for_everyone`` ends the call for
+        all participants and is the caller's alone (403 for anyone else)."""
+        return await self._command(
+            principal, call_id, participant_id,
+            lambda c, leg, now: c.hang_up(leg, now=now, for_everyone=for_everyone),
+        )  # fmt: skip
+
+    async def hold(self, principal: Principal, call_id: str, participant_id: str) -> Call:
+        return await self._command(
+            principal, call_id, participant_id, lambda c, leg, now: c.hold(leg, now=now)
+        )
+
+    async def resume(self, principal: Principal, call_id: str, participant_id: str) -> Call:
+        return await self._command(
+            principal, call_id, participant_id, lambda c, leg, now: c.resume(leg, now=now)
+        )
+
+    async def set_media(
+        self,
+        principal: Principal,
+        call_id: str,
+        participant_id: str,
+        *,
+        muted: bool | None = None,
+        video: bool | None = None,
+        screen_sharing: bool | None = None,
+    ) -> Call:
+        """Record mute, camera and screen-share state; the others see ``callParticipantUpdated``."""
+        return await self._command(
+            principal, call_id, participant_id,
+            lambda c, leg, _: c.set_media(leg, muted=muted, video=video, screen_sharing=screen_sharing),
+        )  # fmt: skip
+
+    async def get_call(self, principal: Principal, call_id: str) -> Call:
+        """The call with all its participants, for anyone who is or was one of them (404 otherwise)."""
+        _require(principal, CALL_SCOPES)
+        async with self.store.read() as tx:
+            call = await self._load(tx, call_id)
+        if not call.legs_of(principal.user_id):
+            raise call_not_found()
+        return call
+
+    # signaling -------------------------------------------------------------------------------------
+    async def signal(
+        self,
+        principal: Principal,
+        call_id: str,
+        participant_id: str,
+        *,
+        to: str,
+        type_: SignalType,
+        sdp: str | None = None,
+        candidate: dict[str, Any] | None = None,
+    ) -> None:
+        """Send an SDP offer/answer or an ICE candidate to one other participant of the call;
+        only that participant receives it. Both must be in the call (409 otherwise)."""
+        limit = self._settings.max_signal_bytes
+        if type_ == "candidate":
+            if candidate is None or len(str(candidate)) > limit:
+                raise TelexError(ErrorCode.VALIDATION_FAILED, "A candidate signal needs a candidate.")
+        elif sdp is None or not sdp or len(sdp.encode()) > limit:
+            raise TelexError(
+                ErrorCode.VALIDATION_FAILED, f"An {type_} needs an sdp of at most {limit} bytes."
+            )
+        now = self._clock.now()
+        async with self.store.write() as tx:
+            call, sender = await self._own(tx, principal, call_id, participant_id)
+            call.require_joined(sender.id)
+            target = call.require_joined(to)
+            if target.id == sender.id:
+                raise TelexError(ErrorCode.VALIDATION_FAILED, "A participant does not signal itself.")
+            payload: dict[str, Any] = {
+                "callId": call.id, "from": sender.id, "fromUser": identifier(sender.user_id),
+                "to": target.id, "type": type_,
+            }  # fmt: skip
+            if type_ == "candidate":
+                payload["candidate"] = candidate
+            else:
+                payload["sdp"] = sdp
+            entry = (leg_stream(call.id, target.id), CallEvent.SIGNAL, payload)
+            pos = await tx.save(call, principal.user_id, now, [entry])
+        await self._publish(pos)
+
+    async def open_data_channel(
+        self,
+        principal: Principal,
+        call_id: str,
+        participant_id: str,
+        *,
+        channel_id: int,
+        reliability: Reliability,
+        priority: Priority,
+        recipients: list[str] | None,
+    ) -> None:
+        """Announce a data channel the sender opened (ACS semantics: the sender picks the id,
+        reliability and priority). Everyone in the call learns of it, or only ``recipients``."""
+        if not 0 <= channel_id <= 65535:
+            raise TelexError(ErrorCode.VALIDATION_FAILED, "channelId must be from 0 to 65535.")
+        now = self._clock.now()
+        async with self.store.write() as tx:
+            call, sender = await self._own(tx, principal, call_id, participant_id)
+            call.require_joined(sender.id)
+            payload: dict[str, Any] = {
+                "callId": call.id, "from": sender.id, "fromUser": identifier(sender.user_id),
+                "channelId": channel_id, "reliability": reliability, "priority": priority,
+                "to": recipients,
+            }  # fmt: skip
+            entries: list[LogEntry]
+            if recipients is None:
+                entries = [(call_stream(call.id), CallEvent.DATA_CHANNEL_OPENED, payload)]
+            else:
+                targets = list(dict.fromkeys(call.require_joined(r).id for r in recipients))
+                entries = [(leg_stream(call.id, t), CallEvent.DATA_CHANNEL_OPENED, payload) for t in targets]
+            pos = await tx.save(call, principal.user_id, now, entries)
+        await self._publish(pos)
+
+    # the ringing timer -----------------------------------------------------------------------------
+    async def expire_due(self) -> int:
+        """Mark every invitation past its deadline ``missed``; returns how many calls changed."""
+        now = self._clock.now()
+        async with self.store.read() as tx:
+            due = await tx.due_calls(now)
+        changed = 0
+        for call_id in due:
+            async with self.store.write() as wtx:
+                call = await wtx.load(call_id)
+                if call is None or not call.expire(now):
+                    continue  # another node (or an answer) got there first
+                pos = await wtx.save(call, None, now)
+            changed += 1
+            await self._publish(pos)
+        return changed
+
+    async def run_timers(self) -> None:
+        """Fire ringing timeouts until cancelled (``Node.start_background`` runs this)."""
+        poll = self._settings.timer_poll_seconds
+        # Sleep first: nothing can be due at start-up that a second's delay would hurt, and the
+        # node's other start-up work (the hub's first read) goes first.
+        await self._clock.sleep(poll)
+        while True:
+            wait = poll
+            try:
+                await self.expire_due()
+                async with self.store.read() as tx:
+                    deadline = await tx.next_deadline()
+                if deadline is not None:
+                    wait = min(poll, max(0.01, deadline - self._clock.now()))
+            except Exception:  # the store may be briefly unavailable; the next round retries
+                log.exception("calling timer could not expire invitations")
+            await self._clock.sleep(wait)
+
+    # helpers ---------------------------------------------------------------------------------------
+    async def _publish(self, pos: int | None) -> None:
+        if pos is not None:
+            await self._bus.publish(pos)
+
+    @staticmethod
+    async def _load(tx: CallTx, call_id: str) -> Call:
+        call = await tx.load(call_id) if len(call_id) <= 64 else None
+        if call is None:
+            raise call_not_found()
+        return call
+
+    async def _own(
+        self, tx: CallTx, principal: Principal, call_id: str, participant_id: str
+    ) -> tuple[Call, Leg]:
+        """The call and the caller's own participant in it; the uniform 404 otherwise."""
+        _require(principal, CALL_SCOPES)
+        call = await self._load(tx, call_id)
+        leg = next((x for x in call.legs if x.id == participant_id), None)
+        if leg is None or leg.user_id != principal.user_id:
+            raise call_not_found()
+        return call, leg
+
+    async def _command(
+        self,
+        principal: Principal,
+        call_id: str,
+        participant_id: str,
+        apply: Callable[[Call, str, float], object],
+    ) -> Call:
+        now = self._clock.now()
+        async with self.store.write() as tx:
+            call, leg = await self._own(tx, principal, call_id, participant_id)
+            apply(call, leg.id, now)
+            pos = await tx.save(call, principal.user_id, now)
+        await self._publish(pos)
+        return call
