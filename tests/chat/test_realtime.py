@@ -183,6 +183,8 @@ async def test_resume_after_restart_replays_exactly_the_missed_events(tmp_path: 
     async with running(node) as url, ChatClient(url, a.token) as chat:
         tid = await chat.create_thread("t", [b.id])
         async with RealtimeClient(url, b.token) as rt:
+            async with asyncio.timeout(10):
+                await rt.wait_connected()  # no cursor: it starts from the head when ready
             for i in range(5):
                 await chat.send_message(tid, f"early {i}")
             early = await collect(rt, 5)
