@@ -42,6 +42,7 @@ class Result:
     cpu_seconds: float
     lost: int
     wall: float
+    rcvbuf_errors: int
 
     @property
     def us_per_datagram(self) -> float:
@@ -65,6 +66,14 @@ def free_port() -> int:
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def udp_rcvbuf_errors() -> int:
+    """Kernel-wide UDP receive-buffer drops: on loopback, loss is these, not CPU (performance.md §4.5)."""
+    header, values = [
+        line.split() for line in Path("/proc/net/snmp").read_text().splitlines() if line.startswith("Udp:")
+    ][:2]
+    return int(values[header.index("RcvbufErrors")])
 
 
 def wait_for_stun(port: int, timeout: float = 15.0) -> None:
@@ -140,13 +149,15 @@ def bench(name: str, starter: object, peer_port: int, args: argparse.Namespace) 
         proc = starter(Path(tmp), port)  # type: ignore[operator]
         try:
             wait_for_stun(port)
-            cpu0, wall0 = cpu_seconds(proc.pid), time.monotonic()
+            cpu0, wall0, drops0 = cpu_seconds(proc.pid), time.monotonic(), udp_rcvbuf_errors()
             _, received, transmit, lost = run_uclient(port, peer_port, args)
-            cpu1, wall1 = cpu_seconds(proc.pid), time.monotonic()
+            cpu1, wall1, drops1 = cpu_seconds(proc.pid), time.monotonic(), udp_rcvbuf_errors()
         finally:
             stop(proc)
     relayed = 2 * received
-    return Result(name, relayed, relayed / max(transmit, 1), cpu1 - cpu0, lost, wall1 - wall0)
+    return Result(
+        name, relayed, relayed / max(transmit, 1), cpu1 - cpu0, lost, wall1 - wall0, drops1 - drops0
+    )
 
 
 def main() -> int:
@@ -177,12 +188,13 @@ def main() -> int:
     print(f"date_utc={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} cpus={os.cpu_count()} "
           f"clients={args.clients} messages={args.messages} size={args.size}")  # fmt: skip
     print(
-        f"{'server':8} {'relayed':>9} {'datagrams/s':>12} {'cpu s':>7} {'cpu µs/dgram':>13} {'lost':>6} {'wall s':>7}"
+        f"{'server':8} {'relayed':>9} {'datagrams/s':>12} {'cpu s':>7} {'cpu µs/dgram':>13} "
+        f"{'lost':>6} {'rcvbuf err':>10} {'wall s':>7}"
     )
     for r in results:
         print(
             f"{r.name:8} {r.relayed:9d} {r.per_second:12.0f} {r.cpu_seconds:7.2f} "
-            f"{r.us_per_datagram:13.1f} {r.lost:6d} {r.wall:7.1f}"
+            f"{r.us_per_datagram:13.1f} {r.lost:6d} {r.rcvbuf_errors:10d} {r.wall:7.1f}"
         )
     telex, coturn = results
     print(
