@@ -332,6 +332,24 @@ def test_t16_rebinding_rules() -> None:
     assert c.channel_bind(0x4001, "8.8.8.8", 54).cls == Class.SUCCESS  # another port is another peer
 
 
+def test_channel_expires_at_600_seconds_even_after_its_permission_expired() -> None:
+    h = make_harness(nonce_lifetime=86400)
+    c = h.client()
+    c.allocate(lifetime=3600)
+    c.channel_bind(0x4000, "8.8.8.8", 53)
+    alloc = h.core.allocations[c.key]
+    start = h.clock.now()
+    h.clock.advance(300)
+    h.core.handle_timer(h.clock.now())
+    assert alloc.permissions == {}
+    assert alloc.channels == {0x4000: ("8.8.8.8", 53)}
+    assert h.core.next_timer() == start + 600
+    h.clock.advance(300)
+    h.core.handle_timer(h.clock.now())
+    assert alloc.channels == {}
+    assert h.core.next_timer() == start + 900  # the cool-down ends
+
+
 def test_expired_channel_cools_down_for_five_minutes() -> None:
     h = make_harness(nonce_lifetime=86400)
     c = h.client()

@@ -8,7 +8,9 @@ calls ``handle_timer(now)`` at ``next_timer()``. Nothing here opens a socket or 
     datagram ─► ChannelData? ─► channel_data()  ─► ToPeer
             └─► parse ─► FINGERPRINT ─► Binding ─► Reply(XOR-MAPPED-ADDRESS)
                                     └─► Send indication ─► policy ─► ToPeer
-                                    └─► request ─► authenticate ─► handlers.* ─► Reply
+                                    └─► request ─► authenticate ─► _allocate, _refresh,
+                                                                   _create_permission,
+                                                                   _channel_bind ─► Reply
 
 Authentication comes before anything that allocates state or parses optional variable-length
 attributes (security.md §5.2, the CVE-2026-43994 lesson). Error responses go through a per-source
@@ -22,7 +24,7 @@ import heapq
 import itertools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import ip_address
 
 from telex.turn import stun
@@ -93,11 +95,9 @@ class Counters:
     malformed: int = 0
     dropped: int = 0
     rate_limited: int = 0
-    errors: dict[int, int] | None = None
+    errors: dict[int, int] = field(default_factory=dict)
 
     def error(self, code: int) -> None:
-        if self.errors is None:
-            self.errors = {}
         self.errors[code] = self.errors.get(code, 0) + 1
 
 
@@ -225,6 +225,8 @@ class TurnCore:
                 self._delete(alloc)
             else:
                 alloc.expire(now)
+                # Only the earliest deadline is ever queued; queue the next one.
+                self._schedule(alloc)
         self._limiter.purge(now)
         self._guess_limiter.purge(now)
 

@@ -51,7 +51,7 @@ class TurnCollector(Collector):
         octets.add_metric(["to_client"], stats.bytes_to_client)
         yield octets
         errors = CounterMetricFamily("telex_turn_errors", "STUN error responses by code", labels=["code"])
-        for code, count in sorted((counters.errors or {}).items()):
+        for code, count in sorted(counters.errors.items()):
             errors.add_metric([str(code)], count)
         yield errors
         dropped = CounterMetricFamily("telex_turn_dropped", "Datagrams dropped", labels=["reason"])
