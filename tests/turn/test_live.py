@@ -129,6 +129,16 @@ async def test_closing_the_tcp_connection_deletes_the_allocation(start_server: A
     await wait_for(lambda: not server.core.allocations)
 
 
+async def test_idle_tcp_connections_without_allocation_are_closed(start_server: Any) -> None:
+    server = await start_server(tcp_idle_timeout=0.2)
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
+    try:
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the server
+    finally:
+        writer.close()
+    assert not server._tcp_connections
+
+
 async def test_wrong_secret_is_refused_over_udp(start_server: Any) -> None:
     server = await start_server()
     from telex.turn.credentials import make_credentials

@@ -211,6 +211,7 @@ class _TcpConnection(asyncio.Protocol):
         self.framer = StreamFramer()
         self.transport: asyncio.Transport | None = None
         self.key: ClientKey | None = None
+        self.opened_at = server._clock.monotonic()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport does not subclass asyncio.Transport; it has the same methods.
@@ -413,9 +414,18 @@ class TurnServer:
         while True:
             now = self._clock.now()
             self.core.handle_timer(now)
+            self._close_idle_connections()
             deadline = self.core.next_timer()
             delay = 1.0 if deadline is None else min(1.0, max(0.01, deadline - now))
             await asyncio.sleep(delay)
+
+    def _close_idle_connections(self) -> None:
+        """Close TCP connections that hold no allocation after ``tcp_idle_timeout`` seconds, so
+        half-open or silent connections cannot pile up (a slowloris guard)."""
+        cutoff = self._clock.monotonic() - self.settings.tcp_idle_timeout
+        for key, conn in list(self._tcp_connections.items()):
+            if conn.opened_at < cutoff and key not in self.core.allocations and conn.transport is not None:
+                conn.transport.close()
 
     # ---------------------------------------------------------------- RelayOpener
 

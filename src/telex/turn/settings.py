@@ -29,6 +29,8 @@ class TurnSettings(BaseModel):
     tls_port: int = Field(default=5349, ge=0, le=65535)
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # TCP/TLS connections without an allocation are closed after this many seconds.
+    tcp_idle_timeout: float = Field(default=30.0, gt=0, le=3600)
     # Addresses to listen on; empty means the ``host`` the server is started with.
     listen_addresses: tuple[str, ...] = ()
     # Local addresses relay sockets bind to; empty IPv4 means the listening IPv4 address, empty
