@@ -1,0 +1,61 @@
+"""The calling store on SQLite and PostgreSQL: a group call's rows and events round-trip, one
+live call per group, audiences of call and addressed streams, the ringing-deadline index."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from pathlib import Path
+
+from telex.app import Node
+from telex.calling.machine import CallState, EndReason, LegState
+from telex.identity.scopes import Scope
+from telex.identity.tokens import Principal
+from tests.conftest import make_settings
+from tests.support.live import free_port
+
+
+def principal(user: str, *scopes: Scope) -> Principal:
+    return Principal(user, frozenset(scopes or {Scope.VOIP}), 0, 2**31, 0, "kid")  # type: ignore[arg-type]
+
+
+async def test_group_calls_round_trip_on_each_backend(tmp_path: Path, database_url: str) -> None:
+    settings = make_settings(tmp_path, database=database_url, turn={"port": free_port(socket.SOCK_DGRAM)})
+    node = await Node.open(settings)
+    try:
+        service = node.calling
+        group = str(uuid.uuid4())
+        a, b, c = (principal(f"8:acs:r_{x}") for x in "abc")
+        first = await service.join_group(a, group, display_name="Ann")
+        second = await service.join_group(b, group.upper(), video=True)  # the same group, any case
+        assert second.call.id == first.call.id and [x.id for x in second.peers] == [first.participant.id]
+        call = await service.get_call(a, first.call.id)
+        assert [(x.user_id, x.state, x.display_name, x.video) for x in call.legs] == [
+            (a.user_id, LegState.CONNECTED, "Ann", False),
+            (b.user_id, LegState.CONNECTED, None, True),
+        ]
+        await service.set_media(b, call.id, second.participant.id, muted=True)
+        await service.hang_up(a, call.id, first.participant.id)
+        await service.hang_up(b, call.id, second.participant.id)
+        ended = await service.get_call(b, call.id)
+        assert (ended.state, ended.end_reason) == (CallState.ENDED, EndReason.HUNG_UP)
+        assert ended.legs[1].muted and ended.legs[1].left_pos is not None
+        # The group's next call is a new one.
+        third = await service.join_group(c, group)
+        assert third.call.id != call.id and third.peers == []
+
+        audiences = await service.store.audiences(
+            [f"call:{call.id}", f"call:{call.id}/{second.participant.id}"]
+        )
+        assert [u for u, _, _ in audiences[f"call:{call.id}"]] == [a.user_id, b.user_id]
+        assert [u for u, _, _ in audiences[f"call:{call.id}/{second.participant.id}"]] == [b.user_id]
+        for _, joined, left in audiences[f"call:{call.id}"]:
+            assert left is not None and joined < left
+
+        direct = await service.start_call(a, [b.user_id])
+        async with service.store.read() as tx:
+            assert await tx.next_deadline() == direct.call.created_at + 60
+        events = [e for e in await node.events.read_after(0, 1000) if e.stream.startswith("call:")]
+        assert [e.type for e in events].count("callEnded") == 1
+    finally:
+        await node.close()
