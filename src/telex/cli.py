@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from telex.config import ConfigError, Settings, load_settings
+from telex.turn.cli import add_subcommands as add_turn_subcommands
 
 __all__ = ["main"]
 
@@ -44,13 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     rotate.add_argument("which", choices=["primary", "secondary"])
     signing = keys_sub.add_parser("rotate-signing", help="add a new token signing key")
     _common(signing)
+    turn_secret = keys_sub.add_parser(
+        "turn-secret", help="print the TURN REST secret(s), one per line (for coturn's static-auth-secret)"
+    )
+    _common(turn_secret)
 
-    try:
-        from telex.turn.cli import add_subcommands
-    except ImportError:  # the TURN CLI is optional while it is being built
-        pass
-    else:
-        add_subcommands(sub)
+    add_turn_subcommands(sub)
     return parser
 
 
@@ -80,6 +80,8 @@ async def _with_node(settings: Settings, action: str, which: str = "") -> str:
             return f"rotated the {which} key; new connection string:\n" + connection_string(
                 settings.host, settings.tls_port, encode_key(key)
             )
+        if action == "turn-secret":
+            return "\n".join(s.decode("ascii", "replace") for s in node.turn_secrets())
         if action == "rotate-signing":
             signer = await node.keyring.rotate_signing_key()
             return f"new signing key {signer.kid}; older keys verify until their tokens expire"
@@ -106,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
         print(asyncio.run(_with_node(settings, "show", "secondary" if args.secondary else "primary")))
         return 0
     if args.command == "keys":
-        action = "rotate" if args.keys_command == "rotate" else "rotate-signing"
+        action = args.keys_command
         print(asyncio.run(_with_node(settings, action, getattr(args, "which", ""))))
         return 0
-    handler = getattr(args, "handler", None)
-    if handler is not None:
-        return int(handler(args) or 0)
+    func = getattr(args, "func", None)  # subcommands that dispatch themselves (telex turn …)
+    if func is not None:
+        return int(func(args) or 0)
     return 2
 
 

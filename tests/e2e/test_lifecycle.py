@@ -203,3 +203,19 @@ def test_sigterm_drains_an_in_flight_request(fresh_dir: Path) -> None:
         response = sock.recv(65536).decode()
     assert response.startswith("HTTP/1.1 201"), response
     assert server.stop(timeout=15) == 0
+
+
+def test_turn_secret_command_prints_the_secret_the_server_uses(fresh_dir: Path, tmp_path: Path) -> None:
+    from telex.turn.relayconfig import make_credentials
+
+    with LiveServer(fresh_dir) as server, _client(server) as c:
+        ice = c.post("/networkTraversal/:issueRelayConfiguration", json={"ttl": 60}).json()["iceServers"][0]
+    printed = _telex("keys", "turn-secret", "--data-dir", str(fresh_dir))
+    assert printed.returncode == 0, printed.stderr
+    secret = printed.stdout.strip()
+    expiry, user = ice["username"].split(":", 1)
+    assert make_credentials(secret.encode(), user, int(expiry)) == (ice["username"], ice["credential"])
+    secret_file = tmp_path / "turn-secret"
+    secret_file.write_text(printed.stdout)
+    coturn = _telex("turn", "coturn-config", "--secret-file", str(secret_file))
+    assert f"static-auth-secret={secret}" in coturn.stdout.splitlines()

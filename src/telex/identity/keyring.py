@@ -44,7 +44,8 @@ def new_keyring(now: float) -> KeyringState:
         primary_key=secrets.token_bytes(ACCESS_KEY_BYTES),
         secondary_key=secrets.token_bytes(ACCESS_KEY_BYTES),
         signing_keys=(new_signing_key(now),),
-        turn_secrets=(secrets.token_bytes(32),),
+        # Text, not raw bytes: coturn's static-auth-secret shares it (docs/turn.md).
+        turn_secrets=(secrets.token_urlsafe(32).encode("ascii"),),
     )
 
 
