@@ -158,3 +158,18 @@ async def test_one_to_one_call_is_answered_and_the_callee_hangs_up(live: LiveSer
             await incoming.hang_up()
             assert await incoming.wait_ended() == "hungUp"
             assert await outgoing.wait_ended() == "remoteHungUp"
+
+
+async def test_closing_the_client_leaves_its_calls(live: LiveServer) -> None:
+    a, b = await users(live, 2)
+    group = str(uuid.uuid4())
+    async with CallClient(live.http_url, a.token) as ca:
+        call_a = await ca.join(group)
+        async with CallClient(live.http_url, b.token) as cb:
+            call_b = await cb.join(group)
+            async with asyncio.timeout(30):
+                await call_a.wait_connected(1)
+        async with asyncio.timeout(15):
+            await call_a.wait_for(lambda c: c.participants[call_b.participant_id].state == "disconnected")
+        assert call_a.participants[call_b.participant_id].end_reason == "hungUp"
+        assert call_a.state == "connected"  # a group call goes on with one participant

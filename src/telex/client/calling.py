@@ -571,7 +571,12 @@ class CallClient:
         await self.close()
 
     async def close(self) -> None:
+        """Hang up every call this client is in (the server has no other way to know it left),
+        then close media, the realtime connection and HTTP."""
         for call in list(self._calls.values()):
+            if call.my_state in ("connecting", "connected", "onHold"):
+                with contextlib.suppress(TelexClientError, httpx.HTTPError):
+                    await call.hang_up()
             await call._close_media()
         if self._pump is not None:
             self._pump.cancel()
