@@ -36,7 +36,8 @@ MakeUser = Callable[..., Awaitable[User]]
 
 
 async def open_node(tmp_path: Path, **calling: Any) -> Node:
-    turn = {"port": free_port(socket.SOCK_DGRAM), "allow_loopback_peers": True, "tcp": False}
+    # Every listener on a free port: tests run in parallel, next to real servers.
+    turn = {"port": free_port(socket.SOCK_DGRAM), "tls_port": 0, "allow_loopback_peers": True, "tcp": False}
     settings = make_settings(tmp_path, calling=calling, turn=turn)
     return await Node.open(settings, SystemClock())
 

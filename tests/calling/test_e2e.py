@@ -10,11 +10,13 @@ and ends ``declined`` on both sides.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import base64
 import math
 import re
 import uuid
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +64,12 @@ async def hears(call: Call, participant_id: str, frames: int = 25) -> None:
     await call.wait_for(lambda c: c.participants[participant_id].audio_frames_received >= frames)
 
 
+def peak(call: Call, participant_id: str, last: int = 10) -> int:
+    """The largest sample in the last frames heard from a participant (decoded s16)."""
+    frames = list(call.participants[participant_id].last_frames)[-last:]
+    return max(max((abs(x) for x in array.array("h", bytes(f.planes[0]))), default=0) for f in frames)
+
+
 async def test_group_call_media_data_mute_third_participant_and_end_for_everyone(live: LiveServer) -> None:
     a, b, c = await users(live, 3)
     group = str(uuid.uuid4())
@@ -80,6 +88,7 @@ async def test_group_call_media_data_mute_third_participant_and_end_for_everyone
             await hears(call_a, pb)
             await hears(call_b, pa)
         assert call_b.participants[pa].display_name == "Ann" and call_a.state == "connected"
+        assert peak(call_b, pa) > 2000 and peak(call_a, pb) > 2000  # the tones, not silence
         assert await relayed_packets(live) > relayed_before + 50  # the media went through the relay
 
         # Data channels, ACS style: A sends durable to everyone, B lossy with high priority to A.
@@ -114,6 +123,7 @@ async def test_group_call_media_data_mute_third_participant_and_end_for_everyone
                 await hears(call_c, pa)  # muted: silence still flows
                 await hears(call_c, pb)
             assert call_c.participants[pa].is_muted
+            assert peak(call_c, pa) < 200 < 2000 < peak(call_c, pb)  # muted: silence
 
             await call_a.hang_up(for_everyone=True)
             async with asyncio.timeout(15):
@@ -144,10 +154,19 @@ async def test_one_to_one_call_rings_is_declined_and_ends_declined_on_both_sides
             await outgoing.wait_for(lambda c: c.state == "ended")
 
 
-async def test_one_to_one_call_is_answered_and_the_callee_hangs_up(live: LiveServer) -> None:
+async def test_one_to_one_call_is_answered_and_the_callee_hangs_up(live: LiveServer, tmp_path: Path) -> None:
     a, b = await users(live, 2)
+    wav = tmp_path / "greeting.wav"  # the caller plays a file: 5 s of a 300 Hz tone, 16 kHz
+    with wave.open(str(wav), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        k = 2 * math.pi * 300 / 16000
+        out.writeframes(
+            b"".join(int(8000 * math.sin(k * i)).to_bytes(2, "little", signed=True) for i in range(80000))
+        )
     async with CallClient(live.http_url, a.token) as ca, CallClient(live.http_url, b.token) as cb:
-        outgoing = await ca.start_call([b.id], audio=tone(300))
+        outgoing = await ca.start_call([b.id], audio=wav)
         async with asyncio.timeout(30):
             incoming = await cb.incoming_call()
             await incoming.accept(audio=tone(500))
@@ -155,6 +174,7 @@ async def test_one_to_one_call_is_answered_and_the_callee_hangs_up(live: LiveSer
             await incoming.wait_connected(1)
             await hears(outgoing, incoming.participant_id)
             await hears(incoming, outgoing.participant_id)
+            assert peak(incoming, outgoing.participant_id) > 2000  # the file's tone
             await incoming.hang_up()
             assert await incoming.wait_ended() == "hungUp"
             assert await outgoing.wait_ended() == "remoteHungUp"
