@@ -40,6 +40,7 @@ from telex.identity.verifier import TokenVerifier
 from telex.realtime.gateway import realtime_router
 from telex.realtime.hub import Hub
 from telex.store.database import Database
+from telex.tls import ensure_certificate
 from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.errors import install_error_handlers
@@ -70,6 +71,16 @@ def access_key_override(settings: Settings, environ: dict[str, str] | None = Non
     return key
 
 
+def _with_turn_certificate(settings: Settings) -> Settings:
+    """TURN over TLS (``turns:``) uses the HTTPS listener's certificate unless given its own."""
+    turn = settings.turn
+    if not turn.enabled or turn.tls_cert_file is not None:
+        return settings
+    tls = ensure_certificate(settings.data_dir)
+    turn = turn.model_copy(update={"tls_cert_file": tls.cert, "tls_key_file": tls.key})
+    return settings.model_copy(update={"turn": turn})
+
+
 @dataclass
 class Node:
     """One Telex node's services, opened from settings and closed on shutdown."""
@@ -93,6 +104,7 @@ class Node:
     async def open(cls, settings: Settings, clock: Clock | None = None) -> Node:
         clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        settings = _with_turn_certificate(settings)
         db = Database(settings.database_url)
         await db.migrate()
         keyring = KeyringHolder(SqlKeyringRepository(db), clock, access_key_override(settings))

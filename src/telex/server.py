@@ -80,7 +80,8 @@ async def serve(settings: Settings) -> None:
     print(f"  HTTPS  https://{_url_host(settings.host)}:{https_port}/  CA: {tls.ca.resolve()}", flush=True)
     await node.start()
     if node.turn is not None:
-        print(f"  STUN/TURN {_url_host(settings.host)}:{node.turn.udp_port} (udp, tcp)", flush=True)
+        turns = f", turns: {node.turn.tls_port}" if node.turn.tls_port else ""
+        print(f"  STUN/TURN {_url_host(settings.host)}:{node.turn.udp_port} (udp, tcp{turns})", flush=True)
     print(f"  connection string: {connection_string(settings.host, https_port, primary)}", flush=True)
 
     loop = asyncio.get_running_loop()

@@ -7,6 +7,7 @@ import signal as signals
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class LiveServer:
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.connection_string = ""
+        self._stderr_path = Path(tempfile.mkstemp(prefix="telex-serve-", suffix=".log")[1])
 
     @property
     def http_url(self) -> str:
@@ -57,14 +59,29 @@ class LiveServer:
     def access_key(self) -> str:
         return self.connection_string.split("accesskey=", 1)[1]
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
-        args = [
-            sys.executable,
-            "-m",
-            "telex",
-            "serve",
-            "--data-dir",
-            str(self.data_dir),
+    def start(self, timeout: float = 60.0, attempts: int = 3) -> LiveServer:
+        """Start and wait until ready. Free ports are only probably free (another process may take
+        one between the probe and the bind), so an early exit is retried on fresh ports."""
+        for attempt in range(attempts):
+            if self._start_once(timeout):
+                return self
+            if attempt + 1 < attempts:
+                self.port, self.tls_port, self.turn_port = (
+                    free_port(),
+                    free_port(),
+                    free_port(socket.SOCK_DGRAM),
+                )
+        raise RuntimeError(f"telex serve exited early: {''.join(self.output)}{self.stderr_tail()}")
+
+    def stderr_tail(self) -> str:
+        try:
+            return "\n".join(self._stderr_path.read_text().splitlines()[-20:])
+        except OSError:
+            return ""
+
+    def _start_once(self, timeout: float) -> bool:
+        args = [sys.executable, "-m", "telex", "serve", "--data-dir", str(self.data_dir)]
+        args += [
             "--port",
             str(self.port),
             "--tls-port",
@@ -75,22 +92,27 @@ class LiveServer:
         if self.database:
             args += ["--database", self.database]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")}
+        env["TELEX_TURN__TLS_PORT"] = str(free_port())
         env.update(self.env)
-        self.proc = subprocess.Popen(
-            args + self.extra_args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env
-        )
+        self.output = []
+        with self._stderr_path.open("w") as stderr:
+            self.proc = subprocess.Popen(
+                args + self.extra_args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
+            )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if not line:
-                raise RuntimeError(f"telex serve exited early: {''.join(self.output)}")
+                self.proc.wait()
+                self.proc = None
+                return False
             self.output.append(line)
             if "connection string:" in line:
                 self.connection_string = line.split("connection string:", 1)[1].strip()
                 break
         self._wait_ready(deadline)
-        return self
+        return True
 
     def _wait_ready(self, deadline: float) -> None:
         while time.monotonic() < deadline:
@@ -120,6 +142,7 @@ class LiveServer:
             self.output.append(self.proc.stdout.read())
             self.proc.stdout.close()
         self.proc = None
+        self._stderr_path.unlink(missing_ok=True)
         return code
 
     def __enter__(self) -> LiveServer:
