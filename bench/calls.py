@@ -85,6 +85,7 @@ async def telex_calls(server: LiveServer, n: int) -> list[float]:
                 await call_a.wait_for(lambda c: any(p.audio_frames_received for p in c.participants.values()))
                 await call_b.wait_for(lambda c: any(p.audio_frames_received for p in c.participants.values()))
             times.append(time.perf_counter() - start)
+            print(f"  telex call {len(times)}: {times[-1] * 1000:.0f} ms", file=sys.stderr)
             await call_a.hang_up(for_everyone=True)
             async with asyncio.timeout(TIMEOUT):
                 await call_b.wait_ended()
@@ -124,6 +125,7 @@ async def direct_calls(server: LiveServer, n: int) -> list[float]:
         async with asyncio.timeout(TIMEOUT):
             await asyncio.gather(heard[0].wait(), heard[1].wait())
         times.append(time.perf_counter() - start)
+        print(f"  direct call {len(times)}: {times[-1] * 1000:.0f} ms", file=sys.stderr)
         for task in tasks:
             task.cancel()
         for pc in pcs:

@@ -112,6 +112,8 @@ class _PcmTrack(MediaStreamTrack):
         return None
 
     async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError  # ends MediaRelay's reader, which would otherwise run for ever
         if self._start is None:
             self._start = time.monotonic()
         else:
@@ -139,6 +141,8 @@ class _Muting(MediaStreamTrack):
         self.muted = False
 
     async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
         frame = await self.source.recv()
         assert isinstance(frame, av.AudioFrame)
         if not self.muted:
