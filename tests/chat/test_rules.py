@@ -277,3 +277,43 @@ async def test_thread_list_pages_and_start_time(api: httpx.AsyncClient, make_use
     assert seen[0] == tids[0] and sorted(seen) == sorted(tids)
     future = "2999-01-01T00:00:00Z"
     assert (await api.get(f"/chat/threads?startTime={future}", headers=a.headers)).json()["value"] == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/chat/threads?continuationToken=WzEsMiwzXQ",  # [1,2,3]: a token of the wrong shape
+        "/chat/threads?continuationToken=WyJ4IiwiMTk6YSIsbnVsbF0",  # ["x","19:a",null]
+        "/chat/threads/{tid}/messages?continuationToken=WzEwMDAwMDAwMDAwMDAwMDAwMDAwMDAwLG51bGxd",  # huge
+        "/chat/threads/{tid}/messages?continuationToken=WyIxIiwieCJd",  # ["1","x"]
+        "/chat/threads/{tid}/participants?skip=100000000000000000000000",
+        "/chat/threads/{tid}/readReceipts?skip=-5",
+        "/chat/threads/{tid}/messages?startTime=not-a-time",
+    ],
+)
+async def test_forged_paging_state_is_400(db_node: Node, path: str) -> None:
+    a = await users_of(db_node)()
+    async with client_of(db_node) as api:
+        tid = await _thread(api, a)
+        r = await api.get(path.format(tid=tid), headers=a.headers)
+    assert r.status_code == 400, r.text
+
+
+async def test_nul_characters_are_refused_on_every_backend(db_node: Node) -> None:
+    a = await users_of(db_node)()
+    async with client_of(db_node) as api:
+        tid = await _thread(api, a)
+        r = await api.post(f"/chat/threads/{tid}/messages", json={"content": "a\x00b"}, headers=a.headers)
+        assert r.status_code == 400
+        r = await api.post(
+            "/chat/threads",
+            json={"topic": "t", "participants": [{"communicationIdentifier": {"rawId": "\x00"}}]},
+            headers=a.headers,
+        )
+        assert r.status_code == 400
+        for path in (f"/chat/threads/{tid}%00", f"/chat/threads/{tid}/messages/1%00"):
+            assert (await api.get(path, headers=a.headers)).status_code == 404
+        r = await api.post(
+            f"/chat/threads/{tid}/participants/:remove", json={"rawId": "x\x00"}, headers=a.headers
+        )
+        assert r.status_code == 400

@@ -40,7 +40,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
 @pytest.fixture(scope="module")
 def identity(live: LiveServer) -> CommunicationIdentityClient:
-    return CommunicationIdentityClient.from_connection_string(live.connection_string, connection_verify=str(live.ca))
+    return CommunicationIdentityClient.from_connection_string(
+        live.connection_string, connection_verify=str(live.ca)
+    )
 
 
 class Side:
@@ -66,7 +68,9 @@ def _transports(live: LiveServer) -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("transport", ["https", "http"])
-def test_every_chat_operation(live: LiveServer, identity: CommunicationIdentityClient, transport: str) -> None:
+def test_every_chat_operation(
+    live: LiveServer, identity: CommunicationIdentityClient, transport: str
+) -> None:
     endpoint, kw = dict(zip(["https", "http"], _transports(live), strict=True))[transport]
     call = {k: v for k, v in kw.items() if k == "enforce_https"}
     a, b, c, outsider = (Side(identity, endpoint, kw) for _ in range(4))
@@ -77,12 +81,16 @@ def test_every_chat_operation(live: LiveServer, identity: CommunicationIdentityC
         ChatParticipant(identifier=b.identifier, display_name="Bea"),
         ChatParticipant(identifier=CommunicationUserIdentifier(bogus), display_name="nobody"),
     ]
-    created = a.chat.create_chat_thread("first topic", thread_participants=participants, idempotency_token="k-1", **call)
+    created = a.chat.create_chat_thread(
+        "first topic", thread_participants=participants, idempotency_token="k-1", **call
+    )
     thread_id = created.chat_thread.id
     assert created.chat_thread.topic == "first topic"
     assert created.chat_thread.created_by.properties["id"] == a.id
     assert [(p.identifier.properties["id"], e.code) for p, e in created.errors] == [(bogus, "NotFound")]
-    again = a.chat.create_chat_thread("first topic", thread_participants=participants, idempotency_token="k-1", **call)
+    again = a.chat.create_chat_thread(
+        "first topic", thread_participants=participants, idempotency_token="k-1", **call
+    )
     assert again.chat_thread.id == thread_id
 
     assert thread_id in [t.id for t in a.chat.list_chat_threads(results_per_page=1, **call)]
@@ -98,17 +106,27 @@ def test_every_chat_operation(live: LiveServer, identity: CommunicationIdentityC
     # messages: text with metadata, sanitised html, edit, delete
     sent = ta.send_message("hello", sender_display_name="Ann", metadata={"k": "v"}, **call)
     message = tb.get_message(sent.id, **call)
-    assert (message.content.message, message.sender_display_name, message.metadata) == ("hello", "Ann", {"k": "v"})
+    assert (message.content.message, message.sender_display_name, message.metadata) == (
+        "hello",
+        "Ann",
+        {"k": "v"},
+    )
     assert message.type == ChatMessageType.TEXT and message.sender.properties["id"] == a.id
     html = ta.send_message(
-        '<p onclick="x()">hi <b>there</b><script>alert(1)</script></p>', chat_message_type=ChatMessageType.HTML, **call
+        '<p onclick="x()">hi <b>there</b><script>alert(1)</script></p>',
+        chat_message_type=ChatMessageType.HTML,
+        **call,
     )
     got = tb.get_message(html.id, **call)
     assert got.type == ChatMessageType.HTML
     assert got.content.message == "<p>hi <b>there</b></p>"
     ta.update_message(sent.id, content="hello again", metadata={"k": "w"}, **call)
     edited = tb.get_message(sent.id, **call)
-    assert (edited.content.message, edited.metadata, edited.edited_on is not None) == ("hello again", {"k": "w"}, True)
+    assert (edited.content.message, edited.metadata, edited.edited_on is not None) == (
+        "hello again",
+        {"k": "w"},
+        True,
+    )
     with pytest.raises(HttpResponseError) as info:
         tb.update_message(sent.id, content="not yours", **call)
     assert info.value.status_code == 403
@@ -117,7 +135,10 @@ def test_every_chat_operation(live: LiveServer, identity: CommunicationIdentityC
 
     # participants: add, list, remove (others and self)
     assert ta.add_participants([ChatParticipant(identifier=c.identifier, display_name="Cy")], **call) == []
-    names = {p.identifier.properties["id"]: p.display_name for p in tc.list_participants(results_per_page=1, **call)}
+    names = {
+        p.identifier.properties["id"]: p.display_name
+        for p in tc.list_participants(results_per_page=1, **call)
+    }
     assert names == {a.id: None, b.id: "Bea", c.id: "Cy"}
     ta.remove_participant(c.identifier, **call)
     with pytest.raises(ResourceNotFoundError):

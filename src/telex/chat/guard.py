@@ -60,6 +60,8 @@ async def require_member(tx: ChatTx, principal: Principal, thread_id: str, actio
     Call it inside the transaction that reads or changes the thread.
     """
     require_scope(principal, action)
+    if "\x00" in thread_id:  # no thread id has one, and PostgreSQL cannot even compare it
+        raise thread_not_found()
     membership = await tx.membership(thread_id, principal.user_id)
     if membership is None:
         raise thread_not_found()

@@ -77,6 +77,8 @@ class ChatTx:
     # memberships -----------------------------------------------------------------------------
     async def membership(self, thread_id: str, user: str) -> Row[Any] | None:
         """The user's current (not ended) membership of a live thread."""
+        if "\x00" in user:
+            return None
         q = (
             select(M)
             .join(T, T.c.id == M.c.thread_id)
@@ -126,6 +128,8 @@ class ChatTx:
         await self.conn.execute(insert(MSG).values(**values))
 
     async def message(self, thread_id: str, message_id: str, from_seq: int) -> Row[Any] | None:
+        if "\x00" in message_id:
+            return None
         q = select(MSG).where(MSG.c.thread_id == thread_id, MSG.c.id == message_id, MSG.c.seq >= from_seq)
         return (await self.conn.execute(q)).first()
 

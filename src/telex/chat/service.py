@@ -73,11 +73,20 @@ def _encode_token(data: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
+_MAX_SEQ = 2**53
+
+
 def _decode_token(token: str) -> Any:
     try:
         return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _bad("Invalid continuation token.") from exc
+
+
+def _is_time(value: object, optional: bool = True) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e11
 
 
 def _spec_key(spec: ParticipantSpec) -> list[Any]:
@@ -172,9 +181,10 @@ class ChatService:
         after = None
         if token is not None:
             raw = _decode_token(token)
-            if not (isinstance(raw, list) and len(raw) == 3):
+            shaped = isinstance(raw, list) and len(raw) == 3
+            if not (shaped and _is_time(raw[0], False) and isinstance(raw[1], str) and _is_time(raw[2])):
                 raise _bad("Invalid continuation token.")
-            after, since = (float(raw[0]), str(raw[1])), raw[2]
+            after, since = (float(raw[0]), raw[1]), raw[2]
         async with self._store.read() as tx:
             rows = await tx.list_threads(principal.user_id, since, after, page_size + 1)
         items = [
@@ -303,7 +313,8 @@ class ChatService:
         before = None
         if token is not None:
             raw = _decode_token(token)
-            if not (isinstance(raw, list) and len(raw) == 2 and isinstance(raw[0], int)):
+            shaped = isinstance(raw, list) and len(raw) == 2 and type(raw[0]) is int
+            if not (shaped and 0 <= raw[0] < _MAX_SEQ and _is_time(raw[1])):
                 raise _bad("Invalid continuation token.")
             before, since = raw
         async with self._store.read() as tx:

@@ -129,8 +129,8 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
         return value
 
     def skip_of(value: int | None) -> int:
-        if value is not None and value < 0:
-            raise TelexError(ErrorCode.VALIDATION_FAILED, "skip must not be negative.")
+        if value is not None and not 0 <= value <= 1_000_000_000:
+            raise TelexError(ErrorCode.VALIDATION_FAILED, "skip must be between 0 and 1000000000.")
         return value or 0
 
     # threads -------------------------------------------------------------------------------
