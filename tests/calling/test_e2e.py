@@ -193,3 +193,19 @@ async def test_closing_the_client_leaves_its_calls(live: LiveServer) -> None:
             await call_a.wait_for(lambda c: c.participants[call_b.participant_id].state == "disconnected")
         assert call_a.participants[call_b.participant_id].end_reason == "hungUp"
         assert call_a.state == "connected"  # a group call goes on with one participant
+
+
+async def test_state_missed_while_the_realtime_connection_was_down_is_re_read(live: LiveServer) -> None:
+    a, b = await users(live, 2)
+    group = str(uuid.uuid4())
+    async with CallClient(live.http_url, a.token) as ca, CallClient(live.http_url, b.token) as cb:
+        call_a = await ca.join(group)
+        call_b = await cb.join(group)
+        async with asyncio.timeout(30):
+            await call_b.wait_for(lambda c: call_a.participant_id in c.participants)
+            cb._realtime.drop_connection()
+            while cb._realtime.connected.is_set():  # the client notices at once; it retries in 0.1 s
+                await asyncio.sleep(0.005)
+            await call_a.mute()  # most likely committed while b is away: no event for b
+            await call_b.wait_for(lambda c: c.participants[call_a.participant_id].is_muted)
+        assert cb._realtime.connects == 2

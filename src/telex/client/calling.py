@@ -521,6 +521,19 @@ class Call:
             await self._close_media()
         self._changed()
 
+    async def _resync(self, snapshot: dict[str, Any]) -> None:
+        async with self.lock:
+            if "participants" not in snapshot:
+                return
+            self._apply_snapshot(snapshot)
+            self.end_reason = self.end_reason or snapshot.get("callEndReason")
+            for pid, remote in self.participants.items():
+                if remote.state == "disconnected" and (peer := self._peers.pop(pid, None)) is not None:
+                    await peer.close()
+            if self.my_state == "disconnected":
+                await self._close_media()
+        self._changed()
+
     async def _close_media(self) -> None:
         peers, self._peers = list(self._peers.values()), {}
         for peer in peers:
@@ -562,6 +575,7 @@ class CallClient:
         self._incoming: asyncio.Queue[Call] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._rtc: RTCConfiguration | None = None
 
     async def __aenter__(self) -> CallClient:
@@ -569,6 +583,7 @@ class CallClient:
         async with asyncio.timeout(20):
             await self._realtime.wait_connected()
         self._pump = asyncio.create_task(self._run())
+        self._watch = asyncio.create_task(self._resync_on_reconnect())
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -582,10 +597,11 @@ class CallClient:
                 with contextlib.suppress(TelexClientError, httpx.HTTPError):
                     await call.hang_up()
             await call._close_media()
-        if self._pump is not None:
-            self._pump.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pump
+        for background in (self._pump, self._watch):
+            if background is not None:
+                background.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await background
         for task in list(self._tasks):
             task.cancel()
         await self._realtime.close()
@@ -627,6 +643,22 @@ class CallClient:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _resync_on_reconnect(self, every: float = 0.25) -> None:
+        """After the realtime connection resumes, re-read every live call: the gateway replays
+        chat events from the cursor but not call events, so a state change may have been missed
+        (signals sent meanwhile are lost; a missed offer needs the call to be re-joined)."""
+        seen = self._realtime.connects
+        while True:
+            await asyncio.sleep(every)
+            if self._realtime.connects == seen or not self._realtime.connected.is_set():
+                continue
+            seen = self._realtime.connects
+            for call in list(self._calls.values()):
+                if call.my_state != "disconnected" and call.state != "ended":
+                    with contextlib.suppress(TelexClientError, httpx.HTTPError):
+                        snapshot = (await self._http.get(f"/calling/calls/{call.id}")).json()
+                        await call._resync(snapshot)
 
     async def _run(self) -> None:
         async for event in self._realtime:
