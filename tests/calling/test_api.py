@@ -11,9 +11,8 @@ import httpx
 import pytest
 
 from telex.app import Node
+from telex.config import ConfigError, load_settings
 from tests.calling.conftest import MakeUser, User
-
-pytestmark = pytest.mark.asyncio
 
 
 def ident(user: User) -> dict[str, Any]:
@@ -231,3 +230,42 @@ async def test_data_channel_announcement_reaches_everyone_or_the_chosen(
         "priority": "high", "to": [legs[2]],
     }  # fmt: skip
     assert events[1].payload["reliability"] == "durable" and events[1].payload["to"] is None
+
+
+async def test_hold_resume_screen_share_and_cancel_over_rest(
+    api: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    a, b, c = await make_user(), await make_user(), await make_user()
+    joined = await start(api, a, b)
+    call_id, a_leg, b_leg = joined["call"]["callId"], joined["participantId"], ringing_leg(joined["call"], b)
+    assert (
+        await api.post(leg_url(call_id, a_leg, "hold"), headers=a.headers)
+    ).status_code == 409  # connecting
+    await api.post(leg_url(call_id, b_leg, "accept"), headers=b.headers)
+    r = await api.post(leg_url(call_id, b_leg, "hold"), headers=b.headers)
+    b_view = next(p for p in r.json()["participants"] if p["participantId"] == b_leg)
+    assert (b_view["state"], b_view["isOnHold"]) == ("onHold", True)
+    r = await api.post(leg_url(call_id, b_leg, "resume"), headers=b.headers)
+    assert next(p for p in r.json()["participants"] if p["participantId"] == b_leg)["state"] == "connected"
+    body = {"isScreenSharing": True, "isVideoOn": True}
+    r = await api.post(leg_url(call_id, a_leg, "setMediaState"), headers=a.headers, json=body)
+    a_view = next(p for p in r.json()["participants"] if p["participantId"] == a_leg)
+    assert (a_view["isScreenSharing"], a_view["isVideoOn"], a_view["isMuted"]) == (True, True, False)
+    # The caller of a second call gives up before the answer: cancelled for both.
+    second = await start(api, a, c)
+    r = await api.post(
+        leg_url(second["call"]["callId"], second["participantId"], "hangUp"), headers=a.headers
+    )
+    assert r.json()["callEndReason"] == "cancelled"
+    assert {p["callEndReason"] for p in r.json()["participants"]} == {"cancelled"}
+
+
+def test_calling_settings_come_from_every_layer() -> None:
+    env = {"TELEX_CALLING__RING_TIMEOUT_SECONDS": "15", "TELEX_CALLING__MAX_PARTICIPANTS": "4"}
+    settings = load_settings(environ=env)
+    assert (settings.calling.ring_timeout_seconds, settings.calling.max_participants) == (15, 4)
+    assert load_settings(environ={}).calling.ring_timeout_seconds == 60
+    with pytest.raises(ConfigError, match=r"calling\.ring_timout: unknown key"):
+        load_settings(environ={"TELEX_CALLING__RING_TIMOUT": "1"})
+    with pytest.raises(ConfigError, match="max_participants"):
+        load_settings(environ={"TELEX_CALLING__MAX_PARTICIPANTS": "1"})
