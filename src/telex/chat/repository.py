@@ -76,11 +76,12 @@ class ChatTx:
 
     # memberships -----------------------------------------------------------------------------
     async def membership(self, thread_id: str, user: str) -> Row[Any] | None:
-        """The user's current (not ended) membership of a live thread."""
+        """The user's current (not ended) membership of a live thread, with the thread's counters
+        (``last_seq``, ``last_message_ms``, ``member_count``) so a send needs no second query."""
         if "\x00" in user:
             return None
         q = (
-            select(M)
+            select(M, T.c.last_seq, T.c.last_message_ms, T.c.member_count)
             .join(T, T.c.id == M.c.thread_id)
             .where(M.c.thread_id == thread_id, M.c.user_id == user, M.c.left_pos.is_(None))
             .where(T.c.deleted_at.is_(None))

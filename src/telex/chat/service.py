@@ -277,9 +277,7 @@ class ChatService:
         async with self._store.write() as tx:
             me = await require_member(tx, principal, thread_id, Action.WRITE)
             self._message_rate(thread_id)
-            thread = await tx.thread(thread_id)
-            assert thread is not None
-            numbers = _Numbers(thread.last_seq, thread.last_message_ms)
+            numbers = _Numbers(me.last_seq, me.last_message_ms)
             seq, mid = numbers.next(now)
             name = display_name if display_name is not None else me.display_name
             message = Message(

@@ -42,20 +42,62 @@ _OVERFLOW = object()
 class _Connection:
     """One authenticated socket: a bounded queue fed by the hub, drained by one writer."""
 
-    def __init__(self, user_id: str, limit: int) -> None:
-        self.user_id = user_id
+    def __init__(self, principal: Principal, limit: int) -> None:
+        self.principal = principal
+        self.user_id: str = principal.user_id
         self.limit = limit
         self.queue: asyncio.Queue[object] = asyncio.Queue()
-        self.overflowed = asyncio.Event()
+        self.closing = asyncio.Event()
+        self.close_code = p.Close.NORMAL
+        self.close_reason = ""
+
+    def request_close(self, code: int, reason: str) -> None:
+        if not self.closing.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.closing.set()
 
     def offer(self, event: Event) -> bool:
-        if self.overflowed.is_set():
+        if self.closing.is_set():
             return False
         if self.queue.qsize() >= self.limit:
-            self.overflowed.set()
+            self.request_close(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")
             return False
         self.queue.put_nowait(event)
         return True
+
+
+class _Liveness:
+    """One task re-checks every open connection's token, once per distinct token per round:
+    thousands of idle sockets cost one wake-up per round, not one each."""
+
+    def __init__(self, verifier: TokenVerifier, every: float) -> None:
+        self._verifier = verifier
+        self._every = every
+        self._open: set[_Connection] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, conn: _Connection) -> None:
+        self._open.add(conn)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run())
+
+    def discard(self, conn: _Connection) -> None:
+        self._open.discard(conn)
+
+    async def _run(self) -> None:
+        while self._open:
+            await asyncio.sleep(self._every)
+            by_token: dict[Principal, list[_Connection]] = {}
+            for conn in self._open:
+                by_token.setdefault(conn.principal, []).append(conn)
+            for principal, conns in by_token.items():
+                try:
+                    await self._verifier.check_live(principal)
+                except TelexError:
+                    for conn in conns:
+                        conn.request_close(p.Close.UNAUTHORIZED, "token expired or revoked")
+                except Exception:  # the store may be briefly unavailable: check again next round
+                    log.exception("token check failed")
 
 
 class _Closed(Exception):
@@ -82,6 +124,7 @@ def realtime_router(
     clock: Clock,
 ) -> APIRouter:
     router = APIRouter()
+    liveness = _Liveness(verifier, settings.token_check_seconds)
 
     async def authenticate(token: str) -> Principal:
         try:
@@ -139,28 +182,21 @@ def realtime_router(
                 await ws.send_text(p.event_frame(item, conn.user_id))
                 delivered = item.position
 
-    async def reader(ws: WebSocket, conn: _Connection, holder: list[Principal]) -> None:
+    async def reader(ws: WebSocket, conn: _Connection) -> None:
         while True:
             frame = await receive_frame(ws)
             if isinstance(frame, p.PingFrame):
                 conn.queue.put_nowait(_PONG)
                 continue
             fresh = await authenticate(frame.token)
-            if fresh.user_id != holder[0].user_id:
+            if fresh.user_id != conn.user_id:
                 raise _Closed(p.Close.UNAUTHORIZED, "a refreshed token must be for the same user")
-            holder[0] = fresh
+            conn.principal = fresh
 
-    async def token_check(holder: list[Principal]) -> None:
-        while True:
-            await asyncio.sleep(settings.token_check_seconds)
-            try:
-                await verifier.check_live(holder[0])
-            except TelexError as exc:
-                raise _Closed(p.Close.UNAUTHORIZED, "token expired or revoked") from exc
-
-    async def overflow(conn: _Connection) -> None:
-        await conn.overflowed.wait()
-        raise _Closed(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")
+    async def closer(conn: _Connection) -> None:
+        # Woken by the hub (slow consumer) or the liveness check (token revoked or expired).
+        await conn.closing.wait()
+        raise _Closed(conn.close_code, conn.close_reason)
 
     async def serve(ws: WebSocket) -> None:
         frame = await first_frame(ws)
@@ -170,16 +206,15 @@ def realtime_router(
         head = await events.head()
         if frame.cursor is not None and frame.cursor > head:
             raise _Closed(p.Close.BAD_REQUEST, "cursor is ahead of the log")
-        conn = _Connection(principal.user_id, settings.realtime_queue_size)
+        conn = _Connection(principal, settings.realtime_queue_size)
         hub_from = hub.add(conn)
+        liveness.add(conn)
         try:
             start = frame.cursor if frame.cursor is not None else hub_from
-            holder = [principal]
             tasks = [
                 asyncio.create_task(writer(ws, conn, start, frame.cursor)),
-                asyncio.create_task(reader(ws, conn, holder)),
-                asyncio.create_task(token_check(holder)),
-                asyncio.create_task(overflow(conn)),
+                asyncio.create_task(reader(ws, conn)),
+                asyncio.create_task(closer(conn)),
             ]
             try:
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -195,6 +230,7 @@ def realtime_router(
                     raise exc
         finally:
             hub.remove(conn)
+            liveness.discard(conn)
 
     @router.websocket("/realtime")
     async def realtime(ws: WebSocket) -> None:

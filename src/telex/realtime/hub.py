@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 from telex.bus.base import Bus
+from telex.chat.payloads import EventType
 from telex.chat.repository import ChatStore
 from telex.events.log import Event, EventLog
 from telex.realtime.protocol import deliverable
@@ -28,6 +29,12 @@ from telex.realtime.protocol import deliverable
 __all__ = ["AudienceSource", "Hub", "Sink"]
 
 log = logging.getLogger(__name__)
+
+# Chat events that add or end memberships (and so change who receives a thread's events).
+MEMBERSHIP_EVENTS = frozenset(
+    {EventType.THREAD_CREATED, EventType.PARTICIPANTS_ADDED, EventType.PARTICIPANTS_REMOVED}
+)
+_CACHE_STREAMS = 10_000
 
 
 class Sink(Protocol):
@@ -56,6 +63,10 @@ class Hub:
         self._sources = dict(sources or {})
         self._poll = poll_seconds
         self._batch = batch
+        # Chat audiences by thread. An entry is reloaded whenever a batch holds an event that
+        # changes the thread's memberships: membership intervals are bounded by log positions,
+        # so a snapshot read after that event committed is right for it and every earlier event.
+        self._cache: dict[str, list[tuple[str, int, int | None]]] = {}
         self._wake = asyncio.Event()
         self._sinks: dict[str, set[Sink]] = {}
         self.cursor = 0
@@ -110,15 +121,21 @@ class Hub:
         """Deliver every committed event after ``cursor`` to local sinks."""
         while True:
             if not self._sinks:
-                # Nobody to deliver to: skip ahead without reading the events.
+                # Nobody to deliver to: skip ahead without reading the events (and so without
+                # seeing membership changes: forget the cached audiences).
                 self.cursor = max(self.cursor, await self._log.head())
+                self._cache.clear()
                 return
             events = await self._log.read_after(self.cursor, self._batch)
             if not events:
                 return
-            audiences = await self._audiences({e.stream for e in events})
+            stale = {e.stream for e in events if e.type in MEMBERSHIP_EVENTS or e.stream not in self._cache}
+            audiences = await self._audiences(stale)
             for event in events:
-                self._dispatch(event, audiences.get(event.stream, []))
+                audience = audiences.get(event.stream)
+                if audience is None:
+                    audience = self._cache.get(event.stream, [])
+                self._dispatch(event, audience)
                 self.cursor = event.position
             if len(events) < self._batch:
                 return
@@ -133,6 +150,9 @@ class Hub:
         if chat:
             async with self._store.read() as tx:
                 out = await tx.audiences(chat)
+            if len(self._cache) + len(out) > _CACHE_STREAMS:
+                self._cache.clear()
+            self._cache.update(out)
         for prefix, wanted in by_source.items():
             out.update(await self._sources[prefix].audiences(wanted))
         return out

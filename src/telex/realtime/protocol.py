@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from telex.chat.payloads import EventType, identifier_kind
 from telex.events.log import Event
@@ -123,13 +122,29 @@ def deliverable(event: Event, user: str, now: float | None = None) -> bool:
     return now is None or now - event.created_at <= TYPING_REPLAY_SECONDS
 
 
+# Keyed by stream and position: unique within a log, and thread ids are random, so two logs in
+# one process (tests) do not collide either.
+_encoded: dict[tuple[str, int], str] = {}
+
+
+def _frame_head(event: Event) -> str:
+    """The frame up to the end of ``data``'s own fields, encoded once per event (fan-out reuses it)."""
+    key = (event.stream, event.position)
+    head = _encoded.get(key)
+    if head is None:
+        frame = {"type": "event", "event": event.type, "cursor": encode_cursor(event.position)}
+        data = json.dumps(event.payload, separators=(",", ":"))
+        head = json.dumps(frame, separators=(",", ":"))[:-1] + ',"data":' + data[:-1]
+        if len(_encoded) >= 4096:
+            _encoded.clear()
+        _encoded[key] = head
+    return head
+
+
 def event_frame(event: Event, recipient: str) -> str:
-    data: dict[str, Any] = dict(event.payload)
-    data["recipient"] = identifier_kind(recipient)
-    return json.dumps(
-        {"type": "event", "event": event.type, "cursor": encode_cursor(event.position), "data": data},
-        separators=(",", ":"),
-    )
+    tail = json.dumps(identifier_kind(recipient), separators=(",", ":"))
+    head = _frame_head(event)
+    return head + ("" if head.endswith("{") else ",") + '"recipient":' + tail + "}}"
 
 
 def ready_frame(user: str, cursor: int, heartbeat_seconds: float) -> str:
