@@ -277,6 +277,8 @@ c["rc_message"] = lots
 c["rc_registration"] = lots
 c["rc_login"] = {"address": lots, "account": lots, "failed_attempts": lots}
 c["rc_joins"] = {"local": lots, "remote": lots}
+c["rc_joins_per_room"] = lots
+c["rc_room_creation"] = lots
 c["rc_invites"] = {"per_room": lots, "per_user": lots}
 yaml.safe_dump(c, open(path, "w"))
 print(c["registration_shared_secret"])
@@ -410,7 +412,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             synapse = Synapse(venv, Path(tmp))
             try:
                 for n in sizes:
-                    results.append(await synapse.bench(n, args.quick))
+                    try:
+                        results.append(await synapse.bench(n, args.quick))
+                    except (httpx.HTTPError, AssertionError, KeyError) as exc:
+                        print(f"Synapse with {n} members failed: {exc!r}", flush=True)
+                        continue
                     print(results[-1].row(), flush=True)
             finally:
                 synapse.server.stop()
