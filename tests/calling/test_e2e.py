@@ -25,6 +25,7 @@ import pytest
 
 pytest.importorskip("aiortc")
 
+from telex.client import RealtimeError
 from telex.client.calling import SAMPLES, Call, CallClient
 from tests.calling.conftest import User, user_maker
 from tests.support.live import LiveServer
@@ -209,3 +210,12 @@ async def test_state_missed_while_the_realtime_connection_was_down_is_re_read(li
             await call_a.mute()  # most likely committed while b is away: no event for b
             await call_b.wait_for(lambda c: c.participants[call_a.participant_id].is_muted)
         assert cb._realtime.connects == 2
+
+
+async def test_a_token_the_realtime_gateway_refuses_fails_fast(live: LiveServer) -> None:
+    make = user_maker(live.http_url, base64.b64decode(live.access_key))
+    voip_only = await make("voip")  # /realtime needs a chat scope (docs/calling.md)
+    with pytest.raises(RealtimeError) as exc:
+        async with asyncio.timeout(10), CallClient(live.http_url, voip_only.token):
+            pass
+    assert exc.value.code == 4003

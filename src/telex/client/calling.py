@@ -580,8 +580,21 @@ class CallClient:
 
     async def __aenter__(self) -> CallClient:
         await self._realtime.__aenter__()
-        async with asyncio.timeout(20):
-            await self._realtime.wait_connected()
+        ready = asyncio.ensure_future(self._realtime.wait_connected())
+        try:
+            # Ready, or refused for good (the realtime task ends: e.g. a token without a chat scope).
+            pending: set[asyncio.Future[None]] = {ready}
+            if self._realtime._task is not None:
+                pending.add(self._realtime._task)
+            async with asyncio.timeout(20):
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if not ready.done():
+                await anext(self._realtime)  # raises the RealtimeError the connection ended with
+        except BaseException:
+            ready.cancel()
+            await self._realtime.close()
+            await self._http.aclose()
+            raise
         self._pump = asyncio.create_task(self._run())
         self._watch = asyncio.create_task(self._resync_on_reconnect())
         return self
