@@ -219,3 +219,28 @@ async def test_a_token_the_realtime_gateway_refuses_fails_fast(live: LiveServer)
         async with asyncio.timeout(10), CallClient(live.http_url, voip_only.token):
             pass
     assert exc.value.code == 4003
+
+
+async def test_direct_call_to_two_users_who_both_answer_is_a_three_way_mesh(live: LiveServer) -> None:
+    a, b, c = await users(live, 3)
+    async with (
+        CallClient(live.http_url, a.token) as ca,
+        CallClient(live.http_url, b.token) as cb,
+        CallClient(live.http_url, c.token) as cc,
+    ):
+        outgoing = await ca.start_call([b.id, c.id], audio=tone(300))
+        async with asyncio.timeout(30):
+            at_b, at_c = await cb.incoming_call(), await cc.incoming_call()
+            await at_b.accept(audio=tone(400))
+            await at_c.accept(audio=tone(500))  # offers to the caller and to b
+            for call in (outgoing, at_b, at_c):
+                await call.wait_connected(2)
+            await hears(at_c, at_b.participant_id)
+            await hears(at_b, at_c.participant_id)
+            await hears(outgoing, at_c.participant_id)
+            await at_b.hang_up()
+            assert await at_b.wait_ended() == "hungUp"
+            await outgoing.wait_for(lambda x: x.participants[at_b.participant_id].state == "disconnected")
+            assert outgoing.state == "connected"  # a and c go on
+            await at_c.hang_up()
+            assert await outgoing.wait_ended() == "remoteHungUp"
