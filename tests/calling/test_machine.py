@@ -205,6 +205,22 @@ def test_group_call_mesh_limit_and_end_for_everyone() -> None:
     }
 
 
+def test_a_caller_who_left_cannot_end_the_call_for_everyone() -> None:
+    clock = FakeClock()
+    call = Call.start_group("g", "group", leg("A", clock), video=False, now=clock.now())
+    call.join(leg("B", clock), now=clock.now(), max_participants=6)
+    call.join(leg("C", clock), now=clock.now(), max_participants=6)
+    first = call.legs[0].id
+    call.hang_up(first, now=clock.now())
+    with pytest.raises(TelexError) as exc:
+        call.hang_up(first, now=clock.now(), for_everyone=True)
+    assert exc.value.code is ErrorCode.CONFLICT and call.state is CallState.CONNECTED
+    # Back on another device, the caller may.
+    call.join(leg("A", clock), now=clock.now(), max_participants=6)
+    call.hang_up(call.legs[-1].id, now=clock.now(), for_everyone=True)
+    assert call.end_reason is EndReason.ENDED_FOR_EVERYONE
+
+
 def test_group_call_ends_when_the_last_one_leaves() -> None:
     clock = FakeClock()
     call = Call.start_group("g", "group", leg("A", clock), video=False, now=clock.now())

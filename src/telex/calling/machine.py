@@ -330,6 +330,8 @@ class Call:
         if for_everyone:
             if leg.user_id != self.caller_id:
                 raise TelexError(ErrorCode.FORBIDDEN, "Only the caller may end the call for everyone.")
+            if not leg.active:
+                raise TelexError(ErrorCode.CONFLICT, "This participant is not in the call.")
             self._require_live()
             self._end(CallInput.END_FOR_EVERYONE, EndReason.ENDED_FOR_EVERYONE, now)
             return
