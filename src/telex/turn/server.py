@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import random
@@ -333,35 +334,46 @@ class TurnServer:
     async def start(self) -> None:
         """Bind the listeners (``settings.port``; 0 picks a free port) and start the timer task."""
         self._loop = asyncio.get_running_loop()
-        port = self.settings.port
-        try:
-            for host in self._hosts:
-                sock = _udp_socket(host, port)
-                listener = _UdpListener(self, sock)
-                self._udp.append(listener)
-                self._udp_by_local[listener.local] = listener
-                self._loop.add_reader(sock.fileno(), listener.on_readable)
-                if port == 0 and len(self._hosts) == 1:
-                    port = listener.local[1] if self.settings.tcp else 0
-                if self.settings.tcp:
-                    server = await self._loop.create_server(
-                        lambda: _TcpConnection(self), host, port, reuse_address=True
-                    )
-                    self._tcp_servers.append(server)
-                if self._tls is not None:
-                    server = await self._loop.create_server(
-                        lambda: _TcpConnection(self, "tls"),
-                        host,
-                        self.settings.tls_port,
-                        ssl=self._tls,
-                        reuse_address=True,
-                    )
-                    self._tls_servers.append(server)
-        except BaseException:
-            await self.stop()
-            raise
+        # Port 0 promises one number for UDP and TCP; the number the kernel picks for UDP may be
+        # taken for TCP, so try a few picks before giving up.
+        attempts = 5 if self.settings.port == 0 and self.settings.tcp else 1
+        for attempt in range(attempts):
+            try:
+                await self._bind(self.settings.port)
+                break
+            except OSError as exc:
+                await self.stop()
+                if exc.errno != errno.EADDRINUSE or attempt + 1 == attempts:
+                    raise
+            except BaseException:
+                await self.stop()
+                raise
         self.registry.register(self._collector)
         self._timer_task = asyncio.create_task(self._run_timers(), name="turn-timers")
+
+    async def _bind(self, port: int) -> None:
+        for host in self._hosts:
+            sock = _udp_socket(host, port)
+            listener = _UdpListener(self, sock)
+            self._udp.append(listener)
+            self._udp_by_local[listener.local] = listener
+            self._loop.add_reader(sock.fileno(), listener.on_readable)
+            if port == 0 and len(self._hosts) == 1:
+                port = listener.local[1] if self.settings.tcp else 0
+            if self.settings.tcp:
+                server = await self._loop.create_server(
+                    lambda: _TcpConnection(self), host, port, reuse_address=True
+                )
+                self._tcp_servers.append(server)
+            if self._tls is not None:
+                server = await self._loop.create_server(
+                    lambda: _TcpConnection(self, "tls"),
+                    host,
+                    self.settings.tls_port,
+                    ssl=self._tls,
+                    reuse_address=True,
+                )
+                self._tls_servers.append(server)
 
     async def stop(self) -> None:
         """Close every socket and allocation; safe to call twice."""
