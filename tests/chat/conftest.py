@@ -78,14 +78,17 @@ async def api(chat_node: Node) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @contextlib.asynccontextmanager
-async def running(node: Node) -> AsyncIterator[str]:
+async def running(node: Node, *, hub_only: bool = False) -> AsyncIterator[str]:
     """Serve ``node`` with uvicorn (websockets-sansio, as ``telex serve``) on 127.0.0.1; yields the
-    base URL. The node's background work (hub) runs for the duration."""
+    base URL. The node's background work (hub) runs for the duration; ``hub_only`` starts just
+    the hub (a node on a ``FakeClock`` must not run the keyring refresher, which sleeps on it)."""
     config = uvicorn.Config(
         build_app(node), host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
     )
     server = uvicorn.Server(config)
-    node.start_background()
+    hub_task = asyncio.create_task(node.hub.run(node.bus)) if hub_only else None
+    if not hub_only:
+        node.start_background()
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started or not node.hub.started.is_set():
@@ -96,6 +99,10 @@ async def running(node: Node) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+        if hub_task is not None:
+            hub_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hub_task
 
 
 @pytest.fixture

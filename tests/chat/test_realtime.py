@@ -18,7 +18,9 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from telex.app import Node
 from telex.client import ChatClient, RealtimeClient, RealtimeError, RealtimeEvent
-from tests.chat.conftest import MakeUser, User, open_node, running, users_of
+from telex.core.clock import FakeClock
+from tests.chat.conftest import OPEN_LIMITS, MakeUser, User, open_node, running, users_of
+from tests.conftest import make_settings
 
 
 def ws_url(base: str) -> str:
@@ -248,6 +250,24 @@ async def test_revocation_and_deletion_close_sockets_within_a_second(
             await chat_node.identity.delete_user(chat_node.identity.parse_user(u.id))
         assert await close_code(ws) == 4001
         assert time.monotonic() - started < 1.0
+
+
+async def test_an_expired_token_closes_the_socket_within_a_second(tmp_path: Path) -> None:
+    clock = FakeClock(time.time())
+    node = await Node.open(make_settings(tmp_path, chat=OPEN_LIMITS), clock)
+    try:
+        u = await users_of(node)()
+        async with running(node, hub_only=True) as url:
+            ws = await raw(url, u)
+            clock.advance(24 * 3600 - 60)  # still valid
+            await ws.send(json.dumps({"type": "ping"}))
+            assert (await next_event(ws))["type"] == "pong"
+            clock.advance(60 + node.settings.identity.token_leeway_seconds)
+            started = time.monotonic()
+            assert await close_code(ws) == 4001
+            assert time.monotonic() - started < 1.0
+    finally:
+        await node.close()
 
 
 async def test_handshake_and_frame_rules(tmp_path: Path) -> None:

@@ -12,11 +12,8 @@ delete threads; ``chat.join.limited`` additionally may not add or remove others.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any
 
-from sqlalchemy import Row
-
-from telex.chat.repository import ChatTx
+from telex.chat.repository import ChatTx, Record
 from telex.core.errors import ErrorCode, TelexError
 from telex.identity.scopes import Scope
 from telex.identity.tokens import Principal
@@ -52,7 +49,7 @@ def require_scope(principal: Principal, action: Action) -> None:
         raise TelexError(ErrorCode.FORBIDDEN, "The access token does not grant this operation.")
 
 
-async def require_member(tx: ChatTx, principal: Principal, thread_id: str, action: Action) -> Row[Any]:
+async def require_member(tx: ChatTx, principal: Principal, thread_id: str, action: Action) -> Record:
     """The caller's current membership of a live thread, after the scope check.
 
     Raises ``Forbidden`` (403) for a scope that does not allow ``action``, and the uniform

@@ -23,7 +23,11 @@ from telex.events.schema import events
 from telex.store.database import Database
 from telex.store.schema import users
 
-__all__ = ["ChatStore", "ChatTx", "message_from_row"]
+__all__ = ["ChatStore", "ChatTx", "Record", "message_from_row"]
+
+# A row as the repository returns it (attribute access by column name). Services use this
+# alias so that only the repository imports SQLAlchemy.
+Record = Row[Any]
 
 M = chat_memberships
 T = chat_threads

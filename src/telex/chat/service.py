@@ -19,8 +19,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Row
-
 from telex.bus.base import Bus
 from telex.chat import payloads as pl
 from telex.chat.guard import Action, require_member, require_scope
@@ -37,7 +35,7 @@ from telex.chat.models import (
     ThreadItem,
 )
 from telex.chat.ratelimit import RateLimiter
-from telex.chat.repository import ChatStore, ChatTx, message_from_row
+from telex.chat.repository import ChatStore, ChatTx, Record, message_from_row
 from telex.chat.sanitize import sanitize_html
 from telex.config import ChatSettings
 from telex.core.clock import Clock
@@ -93,7 +91,7 @@ def _spec_key(spec: ParticipantSpec) -> list[Any]:
     return [spec.raw_id, spec.display_name, spec.share_history_time]
 
 
-def _participant(row: Row[Any]) -> Participant:
+def _participant(row: Record) -> Participant:
     return Participant(UserId(row.user_id), row.display_name, row.share_history_time)
 
 
@@ -168,7 +166,7 @@ class ChatService:
         await self._bus.publish(pos)
         return Thread(thread_id, topic, user, now), invalid
 
-    def _replayed(self, row: Row[Any], digest: str) -> Thread:
+    def _replayed(self, row: Record, digest: str) -> Thread:
         if row.request_hash != digest:
             raise _bad("The repeatability-request-id was already used with a different request.")
         return Thread(ThreadId(row.id), row.topic, UserId(row.created_by), row.created_at, row.deleted_at)
