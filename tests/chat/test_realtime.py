@@ -329,3 +329,17 @@ async def test_client_raises_on_a_bad_token(server_url: str) -> None:
             async with asyncio.timeout(10):
                 await anext(rt)
     assert info.value.code == 4001
+
+
+async def test_client_asks_its_token_provider_again_after_4001(server_url: str, make_user: MakeUser) -> None:
+    u = await make_user()
+    handed: list[str] = []
+
+    async def provider() -> str:
+        handed.append("bad.token.here" if not handed else u.token)
+        return handed[-1]
+
+    async with RealtimeClient(server_url, provider) as rt:
+        async with asyncio.timeout(10):
+            await rt.wait_connected()
+    assert len(handed) == 2 and rt.connects == 1

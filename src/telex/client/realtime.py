@@ -121,19 +121,21 @@ class RealtimeClient:
         backoff = 0.1
         try:
             while True:
+                connects = self.connects
                 try:
                     await self._session()
-                    backoff = 0.1
                 except RealtimeError as exc:
-                    if exc.code == _UNAUTHORIZED and not isinstance(self._token, str):
-                        continue  # the provider gives a fresh token on the next connect
-                    raise
+                    if exc.code != _UNAUTHORIZED or isinstance(self._token, str):
+                        raise
+                    # a token provider gives a fresh token on the next connect
                 except (OSError, InvalidHandshake, TimeoutError, ConnectionClosed) as exc:
                     if isinstance(exc, InvalidStatus) and exc.response.status_code in (401, 403):
                         raise RealtimeError(exc.response.status_code, "refused") from exc
                 finally:
                     self.connected.clear()
                     self._ws = None
+                if self.connects > connects:
+                    backoff = 0.1  # that session got through: back off afresh
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
         except RealtimeError as exc:
