@@ -67,6 +67,10 @@ async def serve(settings: Settings) -> None:
         "access_log": False,
         "timeout_graceful_shutdown": settings.http.shutdown_grace_seconds,
         "ws": "websockets-sansio",
+        # The protocol layer refuses oversized frames (1009) before buffering them; the gateway
+        # checks again. Compression would let a small frame inflate past the limit.
+        "ws_max_size": settings.chat.max_frame_bytes,
+        "ws_per_message_deflate": False,
     }
     servers = [
         _Server(uvicorn.Config(app, **common)),  # type: ignore[arg-type]

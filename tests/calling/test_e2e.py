@@ -29,6 +29,7 @@ from telex.client import RealtimeError
 from telex.client.calling import SAMPLES, Call, CallClient
 from tests.calling.conftest import User, user_maker
 from tests.support.live import LiveServer
+from tests.support.signing import HmacSigner
 
 pytestmark = pytest.mark.e2e
 
@@ -213,12 +214,17 @@ async def test_state_missed_while_the_realtime_connection_was_down_is_re_read(li
 
 
 async def test_a_token_the_realtime_gateway_refuses_fails_fast(live: LiveServer) -> None:
-    make = user_maker(live.http_url, base64.b64decode(live.access_key))
-    voip_only = await make("voip")  # /realtime needs a chat scope (docs/calling.md)
+    key = base64.b64decode(live.access_key)
+    voip_only = await user_maker(live.http_url, key)("voip")  # a calling app's token is enough
+    async with asyncio.timeout(10), CallClient(live.http_url, voip_only.token):
+        pass
+    async with httpx.AsyncClient(base_url=live.http_url, auth=HmacSigner(key)) as admin:
+        revoked = await admin.post(f"/identities/{voip_only.id}/:revokeAccessTokens")
+        assert revoked.status_code == 204
     with pytest.raises(RealtimeError) as exc:
         async with asyncio.timeout(10), CallClient(live.http_url, voip_only.token):
             pass
-    assert exc.value.code == 4003
+    assert exc.value.code == 4001
 
 
 async def test_direct_call_to_two_users_who_both_answer_is_a_three_way_mesh(live: LiveServer) -> None:

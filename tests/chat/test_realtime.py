@@ -19,6 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from telex.app import Node
 from telex.client import ChatClient, RealtimeClient, RealtimeError, RealtimeEvent
 from telex.core.clock import FakeClock
+from telex.core.ids import UserId
 from tests.chat.conftest import OPEN_LIMITS, MakeUser, User, open_node, running, users_of
 from tests.conftest import make_settings
 
@@ -275,7 +276,7 @@ async def test_handshake_and_frame_rules(tmp_path: Path) -> None:
         tmp_path, allowed_origins=["https://app.example"], auth_timeout_seconds=0.3, max_frame_bytes=2048
     )
     make = users_of(node)
-    u, voip = await make(), await make("voip")
+    u = await make()
     try:
         async with running(node) as url:
             with pytest.raises(InvalidStatus) as refused:
@@ -294,7 +295,6 @@ async def test_handshake_and_frame_rules(tmp_path: Path) -> None:
             assert await first('{"type":"ping"}') == 4400
             assert await first("not json") == 4400
             assert await first(json.dumps({"type": "auth", "token": "x.y.z"})) == 4001
-            assert await first(json.dumps({"type": "auth", "token": voip.token})) == 4003
             assert await first(json.dumps({"type": "auth", "token": u.token, "cursor": "99999"})) == 4400
             assert await first(json.dumps({"type": "auth", "token": u.token, "cursor": "-1"})) == 4400
             ws = await raw(url, u)
@@ -302,6 +302,26 @@ async def test_handshake_and_frame_rules(tmp_path: Path) -> None:
             assert await close_code(ws) == 1009
     finally:
         await node.close()
+
+
+async def test_a_voip_only_token_gets_call_events_but_no_chat(
+    server_url: str, make_user: MakeUser, chat_node: Node
+) -> None:
+    a, b = await make_user(), await make_user()
+    voip_only = await chat_node.identity.issue_token(UserId(b.id), ["voip"], None)
+    calls_app = await raw(server_url, User(b.id, voip_only.token))
+    chat_app = await raw(server_url, b)
+    async with ChatClient(server_url, a.token) as chat:
+        tid = await chat.create_thread("topic", [(b.id, "Bea")])
+        await chat.send_message(tid, "hello")
+    assert (await next_event(chat_app))["event"] == "chatThreadCreated"
+    assert (await next_event(chat_app))["event"] == "chatMessageReceived"
+    # Both were dispatched to every socket of b before chat_app read them: a pong that arrives
+    # first on the voip-only socket proves it was offered no chat event.
+    await calls_app.send(json.dumps({"type": "ping"}))
+    assert (await next_event(calls_app))["type"] == "pong"
+    await calls_app.close()
+    await chat_app.close()
 
 
 async def test_heartbeat_and_token_refresh(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ and its recipients; receivers learn of each channel as a ``DataChannelReceiver``
 a channel is an in-band (DCEP) WebRTC data channel per recipient labelled ``acs-data:<id>``,
 lossy = unordered with no retransmissions, and the server announces it
 (``callDataChannelOpened``) for clients that want to know before data flows.
-The token needs a chat scope as well as ``voip``/``voip.join``: the realtime gateway requires one.
+A ``voip`` or ``voip.join`` token is enough: the realtime gateway delivers call events to it.
 """
 
 from __future__ import annotations
@@ -582,7 +582,7 @@ class CallClient:
         await self._realtime.__aenter__()
         ready = asyncio.ensure_future(self._realtime.wait_connected())
         try:
-            # Ready, or refused for good (the realtime task ends: e.g. a token without a chat scope).
+            # Ready, or refused for good (the realtime task ends: e.g. a revoked token).
             pending: set[asyncio.Future[None]] = {ready}
             if self._realtime._task is not None:
                 pending.add(self._realtime._task)

@@ -19,6 +19,8 @@ import logging
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from telex.calling.payloads import CALL_STREAM_PREFIX
+from telex.calling.service import CALL_SCOPES
 from telex.chat.guard import CHAT_SCOPES
 from telex.chat.repository import ChatStore
 from telex.config import ChatSettings
@@ -35,6 +37,17 @@ __all__ = ["realtime_router"]
 log = logging.getLogger(__name__)
 
 _REPLAY_BATCH = 500
+# One socket carries chat and call events; a token needs a chat or a voip scope to open it.
+_REALTIME_SCOPES = (*CHAT_SCOPES, *CALL_SCOPES)
+
+
+def _permitted(event: Event, principal: Principal) -> bool:
+    """Chat events need a chat scope, call events a voip scope: a voip-only token (a calling
+    app) gets its calls but never the chat of threads its user happens to be in."""
+    needed = CALL_SCOPES if event.stream.startswith(CALL_STREAM_PREFIX) else CHAT_SCOPES
+    return not principal.scopes.isdisjoint(needed)
+
+
 _PONG = object()
 _OVERFLOW = object()
 
@@ -59,6 +72,8 @@ class _Connection:
     def offer(self, event: Event) -> bool:
         if self.closing.is_set():
             return False
+        if not _permitted(event, self.principal):
+            return True  # not for this token's scopes; the socket stays healthy
         if self.queue.qsize() >= self.limit:
             self.request_close(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")
             return False
@@ -128,7 +143,7 @@ def realtime_router(
 
     async def authenticate(token: str) -> Principal:
         try:
-            return await verifier.verify(token, CHAT_SCOPES)
+            return await verifier.verify(token, _REALTIME_SCOPES)
         except TelexError as exc:
             code = p.Close.FORBIDDEN if exc.code is ErrorCode.FORBIDDEN else p.Close.UNAUTHORIZED
             raise _Closed(code, exc.message) from exc
@@ -152,13 +167,14 @@ def realtime_router(
             raise _Closed(p.Close.BAD_REQUEST, "the first frame must be auth")
         return frame
 
-    async def replay(ws: WebSocket, user: str, after: int) -> int:
+    async def replay(ws: WebSocket, conn: _Connection, after: int) -> int:
+        user = conn.user_id
         while True:
             async with store.read() as tx:
                 batch = await tx.visible_events(user, after, _REPLAY_BATCH)
             now = clock.now()
             for event in batch:
-                if p.deliverable(event, user, now):
+                if p.deliverable(event, user, now) and _permitted(event, conn.principal):
                     await ws.send_text(p.event_frame(event, user))
                 after = event.position
             if len(batch) < _REPLAY_BATCH:
@@ -168,7 +184,7 @@ def realtime_router(
         delivered = start
         await ws.send_text(p.ready_frame(conn.user_id, start, settings.heartbeat_seconds))
         if replay_from is not None:
-            delivered = await replay(ws, conn.user_id, replay_from)
+            delivered = await replay(ws, conn, replay_from)
         while True:
             try:
                 async with asyncio.timeout(settings.heartbeat_seconds):

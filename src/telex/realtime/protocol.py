@@ -50,7 +50,7 @@ class Close:
     TOO_BIG = 1009
     RESTART = 1012
     UNAUTHORIZED = 4001  # token invalid, expired or revoked, or user deleted: get a new token
-    FORBIDDEN = 4003  # the token has no chat scope
+    FORBIDDEN = 4003  # the token has neither a chat nor a voip scope
     SLOW_CONSUMER = 4008  # fell too far behind: reconnect with the last cursor
     BAD_REQUEST = 4400  # malformed frame or cursor
     AUTH_TIMEOUT = 4408  # no auth frame in time
