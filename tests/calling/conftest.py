@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +19,7 @@ from telex.core.clock import SystemClock
 from tests.conftest import make_settings
 from tests.support.live import free_port
 from tests.support.signing import HmacSigner
-
-
-@dataclass
-class User:
-    id: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-
-MakeUser = Callable[..., Awaitable[User]]
+from tests.support.users import MakeUser, User
 
 
 async def open_node(tmp_path: Path, **calling: Any) -> Node:

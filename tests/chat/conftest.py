@@ -10,8 +10,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from telex.app import Node, build_app
 from telex.core.clock import SystemClock
 from tests.conftest import make_settings
 from tests.support.live import free_port
+from tests.support.users import MakeUser, User
 
 # Rate limits off (0) so tests can send quickly; tests of the limits set their own.
 OPEN_LIMITS: dict[str, Any] = {
@@ -31,19 +31,6 @@ OPEN_LIMITS: dict[str, Any] = {
     "messages_per_thread_per_minute": 0,
     "typing_per_user_per_10s": 0,
 }
-
-
-@dataclass
-class User:
-    id: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-
-MakeUser = Callable[..., Awaitable[User]]
 
 
 async def open_node(tmp_path: Path, database: str = "", **chat: Any) -> Node:
@@ -62,12 +49,7 @@ async def chat_node(tmp_path: Path) -> AsyncIterator[Node]:
 
 @pytest.fixture
 def make_user(chat_node: Node) -> MakeUser:
-    async def make(*scopes: str) -> User:
-        created = await chat_node.identity.create_user(list(scopes or ("chat",)))
-        assert created.token is not None
-        return User(created.user, created.token.token)
-
-    return make
+    return users_of(chat_node)
 
 
 @pytest.fixture
