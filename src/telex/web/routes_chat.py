@@ -106,9 +106,11 @@ def _message(m: Message) -> ChatMessageModel:
     )
 
 
-def _next_link(path: str, page_size: int, **params: str | None) -> str:
-    query = {"maxPageSize": str(page_size), **{k: v for k, v in params.items() if v is not None}}
-    return f"{path}?{urlencode(query)}"
+def _next_link(path: str, page_size: int, name: str, token: str | None) -> str | None:
+    """The link to the next page, carrying all paging state (acs-wire.md §1.5); None on the last page."""
+    if not token:
+        return None
+    return f"{path}?{urlencode({'maxPageSize': str(page_size), name: token})}"
 
 
 def _thread_path(thread_id: str, tail: str = "") -> str:
@@ -174,9 +176,7 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
                 ChatThreadItemModel(id=t.id, topic=t.topic, lastMessageReceivedOn=iso_time(t.last_message_at))
                 for t in page.items
             ],
-            nextLink=_next_link("/chat/threads", size, continuationToken=page.next_token)
-            if page.next_token
-            else None,
+            nextLink=_next_link("/chat/threads", size, "continuationToken", page.next_token),
         )
 
     @router.get("/chat/threads/{thread_id}", response_model=ChatThreadModel, response_model_exclude_none=True)
@@ -240,9 +240,7 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
     ) -> Any:
         size = page_size(max_page_size)
         page = await service.list_messages(principal, thread_id, _epoch(start_time), size, token)
-        link = None
-        if page.next_token:
-            link = _next_link(_thread_path(thread_id, "/messages"), size, continuationToken=page.next_token)
+        link = _next_link(_thread_path(thread_id, "/messages"), size, "continuationToken", page.next_token)
         return ChatMessagesPage(value=[_message(m) for m in page.items], nextLink=link)
 
     @router.get(
@@ -288,9 +286,7 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
     ) -> Any:
         size, start = page_size(max_page_size), skip_of(skip)
         page = await service.list_participants(principal, thread_id, size, start)
-        link = None
-        if page.next_token:
-            link = _next_link(_thread_path(thread_id, "/participants"), size, skip=page.next_token)
+        link = _next_link(_thread_path(thread_id, "/participants"), size, "skip", page.next_token)
         return ChatParticipantsPage(value=[_participant(p) for p in page.items], nextLink=link)
 
     @router.post(
@@ -364,9 +360,7 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
     ) -> Any:
         size, start = page_size(max_page_size), skip_of(skip)
         page = await service.list_read_receipts(principal, thread_id, size, start)
-        link = None
-        if page.next_token:
-            link = _next_link(_thread_path(thread_id, "/readReceipts"), size, skip=page.next_token)
+        link = _next_link(_thread_path(thread_id, "/readReceipts"), size, "skip", page.next_token)
         return ReadReceiptsPage(
             value=[
                 ReadReceiptModel(
