@@ -40,6 +40,10 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from telex.identity.hmac_auth import sign
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.procs import cpu_seconds, free_port
+
 OPEN_LIMITS = {
     "TELEX_CHAT__MESSAGES_PER_THREAD_PER_10S": "0",
     "TELEX_CHAT__MESSAGES_PER_THREAD_PER_MINUTE": "0",
@@ -47,12 +51,6 @@ OPEN_LIMITS = {
     "TELEX_CHAT__TYPING_PER_USER_PER_10S": "0",
 }
 DELIVERY_TIMEOUT = 120.0
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pct(values: list[float], p: float) -> float:
@@ -72,8 +70,7 @@ class Server:
         )
 
     def cpu(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def rss_kib(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
 import statistics
 import sys
 import tempfile
@@ -31,19 +30,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.live import LiveServer
+from tests.support.procs import cpu_seconds
 from tests.support.signing import HmacSigner
 
 from telex.core.ids import ResourceId, new_user_id
 from telex.identity.keyring import new_signing_key
 from telex.identity.scopes import Scope
 from telex.identity.tokens import TokenFormat, decode_token, issue_token
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def bare_crypto(n: int) -> tuple[float, float]:

@@ -30,8 +30,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.support.procs import cpu_seconds, free_udp_tcp_port
+
 SECRET = "bench-secret"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -47,25 +50,6 @@ class Result:
     @property
     def us_per_datagram(self) -> float:
         return self.cpu_seconds / self.relayed * 1e6 if self.relayed else float("nan")
-
-
-def free_port() -> int:
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
 
 
 def udp_rcvbuf_errors() -> int:
@@ -145,7 +129,7 @@ def run_uclient(port: int, peer_port: int, args: argparse.Namespace) -> tuple[in
 
 def bench(name: str, starter: object, peer_port: int, args: argparse.Namespace) -> Result:
     with tempfile.TemporaryDirectory(prefix=f"bench-turn-{name}-") as tmp:
-        port = free_port()
+        port = free_udp_tcp_port()
         proc = starter(Path(tmp), port)  # type: ignore[operator]
         try:
             wait_for_stun(port)
@@ -172,7 +156,7 @@ def main() -> int:
         if shutil.which(tool) is None:
             print(f"{tool} not found: apt-get install coturn", file=sys.stderr)
             return 2
-    peer_port = free_port()
+    peer_port = free_udp_tcp_port()
     peer = subprocess.Popen(
         ["turnutils_peer", "-L", "127.0.0.1", "-p", str(peer_port)],
         stdout=subprocess.DEVNULL,

@@ -13,13 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.procs import free_port
+
 __all__ = ["LiveServer", "free_port"]
-
-
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class LiveServer:

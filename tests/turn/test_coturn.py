@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator, Callable
@@ -27,23 +26,9 @@ from telex.turn.coturn import coturn_config
 from telex.turn.relayconfig import issue_relay_configuration
 from telex.turn.settings import TurnSettings
 from telex.turn.stun import Class, Method
+from tests.support.procs import free_udp_tcp_port
 from tests.turn.conftest import SECRET, EchoPeer, credentials, free_port_range, has_ipv6_loopback, need_binary
 from tests.turn.probe import Probe, code
-
-
-def _free_port() -> int:
-    """A port free for both UDP and TCP right now (coturn listens on both)."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            udp.bind(("127.0.0.1", 0))
-            port = int(udp.getsockname()[1])
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-                try:
-                    tcp.bind(("127.0.0.1", port))
-                except OSError:
-                    continue
-            return port
-    raise RuntimeError("no free port")
 
 
 def _wait_for_stun(port: int, timeout: float = 15.0) -> None:
@@ -81,7 +66,7 @@ async def test_turnutils_stunclient_against_telex(start_server: Any) -> None:
 @pytest.fixture
 async def turnutils_peer() -> AsyncIterator[int]:
     binary = need_binary("turnutils_peer")
-    port = _free_port()
+    port = free_udp_tcp_port()
     proc = subprocess.Popen(
         [binary, "-L", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -117,7 +102,7 @@ async def coturn(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     procs: list[subprocess.Popen[bytes]] = []
 
     async def start(*, test_allow_loopback: bool) -> int:
-        port = _free_port()
+        port = free_udp_tcp_port()
         low, high = free_port_range(100)
         settings = TurnSettings(port=port, min_port=low, max_port=high)
         conf = tmp_path / f"turnserver-{port}.conf"
