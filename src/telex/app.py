@@ -32,6 +32,8 @@ from telex.chat.repository import ChatStore
 from telex.chat.service import ChatService
 from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
+from telex.demo.routes import demo_router
+from telex.demo.service import DemoService
 from telex.events.log import EventLog
 from telex.identity.keyring import KeyringHolder
 from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
@@ -50,6 +52,7 @@ from telex.web.routes_chat import chat_router
 from telex.web.routes_identity import identity_router
 from telex.web.routes_ops import ops_router
 from telex.web.routes_relay import relay_router
+from telex.web.routes_sdk import sdk_router
 
 __all__ = ["Node", "access_key_override", "build_app"]
 
@@ -98,6 +101,7 @@ class Node:
     hub: Hub
     calling: CallingService
     turn: TurnServer | None = None
+    demo: DemoService | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -128,9 +132,15 @@ class Node:
         calling = CallingService(calls, bus, clock, settings.calling)
         hub = Hub(events, store, settings.chat.poll_seconds, sources={CALL_STREAM_PREFIX: calls})
         bus.subscribe(hub.notify)
+        demo = None
+        if settings.demo.enabled:
+            demo = await DemoService.open(
+                identity, chat, clock, settings.data_dir,
+                settings.demo.token_minutes, int(settings.demo.session_hours * 3600),
+            )  # fmt: skip
         return cls(
             settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
-            events=events, bus=bus, chat=chat, hub=hub, calling=calling,
+            events=events, bus=bus, chat=chat, hub=hub, calling=calling, demo=demo,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -189,6 +199,9 @@ def build_app(node: Node) -> FastAPI:
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock)
     )
+    app.include_router(sdk_router())
+    if node.demo is not None:  # last: it serves the demo's files by name at the root
+        app.include_router(demo_router(node.demo, node.clock))
     app.add_middleware(
         RequestContextMiddleware,
         max_body_bytes=settings.http.max_body_bytes,

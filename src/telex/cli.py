@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-port", dest="tls_port", type=int, help="HTTPS port (default 8443)")
     serve.add_argument("--turn-port", dest="turn_port", type=int, help="STUN/TURN port (default 3478)")
     serve.add_argument("--bus", help="pub/sub between nodes: redis://host:port/db (default: in-process)")
+    serve.add_argument(
+        "--demo", action="store_true", default=None, help="serve the demo web app at / (signs anyone in)"
+    )
 
     cs = sub.add_parser("connection-string", help="print the connection string")
     _common(cs)
@@ -60,6 +63,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, name, None)
         if value is not None:
             cli[name] = value
+    if getattr(args, "demo", None):
+        cli["demo"] = {"enabled": True}
     if getattr(args, "turn_port", None) is not None:
         cli["turn"] = {"port": args.turn_port}
     return load_settings(getattr(args, "config", None), cli=cli)

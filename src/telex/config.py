@@ -21,6 +21,7 @@ __all__ = [
     "CallingSettings",
     "ChatSettings",
     "ConfigError",
+    "DemoSettings",
     "IdentitySettings",
     "Settings",
     "TurnSettings",
@@ -100,6 +101,16 @@ class CallingSettings(_Strict):
     timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 
 
+class DemoSettings(_Strict):
+    """``serve --demo``: the demo web app at ``/`` and its sample trusted service."""
+
+    # Off by default: the sample service signs in anyone who opens the page.
+    enabled: bool = False
+    # Lifetime of the tokens it mints (the page refreshes them through its session).
+    token_minutes: int = Field(default=60, ge=60, le=1440)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+
+
 class Settings(_Strict):
     data_dir: Path = Path("./.telex")
     host: str = "127.0.0.1"
@@ -114,6 +125,7 @@ class Settings(_Strict):
     turn: TurnSettings = TurnSettings()
     chat: ChatSettings = ChatSettings()
     calling: CallingSettings = CallingSettings()
+    demo: DemoSettings = DemoSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 

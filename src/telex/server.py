@@ -86,6 +86,8 @@ async def serve(settings: Settings) -> None:
     if node.turn is not None:
         turns = f", turns: {node.turn.tls_port}" if node.turn.tls_port else ""
         print(f"  STUN/TURN {_url_host(settings.host)}:{node.turn.udp_port} (udp, tcp{turns})", flush=True)
+    if node.demo is not None:
+        print(f"  demo   http://{_url_host(settings.host)}:{http_port}/  (signs anyone in)", flush=True)
     print(f"  connection string: {connection_string(settings.host, https_port, primary)}", flush=True)
 
     loop = asyncio.get_running_loop()

@@ -1,0 +1,1 @@
+"""The demo's sample "trusted service": signs visitors in and mints their tokens (``serve --demo``)."""

@@ -1,0 +1,104 @@
+"""HTTP for ``serve --demo``: the sample trusted service's API and the demo page at ``/``.
+
+    GET  /                          the demo app (static/demo/index.html), and its files by name
+    POST /demo/api/session          {displayName} → {userId, displayName, token, expiresOn} + cookie
+    POST /demo/api/token            (cookie) → {token, expiresOn}
+    POST /demo/api/rooms/{groupId}  (cookie) → {groupId, threadId}
+
+Errors are the ACS error body like everywhere else; a missing or expired session is 401.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+from telex.chat.payloads import iso_time
+from telex.core.clock import Clock
+from telex.core.errors import ErrorCode, TelexError
+from telex.demo.service import MAX_NAME, DemoService
+from telex.demo.session import Session, decode_session, encode_session
+from telex.identity.tokens import IssuedToken
+from telex.web.body import body_doc, read_json
+
+__all__ = ["DEMO_DIR", "demo_router"]
+
+DEMO_DIR = Path(__file__).resolve().parent.parent / "web" / "static" / "demo"
+COOKIE = "telex_demo"
+# The page loads only its own files, the SDK and media from the browser itself.
+_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; media-src 'self' blob: mediastream:; connect-src 'self' ws: wss:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+class SessionRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    displayName: StrictStr = Field(min_length=1, max_length=MAX_NAME)
+
+
+def _token_body(token: IssuedToken) -> dict[str, Any]:
+    return {"token": token.token, "expiresOn": iso_time(float(token.expires_at))}
+
+
+def demo_router(demo: DemoService, clock: Clock) -> APIRouter:
+    router = APIRouter(tags=["demo"], include_in_schema=False)
+
+    def session_of(request: Request) -> Session | None:
+        cookie = request.cookies.get(COOKIE)
+        return decode_session(cookie, demo.cookie_key, clock.now()) if cookie else None
+
+    @router.post("/demo/api/session", openapi_extra=body_doc(SessionRequest))
+    async def sign_in(request: Request, response: Response) -> dict[str, Any]:
+        body = await read_json(request, SessionRequest)
+        assert body is not None
+        signed = await demo.sign_in(body.displayName)
+        session = signed.session
+        response.set_cookie(
+            COOKIE,
+            encode_session(session, demo.cookie_key),
+            max_age=max(0, session.expires_at - int(clock.now())),
+            path="/demo/api",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+        return {"userId": session.user_id, "displayName": session.display_name, **_token_body(signed.token)}
+
+    @router.post("/demo/api/token")
+    async def refresh(request: Request) -> dict[str, Any]:
+        return _token_body(await demo.refresh(session_of(request)))
+
+    @router.post("/demo/api/rooms/{group_id}")
+    async def room(request: Request, group_id: str) -> dict[str, Any]:
+        thread_id = await demo.join_room(session_of(request), group_id)
+        return {"groupId": group_id.lower(), "threadId": thread_id}
+
+    files = {p.name: p for p in DEMO_DIR.iterdir() if p.is_file()} if DEMO_DIR.is_dir() else {}
+
+    @router.get("/")
+    async def index() -> FileResponse:
+        return _static(files.get("index.html"))
+
+    # The page refers to its files relative to "/", so each is served by name at the root.
+    @router.get("/{name}")
+    async def asset(name: str) -> FileResponse:
+        return _static(files.get(name))
+
+    return router
+
+
+def _static(path: Path | None) -> FileResponse:
+    if path is None:
+        raise TelexError(ErrorCode.NOT_FOUND, "Not found.")
+    response = FileResponse(path, headers={"Cache-Control": "no-cache"})
+    if path.suffix == ".html":
+        response.headers["Content-Security-Policy"] = _CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
