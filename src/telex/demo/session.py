@@ -41,8 +41,9 @@ def decode_session(cookie: str, key: bytes, now: float) -> Session | None:
     body, _, mac = cookie.partition(".")
     if not body or not mac or len(cookie) > 1024:
         return None
-    expected = _b64(hmac.new(key, body.encode("ascii", "replace"), hashlib.sha256).digest())
-    if not hmac.compare_digest(expected, mac):
+    # Bytes, not str: compare_digest refuses non-ASCII text, and a cookie may hold anything.
+    expected = _b64(hmac.new(key, body.encode("utf-8", "replace"), hashlib.sha256).digest())
+    if not hmac.compare_digest(expected.encode(), mac.encode("utf-8", "replace")):
         return None
     try:
         user_id, expires, name = _unb64(body).decode().split("|", 2)
