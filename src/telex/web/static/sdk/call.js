@@ -1,0 +1,496 @@
+// call.js — Call and RemoteParticipant: one call as this participant sees it.
+//
+// The server's participant states become ACS-like states (docs/browser-sdk.md):
+//
+//   this participant (call.state)                 a remote participant (participant.state)
+//   before the join/accept answer → Connecting    connecting   → Connecting
+//   connecting, someone ringing   → Ringing       ringing      → Ringing
+//   connecting                    → Connecting    connected    → Connected
+//   connected                     → Connected     onHold       → Hold
+//   onHold                        → LocalHold     disconnected → Disconnected (then removed)
+//   hang-up request in flight     → Disconnecting
+//   disconnected / call ended     → Disconnected  (callEndReason = {code, subCode, reason})
+//
+// Events are applied one at a time in log order (a promise chain), because applying an offer
+// awaits the peer connection and the next event must see its result.
+
+import { Emitter } from "./events.js";
+import { TelexError } from "./errors.js";
+import { PeerLink } from "./peer.js";
+import { DataChannelReceiver, DataChannelSender } from "./datachannel.js";
+import { fromWireIdentifier } from "./identifiers.js";
+
+const REMOTE_STATES = {
+  connecting: "Connecting",
+  ringing: "Ringing",
+  connected: "Connected",
+  onHold: "Hold",
+  disconnected: "Disconnected",
+};
+
+// ACS-like numeric codes next to the server's reason string (0 = ended normally).
+const END_CODES = {
+  hungUp: 0,
+  remoteHungUp: 0,
+  endedForEveryone: 0,
+  declined: 603,
+  missed: 480,
+  cancelled: 487,
+  connectionLost: 410,
+};
+
+export function endReason(reason) {
+  if (!reason) return undefined;
+  return { code: END_CODES[reason] ?? 500, subCode: 0, reason };
+}
+
+export class RemoteParticipant extends Emitter {
+  constructor(p) {
+    super();
+    this.participantId = p.participantId;
+    this.identifier = fromWireIdentifier(p.identifier);
+    this.displayName = p.displayName ?? "";
+    this.role = p.role;
+    this.state = REMOTE_STATES[p.state] ?? "Connecting";
+    this.isMuted = Boolean(p.isMuted);
+    this.isVideoOn = Boolean(p.isVideoOn);
+    this.isScreenSharing = Boolean(p.isScreenSharing);
+    this.callEndReason = endReason(p.callEndReason);
+    this.mediaStream = null; // what it sends us (audio + video tracks), once a connection exists
+    this.connectionState = "new"; // of the RTCPeerConnection to it
+  }
+
+  /** @internal */
+  _update(p) {
+    const changes = [];
+    const set = (field, value, event) => {
+      if (this[field] !== value) {
+        this[field] = value;
+        changes.push(event);
+      }
+    };
+    set("displayName", p.displayName ?? "", "displayNameChanged");
+    set("state", REMOTE_STATES[p.state] ?? this.state, "stateChanged");
+    set("isMuted", Boolean(p.isMuted), "isMutedChanged");
+    set("isVideoOn", Boolean(p.isVideoOn), "isVideoOnChanged");
+    set("isScreenSharing", Boolean(p.isScreenSharing), "isScreenSharingChanged");
+    if (p.callEndReason && !this.callEndReason) this.callEndReason = endReason(p.callEndReason);
+    for (const e of changes) this.emit(e, { participant: this });
+    if (changes.length) this.emit("updated", { participant: this });
+  }
+}
+
+export class Call extends Emitter {
+  /** @internal Made by the CallAgent. */
+  constructor(agent, { id, participantId, direction, media, options }) {
+    super();
+    this._agent = agent;
+    this.id = id;
+    this.participantId = participantId; // ours
+    this.direction = direction; // "Outgoing" | "Incoming"
+    this.kind = undefined; // "direct" | "group"
+    this.groupId = undefined;
+    this.callerInfo = { identifier: undefined, displayName: "" };
+    this.videoOffered = false;
+    this.serverState = "ringing"; // the call's: ringing, connected, ended
+    this.state = "Connecting";
+    this.callEndReason = undefined;
+    this.remoteParticipants = [];
+    this._media = media;
+    this._options = options ?? {};
+    this._myState = direction === "Incoming" ? "ringing" : null; // our participant's server state
+    this._phase = null; // "Connecting" before the join answer, "Disconnecting" during hang-up
+    this._peers = new Map();
+    this._senders = [];
+    this._queue = Promise.resolve();
+    this._ended = false;
+    this.isMuted = media?.muted ?? false;
+    this.isLocalVideoStarted = Boolean(media?.cameraTrack);
+    this.isScreenSharingOn = false;
+    if (media) this._wireMedia(media);
+  }
+
+  /** Audio + the current video track sent to everyone (the local preview). */
+  get localStream() {
+    return this._media?.stream ?? null;
+  }
+
+  /** ACS-like list: `[{ mediaStreamType: "Video" | "ScreenSharing", mediaStream }]`. */
+  get localVideoStreams() {
+    const out = [];
+    if (this._media?.cameraTrack) out.push({ mediaStreamType: "Video", mediaStream: new MediaStream([this._media.cameraTrack]) });
+    if (this._media?.screenTrack) out.push({ mediaStreamType: "ScreenSharing", mediaStream: new MediaStream([this._media.screenTrack]) });
+    return out;
+  }
+
+  // commands ----------------------------------------------------------------------------------
+  async mute() {
+    await this._setMuted(true);
+  }
+
+  async unmute() {
+    await this._setMuted(false);
+  }
+
+  async startVideo() {
+    this._requireActive();
+    await this._media.startCamera();
+    this._setFlag("isLocalVideoStarted", true, "isLocalVideoStartedChanged");
+    this.emit("localVideoStreamsUpdated", { added: this.localVideoStreams.filter((s) => s.mediaStreamType === "Video"), removed: [] });
+    await this._post("setMediaState", { isVideoOn: true });
+  }
+
+  async stopVideo() {
+    this._requireActive();
+    this._media.stopCamera();
+    this._setFlag("isLocalVideoStarted", false, "isLocalVideoStartedChanged");
+    this.emit("localVideoStreamsUpdated", { added: [], removed: [{ mediaStreamType: "Video" }] });
+    await this._post("setMediaState", { isVideoOn: false });
+  }
+
+  async startScreenShare() {
+    this._requireActive();
+    await this._media.startScreen();
+    this._setFlag("isScreenSharingOn", true, "isScreenSharingOnChanged");
+    this.emit("localVideoStreamsUpdated", { added: this.localVideoStreams.filter((s) => s.mediaStreamType === "ScreenSharing"), removed: [] });
+    await this._post("setMediaState", { isScreenSharing: true });
+  }
+
+  async stopScreenShare() {
+    if (!this._media?.screenTrack) return;
+    this._media.stopScreen();
+    this._setFlag("isScreenSharingOn", false, "isScreenSharingOnChanged");
+    this.emit("localVideoStreamsUpdated", { added: [], removed: [{ mediaStreamType: "ScreenSharing" }] });
+    if (!this._ended) await this._post("setMediaState", { isScreenSharing: false });
+  }
+
+  async hold() {
+    this._requireActive();
+    this._media?.setHeld(true);
+    await this._post("hold");
+  }
+
+  async resume() {
+    this._requireActive();
+    await this._post("resume");
+    this._media?.setHeld(false);
+  }
+
+  /**
+   * Leave the call; with `forEveryone` (the caller only) end it for all. Media stops at once.
+   * @throws {TelexError} Forbidden when forEveryone is asked by someone other than the caller.
+   */
+  async hangUp({ forEveryone = false } = {}) {
+    if (this._ended) return;
+    this._phase = "Disconnecting";
+    this._updateState();
+    try {
+      const call = await this._agent._http.post(this._leg("hangUp"), { forEveryone });
+      this._applyCall(call);
+    } catch (err) {
+      if (err instanceof TelexError && (err.code === "NotFound" || err.code === "Conflict")) {
+        // Already out (ended meanwhile): nothing left to leave.
+      } else {
+        this._phase = null;
+        this._updateState();
+        throw err;
+      }
+    }
+    this._end(this.callEndReason?.reason ?? "hungUp");
+  }
+
+  /** Map participantId → RTCStatsReport of the connection to it. */
+  async getStats() {
+    const out = new Map();
+    await Promise.all([...this._peers].map(async ([pid, peer]) => out.set(pid, await peer.getStats())));
+    return out;
+  }
+
+  /**
+   * A channel this participant sends on, to `participants` (ids) or to everyone (also later
+   * joiners). The server is told (`:openDataChannel`) in the background; failures emit "error".
+   */
+  createDataChannelSender(options = {}) {
+    this._requireActive();
+    const sender = new DataChannelSender(options);
+    this._senders.push(sender);
+    sender.on("close", () => {
+      this._senders = this._senders.filter((s) => s !== sender);
+    });
+    for (const [pid, peer] of this._peers) if (peer.negotiated) sender.attach(pid, peer.pc);
+    this._post("openDataChannel", {
+      channelId: sender.channelId,
+      reliability: sender.reliability,
+      priority: sender.priority,
+      participants: sender.participants ?? undefined,
+    }).catch((err) => this.emit("error", err));
+    return sender;
+  }
+
+  // internals ---------------------------------------------------------------------------------
+  _leg(action) {
+    return `/calling/calls/${encodeURIComponent(this.id)}/participants/${encodeURIComponent(this.participantId)}/:${action}`;
+  }
+
+  async _post(action, body) {
+    const call = await this._agent._http.post(this._leg(action), body);
+    if (call && call.callId) this._enqueue(() => this._applyCall(call));
+    return call;
+  }
+
+  _requireActive() {
+    if (this._ended) throw new TelexError("InvalidState", "The call has ended.");
+  }
+
+  async _setMuted(muted) {
+    this._requireActive();
+    this._media?.setMuted(muted);
+    this._setFlag("isMuted", muted, "isMutedChanged");
+    await this._post("setMediaState", { isMuted: muted });
+  }
+
+  _setFlag(field, value, event) {
+    if (this[field] === value) return;
+    this[field] = value;
+    this.emit(event);
+  }
+
+  /** @internal An incoming call got its media on accept. */
+  _setMedia(media) {
+    this._media = media;
+    this.isMuted = media.muted;
+    this.isLocalVideoStarted = Boolean(media.cameraTrack);
+    this._wireMedia(media);
+  }
+
+  _wireMedia(media) {
+    media.onVideoTrack = (track) => {
+      for (const peer of this._peers.values()) peer.setVideoTrack(track);
+    };
+    media.onScreenEnded = () => this.stopScreenShare().catch((err) => this.emit("error", err));
+  }
+
+  /** @internal Run `fn` after every earlier event (events apply one at a time, in order). */
+  _enqueue(fn) {
+    this._queue = this._queue.then(fn).catch((err) => console.error("telex: call event failed", err));
+    return this._queue;
+  }
+
+  /** @internal A realtime event for this call. */
+  _onEvent(type, data) {
+    return this._enqueue(() => this._apply(type, data));
+  }
+
+  async _apply(type, data) {
+    switch (type) {
+      case "callParticipantAdded":
+      case "callParticipantUpdated":
+      case "callParticipantRemoved":
+        this._applyParticipant(data.participant);
+        break;
+      case "callStarted":
+      case "callStateChanged":
+        this.serverState = data.state;
+        break;
+      case "callEnded":
+        this.serverState = "ended";
+        if (!this.callEndReason && data.callEndReason) this.callEndReason = endReason(data.callEndReason);
+        this._end(data.callEndReason);
+        return;
+      case "callSignal":
+        if (data.to === this.participantId) await this._onSignal(data);
+        break;
+      case "callDataChannelOpened":
+        if (data.from !== this.participantId) this.emit("dataChannelAnnounced", data);
+        break;
+      default:
+    }
+    this._updateState();
+  }
+
+  /** @internal The call payload of a REST answer or GET (a full snapshot). */
+  _applyCall(call) {
+    this.kind = call.kind;
+    this.groupId = call.groupId;
+    this.serverState = call.state;
+    this.videoOffered = Boolean(call.videoOffered);
+    if (call.caller) this.callerInfo.identifier = fromWireIdentifier(call.caller);
+    for (const p of call.participants ?? []) this._applyParticipant(p);
+    if (call.state === "ended") {
+      if (!this.callEndReason && call.callEndReason) this.callEndReason = endReason(call.callEndReason);
+      this._end(call.callEndReason);
+      return;
+    }
+    this._updateState();
+  }
+
+  _applyParticipant(p) {
+    if (p.participantId === this.participantId) {
+      this._myState = p.state;
+      if (p.callEndReason && !this.callEndReason) this.callEndReason = endReason(p.callEndReason);
+      if (p.state === "disconnected") this._end(p.callEndReason);
+      else this._updateState();
+      return;
+    }
+    if (p.role === "caller" && p.displayName) this.callerInfo.displayName = p.displayName;
+    if (this._ended) return;
+    let remote = this.remoteParticipants.find((r) => r.participantId === p.participantId);
+    if (p.state === "disconnected") {
+      if (remote) {
+        remote._update(p);
+        this.remoteParticipants = this.remoteParticipants.filter((r) => r !== remote);
+        this._dropPeer(p.participantId);
+        this.emit("remoteParticipantsUpdated", { added: [], removed: [remote] });
+      }
+      return;
+    }
+    if (!remote) {
+      remote = new RemoteParticipant(p);
+      const peer = this._peers.get(p.participantId);
+      if (peer) this._bindPeer(remote, peer);
+      this.remoteParticipants = [...this.remoteParticipants, remote];
+      this.emit("remoteParticipantsUpdated", { added: [remote], removed: [] });
+    } else {
+      remote._update(p);
+    }
+  }
+
+  _computeState() {
+    if (this._ended) return "Disconnected";
+    if (this._phase) return this._phase;
+    switch (this._myState) {
+      case "connected":
+        return "Connected";
+      case "onHold":
+        return "LocalHold";
+      case "disconnected":
+        return "Disconnected";
+      case "ringing":
+        return "Ringing";
+      case "connecting":
+        return this.remoteParticipants.some((r) => r.state === "Ringing") ? "Ringing" : "Connecting";
+      default:
+        return "Connecting";
+    }
+  }
+
+  _updateState() {
+    const state = this._computeState();
+    if (state !== this.state) {
+      this.state = state;
+      this.emit("stateChanged", { state });
+    }
+  }
+
+  /** @internal The join/accept answer arrived: snapshot, then offer to everyone already in. */
+  async _joined(body, config, early = []) {
+    this._config = config;
+    this._phase = null;
+    this._startKeepAlive(body.keepAliveIntervalSeconds);
+    await this._enqueue(async () => {
+      this._applyCall(body.call);
+      for (const e of early) await this._apply(e.type, e.data);
+      for (const pid of body.peers) {
+        if (this._ended) break;
+        const peer = this._newPeer(pid);
+        await peer.offer();
+      }
+    });
+  }
+
+  /** A server that drops silent participants (`connectionLost`) says how often to prove we are here. */
+  _startKeepAlive(seconds) {
+    if (!seconds || seconds <= 0) return;
+    // Twice per interval, so one lost or slow request does not cost the call.
+    const every = Math.max(1000, (seconds * 1000) / 2);
+    this._keepAlive = setInterval(() => {
+      if (this._ended) return;
+      this._agent._http.post(this._leg("keepAlive")).catch((err) => {
+        if (err instanceof TelexError && (err.code === "NotFound" || err.code === "Conflict")) this._resync();
+      });
+    }, every);
+  }
+
+  _newPeer(pid) {
+    const peer = new PeerLink({
+      remoteId: pid,
+      config: this._config,
+      media: this._media,
+      signal: (body) => this._agent._http.post(this._leg("signal"), body),
+    });
+    this._peers.set(pid, peer);
+    peer.on("negotiated", () => {
+      for (const sender of this._senders) sender.attach(pid, peer.pc);
+    });
+    peer.on("dataChannel", (channel) => {
+      const remote = this.remoteParticipants.find((r) => r.participantId === pid);
+      const receiver = new DataChannelReceiver(channel, pid, remote?.identifier);
+      this.emit("dataChannelReceiverCreated", receiver);
+    });
+    peer.on("signalError", (err) => this.emit("error", err));
+    const remote = this.remoteParticipants.find((r) => r.participantId === pid);
+    if (remote) this._bindPeer(remote, peer);
+    return peer;
+  }
+
+  _bindPeer(remote, peer) {
+    remote.mediaStream = peer.stream;
+    remote.emit("streamChanged", { participant: remote, mediaStream: peer.stream });
+    peer.on("track", () => remote.emit("streamChanged", { participant: remote, mediaStream: peer.stream }));
+    peer.on("connectionStateChanged", (s) => {
+      remote.connectionState = s;
+      remote.emit("connectionStateChanged", { participant: remote, connectionState: s });
+    });
+  }
+
+  async _onSignal(data) {
+    const from = data.from;
+    let peer = this._peers.get(from);
+    if (data.type === "offer") {
+      if (!this._config || this._ended) return; // not joined (yet): the offer is not for us
+      if (peer && !["failed", "closed"].includes(peer.connectionState)) return; // no renegotiation
+      if (peer) this._dropPeer(from);
+      peer = this._newPeer(from);
+      await peer.answer(data.sdp);
+    } else if (data.type === "answer") {
+      await peer?.acceptAnswer(data.sdp);
+    } else if (data.type === "candidate") {
+      if (!peer) return;
+      await peer.addCandidate(data.candidate);
+    }
+  }
+
+  _dropPeer(pid) {
+    for (const sender of this._senders) sender.detach(pid);
+    const peer = this._peers.get(pid);
+    this._peers.delete(pid);
+    peer?.close();
+  }
+
+  /** @internal After the realtime socket resumed: call events are not replayed, so re-read. */
+  async _resync() {
+    if (this._ended) return;
+    try {
+      const call = await this._agent._http.get(`/calling/calls/${encodeURIComponent(this.id)}`);
+      await this._enqueue(() => this._applyCall(call));
+    } catch (err) {
+      if (err instanceof TelexError && err.code === "NotFound") this._end(this.callEndReason?.reason);
+    }
+  }
+
+  _end(reason) {
+    if (this._ended) return;
+    this._ended = true;
+    this._phase = null;
+    clearInterval(this._keepAlive);
+    if (!this.callEndReason) this.callEndReason = endReason(reason ?? "hungUp");
+    for (const sender of [...this._senders]) sender.close();
+    for (const pid of [...this._peers.keys()]) this._dropPeer(pid);
+    this._media?.stop();
+    const gone = this.remoteParticipants;
+    this.remoteParticipants = [];
+    if (gone.length) this.emit("remoteParticipantsUpdated", { added: [], removed: gone });
+    this._updateState();
+    this._agent._callEnded(this);
+  }
+}
