@@ -97,6 +97,10 @@ class CallingSettings(_Strict):
     max_participants: int = Field(default=6, ge=2, le=32)
     # Largest SDP or ICE candidate a client may send through signaling.
     max_signal_bytes: int = Field(default=64 * 1024, ge=1024, le=1 << 20)
+    # A joined participant whose client sends no ``:keepAlive`` for this long is dropped with
+    # ``connectionLost`` (a closed laptop, a crashed tab): otherwise it would stay "connected",
+    # hold a mesh slot and keep a group call from ever ending. 0 turns this off.
+    keepalive_timeout_seconds: float = Field(default=45.0, ge=0, le=3600)
     # The ringing timer re-checks the store at least this often (another node may add deadlines).
     timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 

@@ -269,3 +269,20 @@ def test_calling_settings_come_from_every_layer() -> None:
         load_settings(environ={"TELEX_CALLING__RING_TIMOUT": "1"})
     with pytest.raises(ConfigError, match="max_participants"):
         load_settings(environ={"TELEX_CALLING__MAX_PARTICIPANTS": "1"})
+
+
+async def test_keep_alive_is_for_ones_own_participant_while_in_the_call(
+    api: httpx.AsyncClient, make_user: MakeUser
+) -> None:
+    a, b = await make_user(), await make_user()
+    group = str(uuid.uuid4())
+    joined = (await join(api, a, group)).json()
+    assert joined["keepAliveIntervalSeconds"] == 15  # a third of the 45 s default
+    call_id, pid = joined["call"]["callId"], joined["participantId"]
+    r = await api.post(leg_url(call_id, pid, "keepAlive"), headers=a.headers)
+    assert (r.status_code, r.content) == (204, b"")
+    r = await api.post(leg_url(call_id, pid, "keepAlive"), headers=b.headers)  # not b's
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "NotFound")
+    await api.post(leg_url(call_id, pid, "hangUp"), headers=a.headers)
+    r = await api.post(leg_url(call_id, pid, "keepAlive"), headers=a.headers)
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "Conflict")

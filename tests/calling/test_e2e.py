@@ -250,3 +250,28 @@ async def test_direct_call_to_two_users_who_both_answer_is_a_three_way_mesh(live
             assert outgoing.state == "connected"  # a and c go on
             await at_c.hang_up()
             assert await outgoing.wait_ended() == "remoteHungUp"
+
+
+async def test_a_client_that_vanishes_is_dropped_and_a_live_one_is_kept(tmp_path: Path) -> None:
+    env = {
+        "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
+        "TELEX_TURN__TCP": "false",
+        "TELEX_CALLING__KEEPALIVE_TIMEOUT_SECONDS": "3",
+        "TELEX_CALLING__TIMER_POLL_SECONDS": "0.2",
+    }
+    with LiveServer(tmp_path / "data", env=env) as server:
+        a, b = await users(server, 2)
+        group = str(uuid.uuid4())
+        async with CallClient(server.http_url, a.token) as ca, CallClient(server.http_url, b.token) as cb:
+            call_a = await ca.join(group)
+            call_b = await cb.join(group)
+            await asyncio.sleep(4.5)  # longer than the timeout: only keep-alives keep them in
+            assert call_b.participants[call_a.participant_id].state == "connected"
+            assert call_a.participants[call_b.participant_id].state == "connected"
+            # a's process freezes (a closed laptop): no keep-alive, no hang-up.
+            assert call_a._keepalive is not None
+            call_a._keepalive.cancel()
+            async with asyncio.timeout(10):
+                await call_b.wait_for(lambda c: c.participants[call_a.participant_id].state == "disconnected")
+            assert call_b.participants[call_a.participant_id].end_reason == "connectionLost"
+            assert call_b.state == "connected"

@@ -52,9 +52,15 @@ async def test_group_calls_round_trip_on_each_backend(tmp_path: Path, database_u
         for _, joined, left in audiences[f"call:{call.id}"]:
             assert left is not None and joined < left
 
+        assert ended.legs[1].alive_until is None  # nobody watches a participant that left
+        stored = (await service.get_call(c, third.call.id)).legs[0]
+        assert stored.alive_until == third.participant.alive_until == third.call.created_at + 45
+
         direct = await service.start_call(a, [b.user_id])
         async with service.store.read() as tx:
-            assert await tx.next_deadline() == direct.call.created_at + 60
+            # The earliest of the keep-alive deadlines (c's, then a's as caller) and b's ringing.
+            deadline = await tx.next_deadline()
+        assert deadline == min(third.call.created_at + 45, direct.call.created_at + 60)
         events = [e for e in await node.events.read_after(0, 1000) if e.stream.startswith("call:")]
         assert [e.type for e in events].count("callEnded") == 1
     finally:

@@ -19,9 +19,12 @@ event log in the same transaction, so a reader of the log sees exactly the trans
          └──────────────► disconnected ◄──────────┘           └──────► ended ◄──────────┘
       connecting (the caller, until someone answers) ──answered──► connected
                   └─ hang up (a cancel) ──► disconnected
+      connecting, connected, onHold ──no keep-alive by alive_until──► disconnected (connectionLost)
 
-Time enters only as ``now``. The one timer, ringing, is exposed: ``Call.next_deadline()`` is
-when ``Call.expire(now)`` next has work to do; the service's timer task calls it.
+Time enters only as ``now``. The timers (ringing, and each joined participant's keep-alive
+deadline, which catches clients that vanished without hanging up) are exposed:
+``Call.next_deadline()`` is when ``Call.expire(now)`` next has work to do; the service's timer
+task calls it.
 
 Two kinds of error, as in h11: misuse by the caller of the API (an unknown leg, a command the
 leg's state does not allow) raises ``TelexError`` with a 4xx code; nothing here does I/O.
@@ -84,6 +87,7 @@ class EndReason(StrEnum):
     CANCELLED = "cancelled"  # the caller gave up before anyone answered
     MISSED = "missed"  # nobody answered in time
     ENDED_FOR_EVERYONE = "endedForEveryone"  # the caller ended the call for all
+    CONNECTION_LOST = "connectionLost"  # its client stopped sending keep-alives
 
 
 class LegInput(Enum):
@@ -96,6 +100,7 @@ class LegInput(Enum):
     HANG_UP = "hangUp"
     CANCEL = "cancel"
     CALL_OVER = "callOver"  # the call ended around this participant (reason given)
+    LOST = "lost"  # no keep-alive before its deadline: the client vanished
 
 
 class CallInput(Enum):
@@ -123,6 +128,9 @@ LEG_TRANSITIONS: dict[tuple[LegState, LegInput], LegState] = {
     (_H, LegInput.HANG_UP): _D,
     (_C, LegInput.CALL_OVER): _D,
     (_H, LegInput.CALL_OVER): _D,
+    (_G, LegInput.LOST): _D,
+    (_C, LegInput.LOST): _D,
+    (_H, LegInput.LOST): _D,
 }
 
 # The end reason each disconnecting input implies (CALL_OVER carries its own).
@@ -131,6 +139,7 @@ _LEG_REASONS = {
     LegInput.RING_TIMEOUT: EndReason.MISSED,
     LegInput.HANG_UP: EndReason.HUNG_UP,
     LegInput.CANCEL: EndReason.CANCELLED,
+    LegInput.LOST: EndReason.CONNECTION_LOST,
 }
 
 CALL_TRANSITIONS: dict[tuple[CallState, CallInput], CallState] = {
@@ -178,6 +187,9 @@ class Leg:
     ring_deadline: float | None = None
     connected_at: float | None = None
     left_at: float | None = None
+    # While joined: the participant is dropped (``connectionLost``) unless its client sends a
+    # keep-alive before this instant. None: not watched (ringing, or keep-alives turned off).
+    alive_until: float | None = None
     muted: bool = False
     video: bool = False
     screen_sharing: bool = False
@@ -268,8 +280,9 @@ class Call:
         return [leg for leg in self.legs if leg.joined]
 
     def next_deadline(self) -> float | None:
-        """When ``expire`` next has work: the earliest ringing deadline, if any."""
+        """When ``expire`` next has work: the earliest ringing or keep-alive deadline, if any."""
         deadlines = [leg.ring_deadline for leg in self.legs if leg.state is _R and leg.ring_deadline]
+        deadlines += [leg.alive_until for leg in self.legs if leg.joined and leg.alive_until is not None]
         return min(deadlines) if deadlines else None
 
     @property
@@ -311,11 +324,15 @@ class Call:
         self._settle(now)
 
     def expire(self, now: float) -> bool:
-        """Fire the ringing timer: every invitation past its deadline is ``missed``."""
+        """Fire the timers: every invitation past its deadline is ``missed``, every participant
+        past its keep-alive deadline is disconnected with ``connectionLost``."""
         fired = False
         for leg in self.legs:
             if leg.state is _R and leg.ring_deadline is not None and leg.ring_deadline <= now:
                 self._step(leg, LegInput.RING_TIMEOUT, now, "")
+                fired = True
+            elif leg.joined and leg.alive_until is not None and leg.alive_until <= now:
+                self._step(leg, LegInput.LOST, now, "")
                 fired = True
         if fired:
             self._settle(now)
@@ -340,6 +357,12 @@ class Call:
         else:
             self._step(leg, LegInput.HANG_UP, now, "This participant is not in the call.")
         self._settle(now)
+
+    def keep_alive(self, leg_id: str, *, until: float | None) -> None:
+        """The participant's client is still there: watch it again until ``until``. Records no
+        event (nothing changed that others see); 409 for a participant no longer in the call."""
+        leg = self.require_joined(leg_id)
+        leg.alive_until, leg.dirty = until, True
 
     def hold(self, leg_id: str, *, now: float) -> None:
         self._step(self.leg(leg_id), LegInput.HOLD, now, "Only a connected participant can hold.")
@@ -389,7 +412,7 @@ class Call:
         leg.state, leg.dirty = new, True
         if new is _D:
             leg.end_reason = reason or _LEG_REASONS[event]
-            leg.left_at, leg.ring_deadline = now, None
+            leg.left_at, leg.ring_deadline, leg.alive_until = now, None, None
             self._record(EffectKind.LEG_REMOVED, leg)
         else:
             self._record(EffectKind.LEG_UPDATED, leg)

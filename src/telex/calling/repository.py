@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telex.calling.machine import Call, CallKind, CallState, EndReason, Leg, LegState, Role
@@ -27,6 +27,7 @@ from telex.store.database import Database
 __all__ = ["Audience", "CallStore", "CallTx"]
 
 Audience = dict[str, list[tuple[str, int, int | None]]]
+_JOINED = [s.value for s in (LegState.CONNECTING, LegState.CONNECTED, LegState.ON_HOLD)]
 
 
 def _leg(row: Any) -> Leg:
@@ -35,7 +36,7 @@ def _leg(row: Any) -> Leg:
         created_at=row.created_at, display_name=row.display_name,
         end_reason=EndReason(row.end_reason) if row.end_reason else None,
         ring_deadline=row.ring_deadline, connected_at=row.connected_at, left_at=row.left_at,
-        muted=row.muted, video=row.video, screen_sharing=row.screen_sharing,
+        alive_until=row.alive_until, muted=row.muted, video=row.video, screen_sharing=row.screen_sharing,
         joined_pos=row.joined_pos, left_pos=row.left_pos,
     )  # fmt: skip
 
@@ -45,7 +46,8 @@ def _leg_values(leg: Leg) -> dict[str, Any]:
         "user_id": leg.user_id, "display_name": leg.display_name, "role": leg.role.value,
         "state": leg.state.value, "end_reason": leg.end_reason.value if leg.end_reason else None,
         "created_at": leg.created_at, "ring_deadline": leg.ring_deadline,
-        "connected_at": leg.connected_at, "left_at": leg.left_at, "muted": leg.muted,
+        "connected_at": leg.connected_at, "left_at": leg.left_at, "alive_until": leg.alive_until,
+        "muted": leg.muted,
         "video": leg.video, "screen_sharing": leg.screen_sharing, "joined_pos": leg.joined_pos,
         "left_pos": leg.left_pos,
     }  # fmt: skip
@@ -87,19 +89,19 @@ class CallTx:
         return (await self.conn.execute(q)).scalar()
 
     async def due_calls(self, now: float, limit: int = 100) -> list[str]:
-        """Calls with an invitation whose ringing deadline has passed."""
-        q = (
-            select(P.c.call_id)
-            .where(P.c.state == LegState.RINGING.value, P.c.ring_deadline <= now)
-            .distinct()
-            .limit(limit)
-        )
+        """Calls with an invitation past its ringing deadline or a participant past its
+        keep-alive deadline."""
+        ringing = select(P.c.call_id).where(P.c.state == LegState.RINGING.value, P.c.ring_deadline <= now)
+        silent = select(P.c.call_id).where(P.c.state.in_(_JOINED), P.c.alive_until <= now)
+        q = union(ringing, silent).limit(limit)
         return [r.call_id for r in await self.conn.execute(q)]
 
     async def next_deadline(self) -> float | None:
-        q = select(func.min(P.c.ring_deadline)).where(P.c.state == LegState.RINGING.value)
-        value = (await self.conn.execute(q)).scalar()
-        return float(value) if value is not None else None
+        ringing = select(func.min(P.c.ring_deadline)).where(P.c.state == LegState.RINGING.value)
+        silent = select(func.min(P.c.alive_until)).where(P.c.state.in_(_JOINED))
+        values = [(await self.conn.execute(q)).scalar() for q in (ringing, silent)]
+        present = [float(v) for v in values if v is not None]
+        return min(present) if present else None
 
     async def save(
         self, call: Call, actor: str | None, now: float, extra: Iterable[LogEntry] = ()

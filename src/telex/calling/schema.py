@@ -1,4 +1,4 @@
-"""Calling tables. Migration ``0003_calling`` creates exactly these.
+"""Calling tables. Migrations ``0003_calling`` and ``0004_keepalive`` create exactly these.
 
 A participant row is one join of one user ("leg"); ``joined_pos``/``left_pos`` bound the events
 of the log it receives, captured in the transaction that added or removed it (as chat does).
@@ -47,6 +47,8 @@ call_participants = Table(
     Column("ring_deadline", Float, nullable=True),
     Column("connected_at", Float, nullable=True),
     Column("left_at", Float, nullable=True),
+    # Set while joined: dropped as connectionLost without a keep-alive by then (0004).
+    Column("alive_until", Float, nullable=True),
     Column("muted", Boolean, nullable=False),
     Column("video", Boolean, nullable=False),
     Column("screen_sharing", Boolean, nullable=False),
@@ -55,4 +57,5 @@ call_participants = Table(
     Index("ix_call_participants_call", "call_id"),
     Index("ix_call_participants_user", "user_id"),
     Index("ix_call_participants_ring_deadline", "ring_deadline"),
+    Index("ix_call_participants_alive_until", "alive_until"),
 )

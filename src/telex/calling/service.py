@@ -44,6 +44,8 @@ class Joined:
     call: Call
     participant: Leg
     peers: list[Leg]
+    # How often the client should send ``:keepAlive`` (None: keep-alives are off).
+    keep_alive_interval: float | None = None
 
 
 def _new_id() -> str:
@@ -76,6 +78,15 @@ class CallingService:
         self._settings = settings
         self._new_id = new_id
 
+    def _alive_until(self, now: float) -> float | None:
+        timeout = self._settings.keepalive_timeout_seconds
+        return now + timeout if timeout > 0 else None
+
+    def _joined(self, call: Call, leg: Leg, peers: list[Leg]) -> Joined:
+        timeout = self._settings.keepalive_timeout_seconds
+        # A third of the timeout: two keep-alives may be lost or late before the third is due.
+        return Joined(call, leg, peers, round(timeout / 3, 3) if timeout > 0 else None)
+
     # starting and joining ------------------------------------------------------------------------
     async def start_call(
         self,
@@ -99,6 +110,7 @@ class CallingService:
         now = self._clock.now()
         caller = Leg(self._new_id(), principal.user_id, Role.CALLER, LegState.CONNECTING, now)
         caller.display_name = _display_name(display_name)
+        caller.alive_until = self._alive_until(now)
         invitees = [Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now) for user in wanted]
         call = Call.start_direct(
             self._new_id(), caller, invitees, video=video, now=now,
@@ -108,7 +120,7 @@ class CallingService:
         async with self.store.write() as tx:
             pos = await tx.save(call, principal.user_id, now)
         await self._publish(pos)
-        return Joined(call, caller, [])
+        return self._joined(call, caller, [])
 
     async def join_group(
         self, principal: Principal, group_id: str, *, video: bool = False, display_name: str | None = None
@@ -126,6 +138,7 @@ class CallingService:
         now = self._clock.now()
         leg = Leg(self._new_id(), principal.user_id, Role.MEMBER, LegState.CONNECTED, now)
         leg.display_name = _display_name(display_name)
+        leg.alive_until = self._alive_until(now)
         async with self.store.write() as tx:
             call_id = await tx.live_group_call(group)
             if call_id is None:
@@ -141,7 +154,7 @@ class CallingService:
             peers = [x for x in call.joined_legs() if x.id != leg.id]
             pos = await tx.save(call, principal.user_id, now)
         await self._publish(pos)
-        return Joined(call, leg, peers)
+        return self._joined(call, leg, peers)
 
     async def accept(
         self, principal: Principal, call_id: str, participant_id: str, *, video: bool = False
@@ -153,10 +166,11 @@ class CallingService:
         async with self.store.write() as tx:
             call, leg = await self._own(tx, principal, call_id, participant_id)
             call.accept(leg.id, now=now, video=video)
+            leg.alive_until = self._alive_until(now)
             peers = [x for x in call.joined_legs() if x.id != leg.id]
             pos = await tx.save(call, principal.user_id, now)
         await self._publish(pos)
-        return Joined(call, leg, peers)
+        return self._joined(call, leg, peers)
 
     # leaving and state -----------------------------------------------------------------------------
     async def decline(self, principal: Principal, call_id: str, participant_id: str) -> Call:
@@ -199,6 +213,14 @@ class CallingService:
         return await self._command(
             principal, call_id, participant_id,
             lambda c, leg, _: c.set_media(leg, muted=muted, video=video, screen_sharing=screen_sharing),
+        )  # fmt: skip
+
+    async def keep_alive(self, principal: Principal, call_id: str, participant_id: str) -> None:
+        """The participant's client is still there (send every ``keepAliveIntervalSeconds``).
+        409 once the participant is no longer in the call, e.g. after it was dropped as lost."""
+        await self._command(
+            principal, call_id, participant_id,
+            lambda c, leg, now: c.keep_alive(leg, until=self._alive_until(now)),
         )  # fmt: skip
 
     async def get_call(self, principal: Principal, call_id: str) -> Call:
@@ -284,9 +306,10 @@ class CallingService:
             pos = await tx.save(call, principal.user_id, now, entries)
         await self._publish(pos)
 
-    # the ringing timer -----------------------------------------------------------------------------
+    # the timers (ringing, keep-alive) ------------------------------------------------------------
     async def expire_due(self) -> int:
-        """Mark every invitation past its deadline ``missed``; returns how many calls changed."""
+        """Mark every invitation past its deadline ``missed`` and disconnect every participant
+        past its keep-alive deadline (``connectionLost``); returns how many calls changed."""
         now = self._clock.now()
         async with self.store.read() as tx:
             due = await tx.due_calls(now)
@@ -302,7 +325,7 @@ class CallingService:
         return changed
 
     async def run_timers(self) -> None:
-        """Fire ringing timeouts until cancelled (``Node.start_background`` runs this)."""
+        """Fire ringing and keep-alive timeouts until cancelled (``Node.start_background``)."""
         poll = self._settings.timer_poll_seconds
         # Sleep first: nothing can be due at start-up that a second's delay would hurt, and the
         # node's other start-up work (the hub's first read) goes first.
@@ -316,7 +339,7 @@ class CallingService:
                 if deadline is not None:
                     wait = min(poll, max(0.01, deadline - self._clock.now()))
             except Exception:  # the store may be briefly unavailable; the next round retries
-                log.exception("calling timer could not expire invitations")
+                log.exception("calling timer could not expire invitations or silent participants")
             await self._clock.sleep(wait)
 
     # helpers ---------------------------------------------------------------------------------------

@@ -324,6 +324,7 @@ class Call:
         self._receivers: asyncio.Queue[DataChannelReceiver] = asyncio.Queue()
         self._audio: asyncio.Queue[tuple[str, av.AudioFrame]] = asyncio.Queue(maxsize=1000)
         self._cond = asyncio.Condition()
+        self._keepalive: asyncio.Task[None] | None = None
         # Events are applied one at a time, in log order: the pump and the replay of early
         # events (those that came before the REST answer naming the call) take this lock.
         self.lock = asyncio.Lock()
@@ -453,6 +454,9 @@ class Call:
             self._outgoing = _Muting(_audio_track(audio))
             for event in self._client._early.pop(self.id, []):
                 await self._apply(event)
+        interval = body.get("keepAliveIntervalSeconds")
+        if isinstance(interval, int | float) and interval > 0 and self._keepalive is None:
+            self._keepalive = asyncio.create_task(self._keep_alive(float(interval)))
         config = await self._client._rtc_configuration()
         await asyncio.gather(*(self._offer(pid, config) for pid in body["peers"]))
         self._changed()
@@ -534,7 +538,23 @@ class Call:
                 await self._close_media()
         self._changed()
 
+    async def _keep_alive(self, interval: float) -> None:
+        """Tell the server this client is still here, or it drops the participant as
+        ``connectionLost`` (it cannot tell a quiet client from a vanished one otherwise)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._client._post(self._leg("keepAlive"))
+            except TelexClientError as exc:
+                if exc.status in (404, 409):  # no longer in the call: nothing left to keep
+                    return
+                log.warning("keep-alive refused: %s", exc)
+            except httpx.HTTPError as exc:  # the server is briefly unreachable: try again
+                log.warning("keep-alive failed: %s", exc)
+
     async def _close_media(self) -> None:
+        if self._keepalive is not None and self._keepalive is not asyncio.current_task():
+            self._keepalive.cancel()
         peers, self._peers = list(self._peers.values()), {}
         for peer in peers:
             await peer.close()
@@ -603,7 +623,7 @@ class CallClient:
         await self.close()
 
     async def close(self) -> None:
-        """Hang up every call this client is in (the server has no other way to know it left),
+        """Hang up every call this client is in (else the server notices only when keep-alives stop),
         then close media, the realtime connection and HTTP."""
         for call in list(self._calls.values()):
             if call.my_state in ("connecting", "connected", "onHold"):

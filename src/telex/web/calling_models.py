@@ -115,3 +115,6 @@ class JoinedModel(BaseModel):
     participantId: str
     # Participants already in the call: the newcomer sends each an SDP offer.
     peers: list[str]
+    # Send ``:keepAlive`` at least this often while in the call, or be dropped as
+    # ``connectionLost`` (absent: keep-alives are off on this server).
+    keepAliveIntervalSeconds: float | None = None

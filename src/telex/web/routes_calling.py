@@ -11,6 +11,7 @@ validation, error codes and idempotent retries for free, and the gateway stays o
     GET  /calling/calls/{callId}                          the call, for its participants
     POST /calling/calls/{callId}/participants/{pid}/:accept | :decline | :hangUp | :hold | :resume
                                                      /:setMediaState | :signal | :openDataChannel
+                                                     /:keepAlive  (every keepAliveIntervalSeconds)
 """
 
 from __future__ import annotations
@@ -47,11 +48,14 @@ _LEG = "/calling/calls/{call_id}/participants/{participant_id}"
 
 
 def _joined(joined: Joined) -> dict[str, Any]:
-    return {
+    body: dict[str, Any] = {
         "call": call_payload(joined.call),
         "participantId": joined.participant.id,
         "peers": [leg.id for leg in joined.peers],
     }
+    if joined.keep_alive_interval is not None:
+        body["keepAliveIntervalSeconds"] = joined.keep_alive_interval
+    return body
 
 
 def calling_router(service: CallingService, bearer: BearerAuth) -> APIRouter:
@@ -149,6 +153,11 @@ def calling_router(service: CallingService, bearer: BearerAuth) -> APIRouter:
             principal, call_id, participant_id, to=body.to, type_=body.type, sdp=body.sdp,
             candidate=candidate,
         )  # fmt: skip
+        return Response(status_code=204)
+
+    @router.post(_LEG + "/:keepAlive", status_code=204, response_class=Response)
+    async def keep_alive(call_id: str, participant_id: str, principal: Principal = auth) -> Response:
+        await service.keep_alive(principal, call_id, participant_id)
         return Response(status_code=204)
 
     @router.post(
