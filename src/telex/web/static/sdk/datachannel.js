@@ -11,7 +11,7 @@ import { Emitter } from "./events.js";
 import { TelexError } from "./errors.js";
 
 export const LABEL = "acs-data:";
-const MAX_PENDING = 1000; // durable messages held per recipient until its channel opens
+const MAX_PENDING = 1000; // messages held per recipient until its channel opens
 
 function toBytes(data) {
   if (data instanceof Uint8Array) return data;
@@ -90,8 +90,8 @@ export class DataChannelSender extends Emitter {
   }
 
   /**
-   * Send `data` to every recipient (or to `participantIds`, a subset). Durable messages to a
-   * recipient whose channel is still opening are held and sent when it opens; lossy ones are not.
+   * Send `data` to every recipient (or to `participantIds`, a subset). Messages to a recipient
+   * whose channel is still opening are held (at most 1000) and sent when it opens.
    */
   async sendMessage(data, participantIds) {
     if (this.closed) throw new TelexError("InvalidState", "This data channel sender is closed.");
@@ -103,7 +103,13 @@ export class DataChannelSender extends Emitter {
       if (participantIds && !participantIds.includes(pid)) continue;
       const { channel } = entry;
       if (channel.readyState === "open") channel.send(bytes);
-      else if (channel.readyState === "connecting" && this.reliability === "durable" && entry.pending.length < MAX_PENDING) {
+      else if (channel.readyState === "connecting") {
+        // Held until the channel opens (one round trip after it is made), so the first messages
+        // of a new sender are not lost; a lossy channel keeps only the newest.
+        if (entry.pending.length >= MAX_PENDING) {
+          if (this.reliability === "durable") continue;
+          entry.pending.shift();
+        }
         entry.pending.push(bytes);
       }
     }
