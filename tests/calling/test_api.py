@@ -145,6 +145,8 @@ async def test_one_to_one_lifecycle_appends_domain_events(
     head = await node.events.head()
     joined = await start(api, a, b, video=True)
     call_id, a_leg = joined["call"]["callId"], joined["participantId"]
+    caller = next(p for p in joined["call"]["participants"] if p["participantId"] == a_leg)
+    assert caller["isVideoOn"] is True  # the caller started with its camera on
     b_leg = ringing_leg(joined["call"], b)
     r = await api.post(leg_url(call_id, b_leg, "accept"), headers=b.headers, json={"video": True})
     assert r.json()["peers"] == [a_leg]

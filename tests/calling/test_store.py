@@ -26,12 +26,12 @@ async def test_group_calls_round_trip_on_each_backend(tmp_path: Path, database_u
         service = node.calling
         group = str(uuid.uuid4())
         a, b, c = (principal(f"8:acs:r_{x}") for x in "abc")
-        first = await service.join_group(a, group, display_name="Ann")
+        first = await service.join_group(a, group, display_name="Ann", video=True)
         second = await service.join_group(b, group.upper(), video=True)  # the same group, any case
         assert second.call.id == first.call.id and [x.id for x in second.peers] == [first.participant.id]
         call = await service.get_call(a, first.call.id)
         assert [(x.user_id, x.state, x.display_name, x.video) for x in call.legs] == [
-            (a.user_id, LegState.CONNECTED, "Ann", False),
+            (a.user_id, LegState.CONNECTED, "Ann", True),  # the first one's camera too
             (b.user_id, LegState.CONNECTED, None, True),
         ]
         await service.set_media(b, call.id, second.participant.id, muted=True)

@@ -110,7 +110,7 @@ class CallingService:
         now = self._clock.now()
         caller = Leg(self._new_id(), principal.user_id, Role.CALLER, LegState.CONNECTING, now)
         caller.display_name = _display_name(display_name)
-        caller.alive_until = self._alive_until(now)
+        caller.alive_until, caller.video = self._alive_until(now), video
         invitees = [Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now) for user in wanted]
         call = Call.start_direct(
             self._new_id(), caller, invitees, video=video, now=now,
@@ -138,7 +138,9 @@ class CallingService:
         now = self._clock.now()
         leg = Leg(self._new_id(), principal.user_id, Role.MEMBER, LegState.CONNECTED, now)
         leg.display_name = _display_name(display_name)
-        leg.alive_until = self._alive_until(now)
+        # Whoever starts or joins with video has its camera on from the start (the others' tiles
+        # show it), the first participant of a group call as much as a later one.
+        leg.alive_until, leg.video = self._alive_until(now), video
         async with self.store.write() as tx:
             call_id = await tx.live_group_call(group)
             if call_id is None:
@@ -149,7 +151,6 @@ class CallingService:
                 call = Call.start_group(self._new_id(), group, leg, video=video, now=now)
             else:
                 call = await self._load(tx, call_id)
-                leg.video = video
                 call.join(leg, now=now, max_participants=self._settings.max_participants)
             peers = [x for x in call.joined_legs() if x.id != leg.id]
             pos = await tx.save(call, principal.user_id, now)
