@@ -28,7 +28,14 @@ async function errorFromResponse(response) {
   } catch {
     // not JSON: keep the status-derived code
   }
-  return new TelexError(code, message, { status: response.status, target });
+  const err = new TelexError(code, message, { status: response.status, target });
+  if (response.status === 401) {
+    // Every refused token is one condition for the app (sign in again / new token), whatever
+    // the server's detail code (InvalidToken, …); the detail stays readable.
+    err.serverCode = code;
+    err.code = "Unauthorized";
+  }
+  return err;
 }
 
 export class HttpClient {

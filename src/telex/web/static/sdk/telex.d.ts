@@ -28,6 +28,8 @@ export declare class TelexError extends Error {
   /** HTTP status; 0 when the error did not come from a response. */
   status: number;
   target?: string;
+  /** For 401 (code `Unauthorized`): the server's own code, e.g. `InvalidToken`. */
+  serverCode?: string;
   constructor(code: string, message: string, options?: { status?: number; cause?: unknown; target?: string });
 }
 
