@@ -33,7 +33,7 @@ window.telexDemo = { client: null, agent: null, call: null };
 function showError(err) {
   let text = err?.message ?? String(err);
   if (err instanceof TelexError) {
-    if (err.code === "CallFull") text = "This call is full: a mesh call takes at most 6 participants.";
+    if (err.code === "CallFull") text = `This call is full. ${err.message}`;
     else if (err.code === "SessionExpired" || err.code === "Unauthorized" || err.code === "TokenExpired") {
       text = "Your session has expired. Sign in again.";
       signedOut();
