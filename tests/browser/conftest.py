@@ -58,8 +58,13 @@ def _isolated_network() -> None:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    # Every peer here is on loopback, which Telex TURN refuses to relay to unless told to.
-    env = {"TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true"}
+    env = {
+        # Every peer here is on loopback, which Telex TURN refuses to relay to unless told to.
+        "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
+        # Shorter than a test's call, so the pages must really send keep-alives to stay in.
+        "TELEX_CALLING__KEEPALIVE_TIMEOUT_SECONDS": "6",
+        "TELEX_CALLING__TIMER_POLL_SECONDS": "0.5",
+    }
     server = LiveServer(tmp_path_factory.mktemp("demo") / "data", env=env, extra_args=["--demo"])
     server.start()
     try:

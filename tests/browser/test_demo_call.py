@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.async_api import Browser, Page
 
 from telex.client.calling import CallClient
 from tests.browser.conftest import Console, new_page
 from tests.browser.demo import sign_in, start_group_call, stats, wait_media_flowing, wait_state, wait_true
 from tests.support.live import LiveServer
+
+pytestmark = pytest.mark.browser
 
 TIMEOUT = 30_000  # ms, for Playwright waits
 PINGED = "/\\d+(\\.\\d+)?\\s*ms/.test(document.querySelector('#ping-result').textContent)"
@@ -185,6 +188,35 @@ async def test_a_python_participant_hears_two_browsers_and_they_hear_it(
         await call.hang_up()
     await a.context.close()
     await b.context.close()
+
+
+async def test_a_page_stays_in_past_the_keep_alive_timeout_and_leaves_when_closed(
+    demo_server: LiveServer, browser: Browser, console: Console
+) -> None:
+    url = demo_server.http_url
+    a = await new_page(browser, console, "Ada")
+    b = await new_page(browser, console, "Bob")
+    await sign_in(a, url, "Ada")
+    room = await start_group_call(a)
+    await sign_in(b, url, "Bob", room=room)
+    await wait_state(b, "Connected")
+    bob = await b.evaluate("window.telexDemo.call.participantId")
+    tile = f".participant[data-participant-id='{bob}']"
+    await a.wait_for_selector(tile + "[data-state='Connected']", timeout=TIMEOUT)
+    await asyncio.sleep(8)  # longer than the server's 6 s keep-alive timeout
+    assert await a.get_attribute(tile, "data-state") == "Connected"
+    await wait_state(b, "Connected")
+    # Closing the tab leaves the call (a keepalive fetch on pagehide, or else the keep-alive
+    # timeout): Ada sees Bob go; the call goes on with her.
+    await b.close()
+    await a.wait_for_selector(tile, state="detached", timeout=TIMEOUT)
+    await wait_state(a, "Connected")
+    call_id = await a.evaluate("window.telexDemo.call.id")
+    call = await _call_on_server(demo_server, await _page_token(a), call_id)
+    reasons = {p["participantId"]: p.get("callEndReason") for p in call["participants"]}
+    # pagehide's keepalive request is what ended it here; the timeout is the fallback.
+    assert reasons[bob] in ("hungUp", "connectionLost"), reasons
+    await a.context.close()
 
 
 async def test_denied_camera_and_microphone_show_a_clear_error(
