@@ -63,10 +63,8 @@ async def _relay_allocations(server: LiveServer) -> float:
     raise AssertionError("no telex_turn_allocations metric")
 
 
-async def test_two_browsers_talk_chat_and_ping_through_telex_turn(
-    demo_server: LiveServer, browser: Browser, console: Console, artifacts: Path
-) -> None:
-    url = demo_server.http_url
+async def _two_in_a_group_call(url: str, browser: Browser, console: Console) -> tuple[Page, Page, str]:
+    """Ada starts a group call from the demo, Bob opens its link; both see each other connected."""
     a = await new_page(browser, console, "Ada")
     b = await new_page(browser, console, "Bob")
     await sign_in(a, url, "Ada")
@@ -76,6 +74,13 @@ async def test_two_browsers_talk_chat_and_ping_through_telex_turn(
     await wait_state(b, "Connected")
     for page in (a, b):
         await page.wait_for_selector(".participant:not(.local)[data-state='Connected']", timeout=TIMEOUT)
+    return a, b, room
+
+
+async def test_two_browsers_talk_chat_and_ping_through_telex_turn(
+    demo_server: LiveServer, browser: Browser, console: Console, artifacts: Path
+) -> None:
+    a, b, _ = await _two_in_a_group_call(demo_server.http_url, browser, console)
 
     # Media both ways, relay to relay: only Telex's TURN server can have carried it.
     for page in (a, b):
@@ -152,12 +157,7 @@ async def test_a_python_participant_hears_two_browsers_and_they_hear_it(
     demo_server: LiveServer, browser: Browser, console: Console
 ) -> None:
     url = demo_server.http_url
-    a = await new_page(browser, console, "Ada")
-    b = await new_page(browser, console, "Bob")
-    await sign_in(a, url, "Ada")
-    room = await start_group_call(a)
-    await sign_in(b, url, "Bob", room=room)
-    await wait_state(b, "Connected")
+    a, b, room = await _two_in_a_group_call(url, browser, console)
     async with httpx.AsyncClient(base_url=url) as http:
         bot = (await http.post("/demo/api/session", json={"displayName": "bot"})).json()
     browsers = {await page.evaluate("window.telexDemo.call.participantId") for page in (a, b)}
@@ -193,16 +193,9 @@ async def test_a_python_participant_hears_two_browsers_and_they_hear_it(
 async def test_a_page_stays_in_past_the_keep_alive_timeout_and_leaves_when_closed(
     demo_server: LiveServer, browser: Browser, console: Console
 ) -> None:
-    url = demo_server.http_url
-    a = await new_page(browser, console, "Ada")
-    b = await new_page(browser, console, "Bob")
-    await sign_in(a, url, "Ada")
-    room = await start_group_call(a)
-    await sign_in(b, url, "Bob", room=room)
-    await wait_state(b, "Connected")
+    a, b, _ = await _two_in_a_group_call(demo_server.http_url, browser, console)
     bob = await b.evaluate("window.telexDemo.call.participantId")
     tile = f".participant[data-participant-id='{bob}']"
-    await a.wait_for_selector(tile + "[data-state='Connected']", timeout=TIMEOUT)
     await asyncio.sleep(8)  # longer than the server's 6 s keep-alive timeout
     assert await a.get_attribute(tile, "data-state") == "Connected"
     await wait_state(b, "Connected")
