@@ -39,7 +39,7 @@ from telex.identity.keyring import KeyringHolder
 from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
 from telex.identity.service import IdentityService
 from telex.identity.verifier import TokenVerifier
-from telex.realtime.gateway import realtime_router
+from telex.realtime.gateway import ReplaySource, realtime_router
 from telex.realtime.hub import Hub
 from telex.store.database import Database
 from telex.tls import ensure_certificate
@@ -193,8 +193,9 @@ def build_app(node: Node) -> FastAPI:
     app.include_router(identity_router(node.identity, hmac))
     app.include_router(chat_router(node.chat, BearerAuth(node.verifier), settings.chat))
     app.include_router(calling_router(node.calling, BearerAuth(node.verifier)))
+    replay_sources: list[ReplaySource] = [node.chat.store, node.calling.store]
     app.include_router(
-        realtime_router(node.verifier, node.chat.store, node.events, node.hub, settings.chat, node.clock)
+        realtime_router(node.verifier, replay_sources, node.events, node.hub, settings.chat, node.clock)
     )
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock)

@@ -84,3 +84,42 @@ async def test_call_events_reach_participants_and_signals_only_their_addressee(t
                 assert drain(rs) == []
     finally:
         await node.close()
+
+
+async def test_call_events_sent_while_a_client_was_away_are_replayed_from_its_cursor(tmp_path: Path) -> None:
+    node = await open_node(tmp_path)
+    try:
+        async with serving(node) as url:
+            make = user_maker(url, node.keyring.state.primary_key)
+            a, b, stranger = await make(), await make(), await make()
+            group = "6b1f6f0e-2c1d-4f0a-9b8e-3d2c1b0a9f8e"
+            async with httpx.AsyncClient(base_url=url) as http:
+                first = (await http.post(f"/calling/groups/{group}/:join", headers=a.headers)).json()
+                async with RealtimeClient(url, b.token) as rb:
+                    async with asyncio.timeout(10):
+                        await rb.wait_connected()
+                    second = (await http.post(f"/calling/groups/{group}/:join", headers=b.headers)).json()
+                    async with asyncio.timeout(10):
+                        await until(rb, "callParticipantAdded")
+                    cursor = rb.cursor
+                # b is away: a signals it, mutes, and a chat-only stranger's thread gets a message.
+                call_id = first["call"]["callId"]
+                leg = f"/calling/calls/{call_id}/participants/{first['participantId']}"
+                offer = {"to": second["participantId"], "type": "offer", "sdp": "v=0 while away"}
+                assert (await http.post(f"{leg}/:signal", json=offer, headers=a.headers)).status_code == 204
+                await http.post(f"{leg}/:setMediaState", json={"isMuted": True}, headers=a.headers)
+                async with RealtimeClient(url, b.token, cursor=cursor) as back:
+                    async with asyncio.timeout(10):
+                        signal = await until(back, "callSignal")
+                        updated = await until(back, "callParticipantUpdated")
+                    assert signal.data["sdp"] == "v=0 while away"
+                    assert updated.data["participant"]["isMuted"] is True
+                    assert int(signal.cursor) < int(updated.cursor)
+                # Someone who was never in the call replays none of it.
+                async with RealtimeClient(url, stranger.token, cursor="0") as rs:
+                    async with asyncio.timeout(10):
+                        await rs.wait_connected()
+                    await asyncio.sleep(0.3)
+                    assert drain(rs) == []
+    finally:
+        await node.close()

@@ -14,14 +14,15 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, insert, select, union, update
+from sqlalchemy import exists, func, insert, literal, or_, select, union, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telex.calling.machine import Call, CallKind, CallState, EndReason, Leg, LegState, Role
-from telex.calling.payloads import LogEntry, entries_for, parse_stream
+from telex.calling.payloads import CALL_STREAM_PREFIX, LogEntry, entries_for, parse_stream
 from telex.calling.schema import call_participants as P
 from telex.calling.schema import calls as C
-from telex.events.log import EventLog
+from telex.events.log import Event, EventLog, event_from_row
+from telex.events.schema import events
 from telex.store.database import Database
 
 __all__ = ["Audience", "CallStore", "CallTx"]
@@ -103,6 +104,25 @@ class CallTx:
         present = [float(v) for v in values if v is not None]
         return min(present) if present else None
 
+    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
+        """Call events ``user`` may receive, position > ``after``, oldest first: the same rule as
+        the hub's (``audiences``), for replay when a realtime client resumes from a cursor."""
+        e = events
+        call_of_leg = literal(CALL_STREAM_PREFIX) + P.c.call_id
+        mine = (
+            select(P.c.id)
+            .where(P.c.user_id == user, e.c.position >= P.c.joined_pos)
+            .where(or_(P.c.left_pos.is_(None), e.c.position <= P.c.left_pos))
+            .where(or_(e.c.stream == call_of_leg, e.c.stream == call_of_leg + "/" + P.c.id))
+        )
+        q = (
+            select(e)
+            .where(e.c.position > after, e.c.stream.startswith(CALL_STREAM_PREFIX), exists(mine))
+            .order_by(e.c.position)
+            .limit(limit)
+        )
+        return [event_from_row(r) for r in await self.conn.execute(q)]
+
     async def save(
         self, call: Call, actor: str | None, now: float, extra: Iterable[LogEntry] = ()
     ) -> int | None:
@@ -170,6 +190,11 @@ class CallStore:
     async def read(self) -> AsyncIterator[CallTx]:
         async with self._db.read() as conn:
             yield CallTx(conn, self._log)
+
+    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
+        """Replay source of the realtime gateway (see ``CallTx.visible_events``)."""
+        async with self.read() as tx:
+            return await tx.visible_events(user, after, limit)
 
     async def audiences(self, streams: Iterable[str]) -> Audience:
         """The hub's audience source for ``call:`` streams (see ``telex.realtime.hub``)."""

@@ -249,6 +249,11 @@ class ChatStore:
         self._db = db
         self._log = log
 
+    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
+        """Replay source of the realtime gateway (see ``ChatTx.visible_events``)."""
+        async with self.read() as tx:
+            return await tx.visible_events(user, after, limit)
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[ChatTx]:
         """A write transaction that may append events (serialised with other appends)."""

@@ -11,8 +11,8 @@ PSTN bridge.
         await call.mute();  await call.hang_up(for_everyone=True)
 
 How it works: commands go to the REST signaling routes and events come back over the realtime
-gateway (``RealtimeClient``), which must be connected before a command so no event is missed —
-the gateway replays chat history on reconnect but not call events. Media is a full mesh of
+gateway (``RealtimeClient``), which must be connected before a command so no event is missed;
+after a drop the gateway replays what was missed from the client's cursor. Media is a full mesh of
 ``RTCPeerConnection``s, relay-only through the ICE servers of ``:issueRelayConfiguration``
 unless ``relay_only=False``. The newcomer offers to every participant already in the call
 (``peers`` of the join answer) and the others answer, so two participants never offer to each
@@ -678,9 +678,8 @@ class CallClient:
         task.add_done_callback(self._tasks.discard)
 
     async def _resync_on_reconnect(self, every: float = 0.25) -> None:
-        """After the realtime connection resumes, re-read every live call: the gateway replays
-        chat events from the cursor but not call events, so a state change may have been missed
-        (signals sent meanwhile are lost; a missed offer needs the call to be re-joined)."""
+        """After the realtime connection resumes, re-read every live call. The gateway replays
+        missed call events from the cursor; this is the safety net for a cursor it refused."""
         seen = self._realtime.connects
         while True:
             await asyncio.sleep(every)

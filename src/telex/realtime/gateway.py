@@ -7,7 +7,8 @@
 
 Exactly once, in order: the connection registers with the hub *before* replaying, so an event
 committed during the replay is either in the replay or queued by the hub; every event at or
-below the last position sent is skipped.
+below the last position sent is skipped. Replay reads each source (chat, calls) in pages and
+merges them by position, so the cursor a client sees only ever moves forward.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from typing import Protocol
 
 from fastapi import APIRouter
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -22,7 +25,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from telex.calling.payloads import CALL_STREAM_PREFIX
 from telex.calling.service import CALL_SCOPES
 from telex.chat.guard import CHAT_SCOPES
-from telex.chat.repository import ChatStore
 from telex.config import ChatSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
@@ -32,7 +34,7 @@ from telex.identity.verifier import TokenVerifier
 from telex.realtime import protocol as p
 from telex.realtime.hub import Hub
 
-__all__ = ["realtime_router"]
+__all__ = ["ReplaySource", "merged_replay", "realtime_router"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,28 @@ def _permitted(event: Event, principal: Principal) -> bool:
     app) gets its calls but never the chat of threads its user happens to be in."""
     needed = CALL_SCOPES if event.stream.startswith(CALL_STREAM_PREFIX) else CHAT_SCOPES
     return not principal.scopes.isdisjoint(needed)
+
+
+class ReplaySource(Protocol):
+    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
+        """Events ``user`` may receive, position > ``after``, oldest first, at most ``limit``."""
+        ...
+
+
+async def merged_replay(
+    sources: Sequence[ReplaySource], user: str, after: int, batch: int
+) -> tuple[list[Event], int, bool]:
+    """One page of every source's events after ``after``, merged by position, and the position
+    the next page starts after. A full page of one source may stop short of events another
+    source has beyond it: only events up to the lowest last position of a full page are safe
+    to send, the rest come in the next round. Returns (events, next after, whether done)."""
+    pages = [await source.visible_events(user, after, batch) for source in sources]
+    full = [page[-1].position for page in pages if len(page) >= batch]
+    upto = min(full) if full else None
+    merged = sorted((e for page in pages for e in page), key=lambda e: e.position)
+    if upto is None:
+        return merged, merged[-1].position if merged else after, True
+    return [e for e in merged if e.position <= upto], upto, False
 
 
 _PONG = object()
@@ -132,7 +156,7 @@ def _origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
 
 def realtime_router(
     verifier: TokenVerifier,
-    store: ChatStore,
+    sources: Sequence[ReplaySource],
     events: EventLog,
     hub: Hub,
     settings: ChatSettings,
@@ -170,14 +194,12 @@ def realtime_router(
     async def replay(ws: WebSocket, conn: _Connection, after: int) -> int:
         user = conn.user_id
         while True:
-            async with store.read() as tx:
-                batch = await tx.visible_events(user, after, _REPLAY_BATCH)
+            batch, after, done = await merged_replay(sources, user, after, _REPLAY_BATCH)
             now = clock.now()
             for event in batch:
                 if p.deliverable(event, user, now) and _permitted(event, conn.principal):
                     await ws.send_text(p.event_frame(event, user))
-                after = event.position
-            if len(batch) < _REPLAY_BATCH:
+            if done:
                 return after
 
     async def writer(ws: WebSocket, conn: _Connection, start: int, replay_from: int | None) -> None:

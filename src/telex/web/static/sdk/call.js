@@ -467,7 +467,7 @@ export class Call extends Emitter {
     peer?.close();
   }
 
-  /** @internal After the realtime socket resumed: call events are not replayed, so re-read. */
+  /** @internal After the realtime socket resumed: re-read (a safety net beside the replay). */
   async _resync() {
     if (this._ended) return;
     try {

@@ -6,8 +6,9 @@
 //   const call = await agent.startCall([{ communicationUserId }], { video: false });
 //
 // Commands go upstream as REST (`/calling/...`), events come downstream on the realtime socket
-// (docs/calling.md). The agent connects the socket *before* any command, because call events are
-// not replayed on resume; after a resume it re-reads each live call (GET /calling/calls/{id}).
+// (docs/calling.md). The agent connects the socket *before* any command, so every call event has
+// a cursor to resume from (the server replays what a dropped socket missed); after a resume it
+// also re-reads each live call (GET /calling/calls/{id}), in case the server refused the cursor.
 // Events for a call we do not know yet (they can beat the REST answer that names it) wait in a
 // small buffer and are applied right after the answer's snapshot.
 

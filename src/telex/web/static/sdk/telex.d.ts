@@ -183,7 +183,7 @@ export interface MediaOptions {
 }
 
 export declare class CallClient {
-  /** Connects /realtime first (call events are not replayed), then returns the agent. */
+  /** Connects /realtime first (so every call event has a cursor to resume from), then returns the agent. */
   createCallAgent(options?: { displayName?: string }): Promise<CallAgent>;
   askDevicePermission(options?: { audio?: boolean; video?: boolean }): Promise<{ audio: boolean; video: boolean }>;
 }
