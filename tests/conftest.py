@@ -13,6 +13,7 @@ from telex.app import Node, build_app
 from telex.config import Settings, load_settings
 from telex.core.clock import SystemClock
 from tests.support.pg import PostgresCluster, find_pg_bin
+from tests.support.redis import find_redis, redis_server
 from tests.support.signing import HmacSigner
 
 IN_CI = bool(os.environ.get("CI"))
@@ -35,6 +36,16 @@ def pg_cluster() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if find_redis() is None:
+        if IN_CI:
+            pytest.fail("redis-server is required in CI (scripts/apt-packages.txt)")
+        pytest.skip("redis-server not installed")
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -5,12 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +16,6 @@ import uvicorn
 from telex.app import Node, build_app
 from telex.core.clock import SystemClock
 from tests.conftest import make_settings
-from tests.support.live import free_port
 from tests.support.users import MakeUser, User
 
 # Rate limits off (0) so tests can send quickly; tests of the limits set their own.
@@ -118,45 +112,3 @@ async def client_of(node: Node) -> AsyncIterator[httpx.AsyncClient]:
         transport=httpx.ASGITransport(app=build_app(node)), base_url="http://t"
     ) as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A throwaway redis-server (Debian's ``redis-server``) on a free loopback port."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        if os.environ.get("CI"):
-            pytest.fail("redis-server is required in CI (scripts/apt-packages.txt)")
-        pytest.skip("redis-server not installed")
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    args = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
