@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import exists, func, insert, literal, or_, select, union, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telex.calling.machine import Call, CallKind, CallState, EndReason, Leg, LegState, Role
 from telex.calling.payloads import CALL_STREAM_PREFIX, LogEntry, entries_for, parse_stream
@@ -23,7 +22,7 @@ from telex.calling.schema import call_participants as P
 from telex.calling.schema import calls as C
 from telex.events.log import Event, EventLog, event_from_row
 from telex.events.schema import events
-from telex.store.database import Database
+from telex.store.database import Conn, Database
 
 __all__ = ["Audience", "CallStore", "CallTx"]
 
@@ -66,7 +65,7 @@ def _call_values(call: Call) -> dict[str, Any]:
 class CallTx:
     """Queries and changes inside one transaction."""
 
-    def __init__(self, conn: AsyncConnection, log: EventLog) -> None:
+    def __init__(self, conn: Conn, log: EventLog) -> None:
         self.conn = conn
         self._log = log
 

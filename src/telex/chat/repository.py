@@ -13,14 +13,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telex.chat.models import Message, MessageType, Participant, ReadReceipt, ThreadId
 from telex.chat.schema import chat_memberships, chat_messages, chat_receipts, chat_threads
 from telex.core.ids import UserId
 from telex.events.log import Event, EventLog, event_from_row
 from telex.events.schema import events
-from telex.store.database import Database
+from telex.store.database import Conn, Database
 from telex.store.schema import users
 
 __all__ = ["ChatStore", "ChatTx", "Record", "message_from_row"]
@@ -60,7 +59,7 @@ def message_from_row(row: Row[Any]) -> Message:
 class ChatTx:
     """Queries and changes inside one transaction."""
 
-    def __init__(self, conn: AsyncConnection, log: EventLog) -> None:
+    def __init__(self, conn: Conn, log: EventLog) -> None:
         self.conn = conn
         self._log = log
 

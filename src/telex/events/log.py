@@ -18,10 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from telex.events.schema import events
-from telex.store.database import Database
+from telex.store.database import Conn, Database
 
 __all__ = ["APPEND_LOCK_KEY", "Event", "EventLog"]
 
@@ -49,14 +48,14 @@ class EventLog:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def lock_appends(self, conn: AsyncConnection) -> None:
+    async def lock_appends(self, conn: Conn) -> None:
         """Serialise appending transactions on PostgreSQL. Call first in the transaction."""
         if not self._db.is_sqlite:
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
 
     @staticmethod
     async def append(
-        conn: AsyncConnection,
+        conn: Conn,
         stream: str,
         type_: str,
         actor: str | None,

@@ -70,8 +70,9 @@ class SqlUserRepository:
                 update(users)
                 .where(users.c.id == user, users.c.deleted.is_(False))
                 .values(token_generation=users.c.token_generation + 1, revoked_at=now)
+                .returning(users.c.id)
             )
-        return bool(result.rowcount)
+            return result.first() is not None
 
     async def delete(self, user: UserId, now: float) -> bool:
         async with self._db.write() as conn:
@@ -79,8 +80,9 @@ class SqlUserRepository:
                 update(users)
                 .where(users.c.id == user, users.c.deleted.is_(False))
                 .values(deleted=True, token_generation=users.c.token_generation + 1, revoked_at=now)
+                .returning(users.c.id)
             )
-        return bool(result.rowcount)
+            return result.first() is not None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,9 @@
 """Engine set-up, transactions and migrations.
 
-``Database.read()`` and ``Database.write()`` are the only ways code gets a connection. On SQLite
+``Database.read()`` and ``Database.write()`` are the only ways code gets a connection (a
+``Conn``: the few ``AsyncConnection`` calls repositories make). PostgreSQL goes through
+SQLAlchemy's asyncio engine on asyncpg; SQLite through synchronous connections, each in a
+worker thread of its own (``sqlite_threads``: far fewer thread hops than aiosqlite). On SQLite
 a write transaction starts with ``BEGIN IMMEDIATE`` under an in-process lock: WAL allows one
 writer, and a deferred transaction that upgrades to a write mid-way fails with SQLITE_BUSY
 instead of waiting. ``synchronous=FULL`` makes a commit durable before it returns, so nothing is
@@ -9,23 +12,36 @@ acknowledged to a client that a crash (even of the machine) could lose.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import Result, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.sql.base import Executable
 
 from telex.core.errors import ErrorCode, TelexError
+from telex.store.sqlite_threads import SqliteWorkers
 
-__all__ = ["Database", "async_url"]
+__all__ = ["Conn", "Database", "async_url"]
+
+# Reader connections on SQLite: reads go on in parallel with each other and with the one writer.
+_SQLITE_READERS = 4
+
+
+class Conn(Protocol):
+    """A connection inside one transaction, as repositories use it."""
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]: ...
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]: ...
+
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -43,21 +59,22 @@ def async_url(url: str) -> str:
 
 class Database:
     def __init__(self, url: str) -> None:
-        self.url = async_url(url)
-        self.is_sqlite = self.url.startswith("sqlite")
-        kwargs: dict[str, Any] = {}
-        if self.is_sqlite:
-            # read() and write() always end their transaction, so the pool's own rollback on
-            # return is a wasted round trip to the aiosqlite thread (~25% of a small read).
-            kwargs.update(pool_reset_on_return=None)
-        else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
-        self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
-        self._write_lock = asyncio.Lock()
+        parsed = make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        self.url = str(parsed) if self.is_sqlite else async_url(url)
+        self._engine: AsyncEngine | None = None
+        self._sqlite: SqliteWorkers | None = None
         if self.is_sqlite:
             self._prepare_sqlite_file()
-            event.listen(self.engine.sync_engine, "connect", _sqlite_on_connect)
-            event.listen(self.engine.sync_engine, "begin", _sqlite_on_begin)
+            engine = create_engine(
+                parsed.set(drivername="sqlite+pysqlite"), pool_size=_SQLITE_READERS + 1, max_overflow=0
+            )
+            event.listen(engine, "connect", _sqlite_on_connect)
+            event.listen(engine, "begin", _sqlite_on_begin)
+            self._sqlite = SqliteWorkers(engine, _SQLITE_READERS)
+            self._sync_engine = engine
+        else:
+            self._engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
     def _prepare_sqlite_file(self) -> None:
         path = make_url(self.url).database
@@ -71,34 +88,43 @@ class Database:
         os.chmod(db, 0o600)
 
     @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
+    async def read(self) -> AsyncIterator[Conn]:
         """A read transaction (a consistent snapshot)."""
         try:
-            async with self.engine.connect() as conn, conn.begin():
-                yield conn
+            if self._sqlite is not None:
+                async with self._sqlite.read() as conn:
+                    yield conn
+            else:
+                assert self._engine is not None
+                async with self._engine.connect() as aconn, aconn.begin():
+                    yield aconn
         except OperationalError as exc:
             raise TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.") from exc
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
+    async def write(self) -> AsyncIterator[Conn]:
         """A write transaction; it has committed (durably) when the block exits without error."""
         try:
-            if self.is_sqlite:
-                async with self._write_lock, self.engine.connect() as conn:
-                    conn = await conn.execution_options(telex_write=True)
-                    async with conn.begin():
-                        yield conn
-            else:
-                async with self.engine.begin() as conn:
+            if self._sqlite is not None:
+                async with self._sqlite.write() as conn:
                     yield conn
+            else:
+                assert self._engine is not None
+                async with self._engine.begin() as aconn:
+                    yield aconn
         except OperationalError as exc:
             raise TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.") from exc
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
-        async with self.engine.connect() as conn:
-            await conn.run_sync(_upgrade)
-            await conn.commit()
+        if self._sqlite is not None:
+            async with self._sqlite.write() as conn:
+                await conn.run_sync(_upgrade)
+            return
+        assert self._engine is not None
+        async with self._engine.connect() as aconn:
+            await aconn.run_sync(_upgrade)
+            await aconn.commit()
 
     async def ping(self) -> bool:
         try:
@@ -109,7 +135,11 @@ class Database:
             return False
 
     async def close(self) -> None:
-        await self.engine.dispose()
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sync_engine.dispose()
+        if self._engine is not None:
+            await self._engine.dispose()
 
 
 def _upgrade(sync_conn: Connection) -> None:
