@@ -47,11 +47,10 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def async_url(url: str) -> str:
-    """Map a plain database URL to its asyncio driver (``sqlite`` → aiosqlite, ``postgresql`` → asyncpg)."""
+    """Map a PostgreSQL URL to its asyncio driver, asyncpg (SQLite needs none: see
+    ``sqlite_threads``)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return str(parsed.set(drivername="sqlite+aiosqlite"))
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
