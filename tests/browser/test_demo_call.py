@@ -112,6 +112,13 @@ async def test_two_browsers_talk_chat_and_ping_through_telex_turn(
         ".some((m) => m.textContent.includes('hello from Ada'))",
     )
 
+    # Bob joining the room's thread after Ada showed up live in her chat panel.
+    await wait_true(
+        a,
+        "[...document.querySelectorAll('#chat-messages .chat-message.system')]"
+        ".some((m) => m.textContent.includes('Bob joined'))",
+    )
+
     shot = artifacts / "demo-call.png"
     await b.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000

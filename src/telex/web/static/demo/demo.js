@@ -94,6 +94,13 @@ async function signIn(displayName) {
   client.chat.on("chatMessageReceived", (m) => {
     if (m.threadId === state.threadId) addMessage({ id: m.id, text: m.message, who: m.senderDisplayName, sender: m.sender });
   });
+  // Someone joining the room's thread after us: the same line the history shows for earlier ones
+  // (the event's version is the id of that system message, so the two never both appear).
+  client.chat.on("participantsAdded", (e) => {
+    if (e.threadId !== state.threadId) return;
+    const names = (e.participantsAdded ?? []).map((p) => p.displayName).filter(Boolean).join(", ");
+    if (names) addMessage({ id: e.version, text: `${names} joined`, system: true });
+  });
   await client.chat.startRealtimeNotifications();
   Object.assign(window.telexDemo, { client, agent });
   state.me = { userId: session.userId, displayName: session.displayName };
@@ -228,6 +235,7 @@ $("incoming-decline").addEventListener("click", async () => {
 // the call ------------------------------------------------------------------------------------------
 function showCallPanel(room) {
   $("call-panel").hidden = false;
+  $("lobby").hidden = true; // one call at a time: the lobby comes back when it ends
   $("call-end-reason").textContent = "";
   $("ping-result").textContent = "";
   $("room-link-wrap").hidden = !room;
@@ -277,6 +285,7 @@ function attachCall(call) {
 
 function ended(call) {
   $("call-end-reason").textContent = call.callEndReason?.reason ?? "";
+  $("lobby").hidden = false;
   for (const pid of [...state.tiles.keys()]) removeTile(pid);
   $("tiles").replaceChildren();
   state.pingSender = null;
