@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import exists, func, insert, literal, or_, select, union, update
 
 from telex.calling.machine import Call, CallKind, CallState, EndReason, Leg, LegState, Role
-from telex.calling.payloads import CALL_STREAM_PREFIX, LogEntry, entries_for, parse_stream
+from telex.calling.payloads import CALL_STREAM_PREFIX, CallEvent, LogEntry, entries_for, parse_stream
 from telex.calling.schema import call_participants as P
 from telex.calling.schema import calls as C
 from telex.events.log import Event, EventLog, event_from_row
@@ -174,6 +174,9 @@ class CallTx:
 
 
 class CallStore:
+    # A participant added or removed changes who receives the call's streams (the hub re-reads).
+    membership_events = frozenset({CallEvent.PARTICIPANT_ADDED, CallEvent.PARTICIPANT_REMOVED})
+
     def __init__(self, db: Database, log: EventLog) -> None:
         self._db = db
         self._log = log

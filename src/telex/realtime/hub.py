@@ -7,6 +7,9 @@ of the users who may see it.
 
 Chat threads are the default audience; other capabilities register an ``AudienceSource`` for
 their stream prefix (calls: ``call:``), so the hub knows no capability but chat's default.
+Audiences are cached per stream and re-read when a batch holds an event that changes them (a
+source names those event types); a change to a stream also drops its sub-streams
+(``call:<id>`` → ``call:<id>/<participant>``).
 
 ``offer`` never blocks: a connection with a full queue is told to close (slow consumer) and
 dropped, so one stalled client never slows delivery to anyone else.
@@ -45,6 +48,9 @@ class Sink(Protocol):
 
 
 class AudienceSource(Protocol):
+    # Event types (on the source's streams) after which a stream's audience must be re-read.
+    membership_events: frozenset[str]
+
     async def audiences(self, streams: Iterable[str]) -> dict[str, list[tuple[str, int, int | None]]]:
         """``(user, joined_pos, left_pos)`` intervals of who may receive each stream."""
 
@@ -63,10 +69,11 @@ class Hub:
         self._sources = dict(sources or {})
         self._poll = poll_seconds
         self._batch = batch
-        # Chat audiences by thread. An entry is reloaded whenever a batch holds an event that
-        # changes the thread's memberships: membership intervals are bounded by log positions,
-        # so a snapshot read after that event committed is right for it and every earlier event.
+        # Audiences by stream. An entry is reloaded whenever a batch holds an event that changes
+        # the stream's memberships: membership intervals are bounded by log positions, so a
+        # snapshot read after that event committed is right for it and every earlier event.
         self._cache: dict[str, list[tuple[str, int, int | None]]] = {}
+        self._membership = MEMBERSHIP_EVENTS.union(*(s.membership_events for s in self._sources.values()))
         self._wake = asyncio.Event()
         self._sinks: dict[str, set[Sink]] = {}
         self.cursor = 0
@@ -129,7 +136,9 @@ class Hub:
             events = await self._log.read_after(self.cursor, self._batch)
             if not events:
                 return
-            stale = {e.stream for e in events if e.type in MEMBERSHIP_EVENTS or e.stream not in self._cache}
+            changed = {e.stream for e in events if e.type in self._membership}
+            self._forget_substreams(changed)
+            stale = changed | {e.stream for e in events if e.stream not in self._cache}
             audiences = await self._audiences(stale)
             for event in events:
                 audience = audiences.get(event.stream)
@@ -139,6 +148,13 @@ class Hub:
                 self.cursor = event.position
             if len(events) < self._batch:
                 return
+
+    def _forget_substreams(self, changed: set[str]) -> None:
+        """A call's membership change also changes its participants' own streams."""
+        parents = tuple(s + "/" for s in changed if any(s.startswith(p) for p in self._sources))
+        if parents:
+            for stream in [k for k in self._cache if k.startswith(parents)]:
+                del self._cache[stream]
 
     async def _audiences(self, streams: set[str]) -> dict[str, list[tuple[str, int, int | None]]]:
         by_source: dict[str, list[str]] = {}
@@ -150,11 +166,11 @@ class Hub:
         if chat:
             async with self._store.read() as tx:
                 out = await tx.audiences(chat)
-            if len(self._cache) + len(out) > _CACHE_STREAMS:
-                self._cache.clear()
-            self._cache.update(out)
         for prefix, wanted in by_source.items():
             out.update(await self._sources[prefix].audiences(wanted))
+        if len(self._cache) + len(out) > _CACHE_STREAMS:
+            self._cache.clear()
+        self._cache.update(out)
         return out
 
     def _dispatch(self, event: Event, audience: list[tuple[str, int, int | None]]) -> None:
