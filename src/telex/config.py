@@ -99,8 +99,9 @@ class CallingSettings(_Strict):
     max_signal_bytes: int = Field(default=64 * 1024, ge=1024, le=1 << 20)
     # A joined participant whose client sends no ``:keepAlive`` for this long is dropped with
     # ``connectionLost`` (a closed laptop, a crashed tab): otherwise it would stay "connected",
-    # hold a mesh slot and keep a group call from ever ending. 0 turns this off.
-    keepalive_timeout_seconds: float = Field(default=45.0, ge=0, le=3600)
+    # hold a mesh slot and keep a group call from ever ending. 0 turns this off. 90 s because
+    # Chrome throttles timers in a tab hidden for 5 minutes to one wake-up a minute.
+    keepalive_timeout_seconds: float = Field(default=90.0, ge=0, le=3600)
     # The ringing timer re-checks the store at least this often (another node may add deadlines).
     timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)
 

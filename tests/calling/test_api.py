@@ -279,7 +279,7 @@ async def test_keep_alive_is_for_ones_own_participant_while_in_the_call(
     a, b = await make_user(), await make_user()
     group = str(uuid.uuid4())
     joined = (await join(api, a, group)).json()
-    assert joined["keepAliveIntervalSeconds"] == 15  # a third of the 45 s default
+    assert joined["keepAliveIntervalSeconds"] == 30  # a third of the 90 s default
     call_id, pid = joined["call"]["callId"], joined["participantId"]
     r = await api.post(leg_url(call_id, pid, "keepAlive"), headers=a.headers)
     assert (r.status_code, r.content) == (204, b"")

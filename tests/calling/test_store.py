@@ -54,13 +54,13 @@ async def test_group_calls_round_trip_on_each_backend(tmp_path: Path, database_u
 
         assert ended.legs[1].alive_until is None  # nobody watches a participant that left
         stored = (await service.get_call(c, third.call.id)).legs[0]
-        assert stored.alive_until == third.participant.alive_until == third.call.created_at + 45
+        assert stored.alive_until == third.participant.alive_until == third.call.created_at + 90
 
         direct = await service.start_call(a, [b.user_id])
         async with service.store.read() as tx:
             # The earliest of the keep-alive deadlines (c's, then a's as caller) and b's ringing.
             deadline = await tx.next_deadline()
-        assert deadline == min(third.call.created_at + 45, direct.call.created_at + 60)
+        assert deadline == min(third.call.created_at + 90, direct.call.created_at + 60)
         events = [e for e in await node.events.read_after(0, 1000) if e.stream.startswith("call:")]
         assert [e.type for e in events].count("callEnded") == 1
     finally:
