@@ -4,8 +4,8 @@ Why not aiosqlite under SQLAlchemy's asyncio layer: every statement then crosses
 switch, aiosqlite's request queue and a future back to the loop, and begin, commit and the pool
 add hops of their own. Here a statement is one hop to the connection's thread
 (``run_in_executor``) and ``BEGIN`` rides along with the first statement, so a one-statement
-transaction is two hops: ``bench/store.py`` measured it at 0.7–1.0 ms of CPU against 1.2–1.3 ms
-through aiosqlite, and durable writes at 0.9–1.1 ms against 1.5–1.8 ms (a loaded 2-core machine).
+transaction is two hops: ``bench/store.py`` measured it at 0.64–0.70 ms of CPU against
+1.4–1.85 ms through aiosqlite, and durable writes at 0.7–0.9 ms against 1.3–1.6 ms.
 
     Database.read()  ─► an idle reader worker (a few, so reads go on while a write fsyncs)
     Database.write() ─► the one writer worker, under the writer lock (WAL allows one writer)
