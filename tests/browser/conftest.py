@@ -32,6 +32,13 @@ MEDIA_FLAGS = [
     "--disable-quic",
 ]
 ROOT = Path(__file__).resolve().parents[2]
+DEMO_ENV = {
+    # Every peer here is on loopback, which Telex TURN refuses to relay to unless told to.
+    "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
+    # Shorter than a test's call, so the pages must really send keep-alives to stay in.
+    "TELEX_CALLING__KEEPALIVE_TIMEOUT_SECONDS": "6",
+    "TELEX_CALLING__TIMER_POLL_SECONDS": "0.5",
+}
 ARTIFACTS = Path(os.environ.get("TELEX_ARTIFACTS", ROOT / "artifacts"))
 
 
@@ -58,14 +65,7 @@ def _isolated_network() -> None:
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    env = {
-        # Every peer here is on loopback, which Telex TURN refuses to relay to unless told to.
-        "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
-        # Shorter than a test's call, so the pages must really send keep-alives to stay in.
-        "TELEX_CALLING__KEEPALIVE_TIMEOUT_SECONDS": "6",
-        "TELEX_CALLING__TIMER_POLL_SECONDS": "0.5",
-    }
-    server = LiveServer(tmp_path_factory.mktemp("demo") / "data", env=env, extra_args=["--demo"])
+    server = LiveServer(tmp_path_factory.mktemp("demo") / "data", env=DEMO_ENV, extra_args=["--demo"])
     server.start()
     try:
         yield server

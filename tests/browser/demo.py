@@ -35,6 +35,14 @@ STATS_JS = """async () => {
 }"""
 
 
+def assert_relayed(peer: dict[str, Any]) -> None:
+    """The selected candidate pair goes through TURN on both sides. Our side's candidate is a
+    relay one; the other side's may show as peer-reflexive when its first check arrived before
+    its trickled relay candidate did; it is the same relayed address (both sides are
+    relay-only, so they have no other candidates)."""
+    assert peer["local"] == "relay" and peer["remote"] in ("relay", "prflx"), peer
+
+
 async def wait_true(page: Page, expression: str, timeout: float = 30.0) -> None:
     """Poll a JavaScript expression until it is truthy. Playwright's ``wait_for_function`` would
     compile it inside the page, which the demo's Content-Security-Policy (no eval) forbids, and

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import math
+import signal
 import struct
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +20,16 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from telex.client.calling import CallClient
-from tests.browser.conftest import Console, new_page
-from tests.browser.demo import sign_in, start_group_call, stats, wait_media_flowing, wait_state, wait_true
+from tests.browser.conftest import DEMO_ENV, Console, new_page
+from tests.browser.demo import (
+    assert_relayed,
+    sign_in,
+    start_group_call,
+    stats,
+    wait_media_flowing,
+    wait_state,
+    wait_true,
+)
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -86,7 +96,7 @@ async def test_two_browsers_talk_chat_and_ping_through_telex_turn(
     for page in (a, b):
         flowing = await wait_media_flowing(page, remotes=1)
         for peer in flowing.values():
-            assert (peer["local"], peer["remote"]) == ("relay", "relay"), peer
+            assert_relayed(peer)
             assert peer["framesDecoded"] > 0
     assert await _relay_allocations(demo_server) >= 2
 
@@ -217,6 +227,73 @@ async def test_a_page_stays_in_past_the_keep_alive_timeout_and_leaves_when_close
     # pagehide's keepalive request is what ended it here; the timeout is the fallback.
     assert reasons[bob] in ("hungUp", "connectionLost"), reasons
     await a.context.close()
+
+
+async def test_media_comes_back_after_the_server_is_killed_and_restarted(
+    tmp_path: Path, browser: Browser, console: Console
+) -> None:
+    # Its own server: this test kills it. The TURN allocations die with it, so both media paths
+    # break while both participants stay in the call (they are in the database).
+    server = LiveServer(tmp_path / "data", env=DEMO_ENV, extra_args=["--demo"]).start()
+    try:
+        a, b, _ = await _two_in_a_group_call(server.http_url, browser, console)
+        for page in (a, b):
+            await wait_media_flowing(page, remotes=1)
+        server.stop(signal.SIGKILL)
+        server.start(attempts=1)  # the same ports: the pages' URLs and ICE servers still hold
+        # The later joiner (Bob) starts the connection over; Ada answers; media flows again.
+        for page in (a, b):
+            flowing = await wait_media_flowing(page, remotes=1, timeout=60)
+            for peer in flowing.values():
+                assert_relayed(peer)
+        await wait_state(a, "Connected")
+        await wait_state(b, "Connected")
+        await a.context.close()
+        await b.context.close()
+    finally:
+        server.stop()
+
+
+async def test_a_python_participant_and_a_browser_recover_after_a_server_restart(
+    tmp_path: Path, browser: Browser, console: Console
+) -> None:
+    server = LiveServer(tmp_path / "data", env=DEMO_ENV, extra_args=["--demo"]).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.http_url) as http:
+            bot = (await http.post("/demo/api/session", json={"displayName": "bot"})).json()
+        room = str(uuid.uuid4())
+        async with CallClient(server.http_url, bot["token"], display_name="bot") as client:
+            call = await client.join(room, audio=_tone())
+            # The browser joins second, so it is the side that offers, and starts over.
+            a = await new_page(browser, console, "Ada")
+            await sign_in(a, server.http_url, "Ada", room=room)
+            await wait_state(a, "Connected")
+            ada = await a.evaluate("window.telexDemo.call.participantId")
+
+            async def bot_hears_ada(more_than: int) -> int:
+                async with asyncio.timeout(60):
+                    while (p := call.participants.get(ada)) is None or p.audio_frames_received <= more_than:
+                        await asyncio.sleep(0.2)
+                return p.audio_frames_received
+
+            async def ada_hears_bot(more_than: int) -> int:
+                async with asyncio.timeout(60):
+                    while (got := (await stats(a)).get(call.participant_id, {}).get("audio", 0)) <= more_than:
+                        await asyncio.sleep(0.2)
+                return int(got)
+
+            heard = await bot_hears_ada(25)
+            await ada_hears_bot(25)
+            server.stop(signal.SIGKILL)
+            server.start(attempts=1)
+            # The browser's new connection replaces the old one on both sides (its packet
+            # counters start again from zero), and the bot's frame count keeps growing.
+            await bot_hears_ada(heard + 100)
+            await ada_hears_bot(0)
+            assert call.state == "connected"
+            await a.context.close()
+    finally:
+        server.stop()
 
 
 async def test_denied_camera_and_microphone_show_a_clear_error(

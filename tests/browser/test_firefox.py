@@ -28,7 +28,14 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from tests.browser.conftest import Console, new_page
-from tests.browser.demo import sign_in, start_group_call, wait_media_flowing, wait_state, wait_true
+from tests.browser.demo import (
+    assert_relayed,
+    sign_in,
+    start_group_call,
+    wait_media_flowing,
+    wait_state,
+    wait_true,
+)
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -237,7 +244,7 @@ async def _media_and_relay(page: Page | FirefoxPage) -> dict[str, dict[str, Any]
     """Inbound audio and video from the one other peer keep increasing, relay to relay."""
     flowing = await wait_media_flowing(page, remotes=1)  # type: ignore[arg-type]
     for peer in flowing.values():
-        assert (peer["local"], peer["remote"]) == ("relay", "relay"), peer
+        assert_relayed(peer)
         assert peer["framesDecoded"] > 0, peer
     return flowing
 

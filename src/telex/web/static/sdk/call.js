@@ -20,6 +20,12 @@ import { PeerLink } from "./peer.js";
 import { DataChannelReceiver, DataChannelSender } from "./datachannel.js";
 import { fromWireIdentifier } from "./identifiers.js";
 
+// How long a connection may stay "disconnected" before the offering side starts it over, and how
+// long a fresh connection may take to connect before it is started over again (its offer may
+// have been lost: the server may still have been down).
+const RECONNECT_AFTER_MS = 4000;
+const RETRY_AFTER_MS = 8000;
+
 const REMOTE_STATES = {
   connecting: "Connecting",
   ringing: "Ringing",
@@ -440,6 +446,40 @@ export class Call extends Emitter {
     peer.on("connectionStateChanged", (s) => {
       remote.connectionState = s;
       remote.emit("connectionStateChanged", { participant: remote, connectionState: s });
+      this._watchConnection(remote.participantId, peer, s);
+    });
+  }
+
+  /**
+   * A media path can break while both participants stay in the call: a network change, or the
+   * TURN server restarting and forgetting its allocations. The side that offered to this peer
+   * (the one who joined later) then starts over with a fresh connection and a fresh offer,
+   * after RECONNECT_AFTER_MS of "disconnected" or at once on "failed"; the other side answers
+   * any new offer from a peer it knows by replacing its connection (see `_onSignal`). A fresh
+   * connection rather than an ICE restart, because the Python client cannot restart ICE.
+   */
+  _watchConnection(pid, peer, state) {
+    if (!peer.offerer || this._ended || peer.closed) return;
+    if (state === "connected") clearTimeout(peer.reconnectTimer);
+    else if (state === "failed") this._reconnect(pid, peer);
+    else if (state === "disconnected") this._startOverIn(pid, peer, RECONNECT_AFTER_MS);
+  }
+
+  _startOverIn(pid, peer, ms) {
+    clearTimeout(peer.reconnectTimer);
+    peer.reconnectTimer = setTimeout(() => {
+      if (peer.connectionState !== "connected") this._reconnect(pid, peer);
+    }, ms);
+  }
+
+  async _reconnect(pid, peer) {
+    await this._enqueue(async () => {
+      if (this._ended || this._peers.get(pid) !== peer) return; // gone, or already replaced
+      if (peer.connectionState === "connected") return;
+      this._dropPeer(pid);
+      const fresh = this._newPeer(pid);
+      await fresh.offer();
+      this._startOverIn(pid, fresh, RETRY_AFTER_MS);
     });
   }
 
@@ -448,7 +488,8 @@ export class Call extends Emitter {
     let peer = this._peers.get(from);
     if (data.type === "offer") {
       if (!this._config || this._ended) return; // not joined (yet): the offer is not for us
-      if (peer && !["failed", "closed"].includes(peer.connectionState)) return; // no renegotiation
+      // Only the later joiner offers to a pair, and it offers again only to start over (see
+      // `_watchConnection`): a new offer from a known peer replaces the connection to it.
       if (peer) this._dropPeer(from);
       peer = this._newPeer(from);
       await peer.answer(data.sdp);

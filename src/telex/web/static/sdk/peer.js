@@ -31,6 +31,8 @@ export class PeerLink extends Emitter {
     this.stream = new MediaStream(); // what this participant sends us
     this.negotiated = false;
     this.closed = false;
+    this.offerer = false; // we made the offer (so we are the side that starts over after a failure)
+    this.reconnectTimer = undefined;
     this._signal = signal;
     this._outgoing = Promise.resolve(); // signals to this peer, posted one after another, in order
     this._sdpPosted = false;
@@ -60,6 +62,7 @@ export class PeerLink extends Emitter {
 
   /** Offer: we are the newcomer. */
   async offer() {
+    this.offerer = true;
     const { audioTrack, videoTrack, stream } = this.media;
     this.pc.addTransceiver(audioTrack ?? "audio", { direction: "sendrecv", streams: [stream] });
     this.pc.addTransceiver(videoTrack ?? "video", { direction: "sendrecv", streams: [stream] });
@@ -125,6 +128,7 @@ export class PeerLink extends Emitter {
   close() {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.reconnectTimer);
     for (const t of this.stream.getTracks()) t.stop();
     this.pc.close();
     this.emit("connectionStateChanged", "closed");
