@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import os
+import queue
 import signal as signals
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import IO
 
 import httpx
 
 from tests.support.procs import free_port
 
 __all__ = ["LiveServer", "free_port"]
+
+
+def _pump(stream: IO[str], lines: queue.Queue[str | None]) -> None:
+    for line in stream:
+        lines.put(line)
+    lines.put(None)
+    stream.close()
 
 
 class LiveServer:
@@ -37,6 +47,8 @@ class LiveServer:
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.connection_string = ""
+        self._reader: threading.Thread | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr_path = Path(tempfile.mkstemp(prefix="telex-serve-", suffix=".log")[1])
 
     @property
@@ -96,10 +108,20 @@ class LiveServer:
                 args + self.extra_args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env
             )
         assert self.proc.stdout is not None
+        # A thread reads stdout (to its end), so that waiting for the connection string has a
+        # deadline: a server stuck before printing it fails this start instead of blocking.
+        lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=_pump, args=(self.proc.stdout, lines), daemon=True)
+        self._reader.start()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.proc.kill()
+                printed = "".join(self.output)
+                raise RuntimeError(f"telex serve printed no connection string in time: {printed}") from None
+            if line is None:  # it exited
                 self.proc.wait()
                 self.proc = None
                 return False
@@ -107,6 +129,7 @@ class LiveServer:
             if "connection string:" in line:
                 self.connection_string = line.split("connection string:", 1)[1].strip()
                 break
+        self._lines = lines
         self._wait_ready(deadline)
         return True
 
@@ -134,9 +157,12 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             code = self.proc.wait()
-        if self.proc.stdout:
-            self.output.append(self.proc.stdout.read())
-            self.proc.stdout.close()
+        if self._reader is not None:
+            self._reader.join(5)
+            while not self._lines.empty():
+                rest = self._lines.get_nowait()
+                if rest is not None:
+                    self.output.append(rest)
         self.proc = None
         self._stderr_path.unlink(missing_ok=True)
         return code
