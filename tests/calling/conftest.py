@@ -3,8 +3,6 @@ HTTP client, and the same node served by uvicorn with its TURN server on free lo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from telex.app import Node, build_app
 from telex.core.clock import SystemClock
@@ -65,24 +62,3 @@ async def api(transport: httpx.ASGITransport) -> AsyncIterator[httpx.AsyncClient
 @pytest.fixture
 def make_user(node: Node, transport: httpx.ASGITransport) -> MakeUser:
     return user_maker("http://t", node.keyring.state.primary_key, transport)
-
-
-@contextlib.asynccontextmanager
-async def serving(node: Node) -> AsyncIterator[str]:
-    """Serve ``node`` (HTTP and WebSocket with uvicorn, as ``telex serve``; TURN; hub; timers)
-    on 127.0.0.1; yields the base URL."""
-    config = uvicorn.Config(
-        build_app(node), host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    await node.start()
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started or not node.hub.started.is_set():
-            await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 
 from telex.client import RealtimeClient, RealtimeEvent
-from tests.calling.conftest import open_node, serving, user_maker
+from tests.calling.conftest import open_node, user_maker
+from tests.support.serve import running
 
 
 async def until(client: RealtimeClient, kind: str, seen: list[str] | None = None) -> RealtimeEvent:
@@ -35,7 +36,7 @@ def drain(client: RealtimeClient) -> list[RealtimeEvent]:
 async def test_call_events_reach_participants_and_signals_only_their_addressee(tmp_path: Path) -> None:
     node = await open_node(tmp_path)
     try:
-        async with serving(node) as url:
+        async with running(node, turn=True) as url:
             make = user_maker(url, node.keyring.state.primary_key)
             a, b, stranger = await make(), await make(), await make()
             async with (
@@ -89,7 +90,7 @@ async def test_call_events_reach_participants_and_signals_only_their_addressee(t
 async def test_call_events_sent_while_a_client_was_away_are_replayed_from_its_cursor(tmp_path: Path) -> None:
     node = await open_node(tmp_path)
     try:
-        async with serving(node) as url:
+        async with running(node, turn=True) as url:
             make = user_maker(url, node.keyring.state.primary_key)
             a, b, stranger = await make(), await make(), await make()
             group = "6b1f6f0e-2c1d-4f0a-9b8e-3d2c1b0a9f8e"

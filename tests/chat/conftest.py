@@ -3,7 +3,6 @@ of the in-process app, and a real uvicorn server (for WebSockets) on a free loop
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,11 +10,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from telex.app import Node, build_app
 from telex.core.clock import SystemClock
 from tests.conftest import make_settings
+from tests.support.serve import running
 from tests.support.users import MakeUser, User
 
 # Rate limits off (0) so tests can send quickly; tests of the limits set their own.
@@ -51,34 +50,6 @@ async def api(chat_node: Node) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=build_app(chat_node))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
-
-
-@contextlib.asynccontextmanager
-async def running(node: Node, *, hub_only: bool = False) -> AsyncIterator[str]:
-    """Serve ``node`` with uvicorn (websockets-sansio, as ``telex serve``) on 127.0.0.1; yields the
-    base URL. The node's background work (hub) runs for the duration; ``hub_only`` starts just
-    the hub (a node on a ``FakeClock`` must not run the keyring refresher, which sleeps on it)."""
-    config = uvicorn.Config(
-        build_app(node), host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
-    )
-    server = uvicorn.Server(config)
-    hub_task = asyncio.create_task(node.hub.run(node.bus)) if hub_only else None
-    if not hub_only:
-        node.start_background()
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started or not node.hub.started.is_set():
-            await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        if hub_task is not None:
-            hub_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await hub_task
 
 
 @pytest.fixture

@@ -20,8 +20,9 @@ from telex.app import Node
 from telex.client import ChatClient, RealtimeClient, RealtimeError, RealtimeEvent
 from telex.core.clock import FakeClock
 from telex.core.ids import UserId
-from tests.chat.conftest import OPEN_LIMITS, MakeUser, User, open_node, running, users_of
+from tests.chat.conftest import OPEN_LIMITS, MakeUser, User, open_node, users_of
 from tests.conftest import make_settings
+from tests.support.serve import running
 
 
 def ws_url(base: str) -> str:

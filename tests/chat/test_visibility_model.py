@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from telex.app import Node
-from tests.chat.conftest import User, running, users_of
+from tests.chat.conftest import User, users_of
 from tests.chat.test_realtime import raw
+from tests.support.serve import running
 
 
 @dataclass
