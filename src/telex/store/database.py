@@ -71,7 +71,6 @@ class Database:
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
             self._sqlite = SqliteWorkers(engine, _SQLITE_READERS)
-            self._sync_engine = engine
         else:
             self._engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
@@ -136,7 +135,6 @@ class Database:
     async def close(self) -> None:
         if self._sqlite is not None:
             await self._sqlite.close()
-            self._sync_engine.dispose()
         if self._engine is not None:
             await self._engine.dispose()
 

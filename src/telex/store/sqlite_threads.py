@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import CursorResult, Engine, Result
 from sqlalchemy.engine import Connection
+from sqlalchemy.engine.result import SimpleResultMetaData
 from sqlalchemy.sql.base import Executable
 
 __all__ = ["SqliteWorkers", "ThreadConnection"]
@@ -36,8 +37,6 @@ class _EmptyResult(Result[Any]):
     """The result of a statement that returns no rows (an INSERT without RETURNING)."""
 
     def __init__(self) -> None:
-        from sqlalchemy.engine.result import SimpleResultMetaData
-
         super().__init__(SimpleResultMetaData([]))
 
     def _fetchiter_impl(self) -> Any:
@@ -108,20 +107,20 @@ class ThreadConnection:
         self._worker = worker
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
-        def execute(conn: Connection) -> Result[Any]:
-            if not conn.in_transaction():
-                conn.begin()
-            return _buffered(conn.execute(statement, parameters))
-
-        return await self._worker.run(execute)
+        return await self._statement(lambda conn: conn.execute(statement, parameters))
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
-        def execute(conn: Connection) -> Result[Any]:
+        return await self._statement(lambda conn: conn.exec_driver_sql(statement, parameters))
+
+    async def _statement(self, run: Callable[[Connection], CursorResult[Any]]) -> Result[Any]:
+        """One hop: BEGIN if this is the transaction's first statement, run, buffer the rows."""
+
+        def in_transaction(conn: Connection) -> Result[Any]:
             if not conn.in_transaction():
                 conn.begin()
-            return _buffered(conn.exec_driver_sql(statement, parameters))
+            return _buffered(run(conn))
 
-        return await self._worker.run(execute)
+        return await self._worker.run(in_transaction)
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` with the synchronous connection, in its thread (migrations)."""
@@ -132,6 +131,7 @@ class SqliteWorkers:
     """The reader workers and the writer worker of one SQLite database."""
 
     def __init__(self, engine: Engine, readers: int) -> None:
+        self._engine = engine
         self._writer = _Worker(engine, "telex-sqlite-w", write=True)
         self._readers = [_Worker(engine, f"telex-sqlite-r{i}", write=False) for i in range(readers)]
         self._idle: asyncio.Queue[_Worker] | None = None
@@ -173,3 +173,4 @@ class SqliteWorkers:
     async def close(self) -> None:
         for worker in [self._writer, *self._readers]:
             await worker.close()
+        self._engine.dispose()
