@@ -71,6 +71,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_CLOSE_SECONDS = 5.0
 RATE, SAMPLES = 48000, 960  # 20 ms of 48 kHz mono, what Opus sends
 Reliability = Literal["lossy", "durable"]
 Priority = Literal["normal", "high"]
@@ -302,7 +303,11 @@ class _Peer:
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
-        await self.pc.close()
+        # aiortc's close can wait a long time on a connection whose path is already gone (its
+        # TURN server restarted, say): bounded, so that leaving or replacing a peer never stalls.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(_CLOSE_SECONDS):
+                await self.pc.close()
 
 
 class Call:
@@ -496,7 +501,7 @@ class Call:
                 if remote is None or remote.state == "disconnected" or peer.pc.connectionState == "connected":
                     return
                 del self._peers[peer.id]
-                await peer.close()
+                self._client._spawn(peer.close())
                 with contextlib.suppress(TelexClientError, httpx.HTTPError):
                     await self._offer(peer.id, await self._client._rtc_configuration())
                 fresh = self._peers.get(peer.id)
@@ -513,7 +518,7 @@ class Call:
             # Only the later joiner offers to a pair, and it offers again only to start over
             # after a failure: a new offer from a known peer replaces the connection to it.
             if (old := self._peers.pop(sender, None)) is not None:
-                await old.close()
+                self._client._spawn(old.close())  # answer at once; the old one closes meanwhile
             peer = self._new_peer(sender, await self._client._rtc_configuration())
             await peer.pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
             await peer.pc.setLocalDescription(await peer.pc.createAnswer())
