@@ -263,7 +263,6 @@ class _Peer:
         self.call = call
         self.id = participant_id
         self.pc = RTCPeerConnection(config)
-        self.offerer = False  # we offered, so we start over if the connection fails
         self.tasks: list[asyncio.Task[None]] = []
         self.pc.on("connectionstatechange", self._on_state)
         self.pc.on("track", self._on_track)
@@ -273,8 +272,6 @@ class _Peer:
         remote = self.call.participants.get(self.id)
         if remote is not None:
             remote.connection_state = self.pc.connectionState
-        if self.pc.connectionState == "failed" and self.offerer:
-            self.call._client._spawn(self.call._start_over(self))
         self.call._changed()
 
     def _on_track(self, track: MediaStreamTrack) -> None:
@@ -304,7 +301,7 @@ class _Peer:
         for task in self.tasks:
             task.cancel()
         # aiortc's close can wait a long time on a connection whose path is already gone (its
-        # TURN server restarted, say): bounded, so that leaving or replacing a peer never stalls.
+        # TURN server restarted, say): bounded, so that leaving never stalls.
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_CLOSE_SECONDS):
                 await self.pc.close()
@@ -482,43 +479,15 @@ class Call:
 
     async def _offer(self, participant_id: str, config: RTCConfiguration) -> None:
         peer = self._new_peer(participant_id, config)
-        peer.offerer = True
         peer.pc.createDataChannel("telex")  # puts SCTP in the offer, so channels open in-band later
         await peer.pc.setLocalDescription(await peer.pc.createOffer())  # gathers every candidate
         await self._signal(participant_id, "offer", peer.pc.localDescription.sdp)
 
-    async def _start_over(self, peer: _Peer, retry_after: float = 8.0) -> None:
-        """The connection we offered failed (a network change, or the TURN server restarted and
-        forgot its allocations): replace it with a fresh connection and a fresh offer, and again
-        if that one has not connected after ``retry_after`` seconds (its offer may have been
-        lost while the server was down). The other side answers a new offer from a known peer
-        by replacing its connection too."""
-        while True:
-            async with self.lock:
-                if self._peers.get(peer.id) is not peer or self.my_state == "disconnected":
-                    return
-                remote = self.participants.get(peer.id)
-                if remote is None or remote.state == "disconnected" or peer.pc.connectionState == "connected":
-                    return
-                del self._peers[peer.id]
-                self._client._spawn(peer.close())
-                with contextlib.suppress(TelexClientError, httpx.HTTPError):
-                    await self._offer(peer.id, await self._client._rtc_configuration())
-                fresh = self._peers.get(peer.id)
-                if fresh is None:
-                    return
-                peer = fresh
-            await asyncio.sleep(retry_after)
-
     async def _on_signal(self, data: dict[str, Any]) -> None:
         sender, kind = data["from"], data["type"]
         if kind == "offer":
-            if self._outgoing is None:
-                return  # not joined yet: the offer is not for us
-            # Only the later joiner offers to a pair, and it offers again only to start over
-            # after a failure: a new offer from a known peer replaces the connection to it.
-            if (old := self._peers.pop(sender, None)) is not None:
-                self._client._spawn(old.close())  # answer at once; the old one closes meanwhile
+            if self._outgoing is None or sender in self._peers:
+                return  # not joined yet, or a repeated offer (renegotiation is not supported)
             peer = self._new_peer(sender, await self._client._rtc_configuration())
             await peer.pc.setRemoteDescription(RTCSessionDescription(data["sdp"], "offer"))
             await peer.pc.setLocalDescription(await peer.pc.createAnswer())
