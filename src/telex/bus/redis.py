@@ -84,7 +84,7 @@ class RedisBus:
                     await self._task
         if self._pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
         if self._client is not None:
             await self._client.aclose()
         self._listeners.clear()
