@@ -24,9 +24,11 @@ from prometheus_client import CollectorRegistry
 
 from telex import __version__
 from telex.bus import Bus, open_bus
+from telex.calling.api import calling_router
 from telex.calling.payloads import CALL_STREAM_PREFIX
 from telex.calling.repository import CallStore
 from telex.calling.service import CallingService
+from telex.chat.api import chat_router
 from telex.chat.ratelimit import RateLimiter
 from telex.chat.repository import ChatStore
 from telex.chat.service import ChatService
@@ -35,6 +37,7 @@ from telex.core.clock import Clock, SystemClock
 from telex.demo.routes import demo_router
 from telex.demo.service import DemoService
 from telex.events.log import EventLog
+from telex.identity.api import identity_router
 from telex.identity.keyring import KeyringHolder
 from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
 from telex.identity.service import IdentityService
@@ -43,15 +46,12 @@ from telex.realtime.gateway import ReplaySource, realtime_router
 from telex.realtime.hub import Hub
 from telex.store.database import Database
 from telex.tls import ensure_certificate
+from telex.turn.api import relay_router
 from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.errors import install_error_handlers
 from telex.web.middleware import HttpMetrics, RequestContextMiddleware
-from telex.web.routes_calling import calling_router
-from telex.web.routes_chat import chat_router
-from telex.web.routes_identity import identity_router
 from telex.web.routes_ops import ops_router
-from telex.web.routes_relay import relay_router
 from telex.web.routes_sdk import sdk_router
 
 __all__ = ["Node", "access_key_override", "build_app"]
@@ -130,7 +130,7 @@ class Node:
         chat = ChatService(store, bus, clock, settings.chat, RateLimiter(clock))
         calls = CallStore(db, events)
         calling = CallingService(calls, bus, clock, settings.calling)
-        hub = Hub(events, store, settings.chat.poll_seconds, sources={CALL_STREAM_PREFIX: calls})
+        hub = Hub(events, store, settings.realtime.poll_seconds, sources={CALL_STREAM_PREFIX: calls})
         bus.subscribe(hub.notify)
         demo = None
         if settings.demo.enabled:
@@ -195,7 +195,7 @@ def build_app(node: Node) -> FastAPI:
     app.include_router(calling_router(node.calling, BearerAuth(node.verifier)))
     replay_sources: list[ReplaySource] = [node.chat.store, node.calling.store]
     app.include_router(
-        realtime_router(node.verifier, replay_sources, node.events, node.hub, settings.chat, node.clock)
+        realtime_router(node.verifier, replay_sources, node.events, node.hub, settings.realtime, node.clock)
     )
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock)

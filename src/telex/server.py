@@ -69,7 +69,7 @@ async def serve(settings: Settings) -> None:
         "ws": "websockets-sansio",
         # The protocol layer refuses oversized frames (1009) before buffering them; the gateway
         # checks again. Compression would let a small frame inflate past the limit.
-        "ws_max_size": settings.chat.max_frame_bytes,
+        "ws_max_size": settings.realtime.max_frame_bytes,
         "ws_per_message_deflate": False,
     }
     servers = [

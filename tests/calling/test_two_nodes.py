@@ -27,7 +27,7 @@ async def test_a_call_spans_two_nodes(tmp_path: Path, pg_cluster: PostgresCluste
         "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
         "TELEX_TURN__TCP": "false",
         # Events cross nodes through Redis only: the hubs' fallback poll is slower than the test.
-        "TELEX_CHAT__POLL_SECONDS": "60",
+        "TELEX_REALTIME__POLL_SECONDS": "60",
         # Shorter than the call below, so keep-alives must count whichever node they reach.
         "TELEX_CALLING__KEEPALIVE_TIMEOUT_SECONDS": "3",
         "TELEX_CALLING__TIMER_POLL_SECONDS": "0.2",

@@ -13,6 +13,7 @@ import pytest
 
 from telex.app import Node, build_app
 from telex.core.clock import SystemClock
+from telex.realtime.settings import RealtimeSettings
 from tests.conftest import make_settings
 from tests.support.serve import running
 from tests.support.users import MakeUser, User
@@ -26,8 +27,14 @@ OPEN_LIMITS: dict[str, Any] = {
 }
 
 
-async def open_node(tmp_path: Path, database: str = "", **chat: Any) -> Node:
-    settings = make_settings(tmp_path, database=database, chat={**OPEN_LIMITS, **chat})
+_REALTIME_KEYS = frozenset(RealtimeSettings.model_fields)
+
+
+async def open_node(tmp_path: Path, database: str = "", **overrides: Any) -> Node:
+    """A node with chat's rate limits lifted; ``overrides`` are chat or realtime settings."""
+    chat = {k: v for k, v in overrides.items() if k not in _REALTIME_KEYS}
+    realtime = {k: v for k, v in overrides.items() if k in _REALTIME_KEYS}
+    settings = make_settings(tmp_path, database=database, chat={**OPEN_LIMITS, **chat}, realtime=realtime)
     return await Node.open(settings, SystemClock())
 
 

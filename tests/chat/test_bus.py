@@ -89,7 +89,7 @@ async def test_two_nodes_share_postgresql_and_redis(
 ) -> None:
     database = pg_cluster.create_database()
     # A long poll interval: delivery within the timeout below can only come through Redis.
-    env = {"TELEX_CHAT__POLL_SECONDS": "60"}
+    env = {"TELEX_REALTIME__POLL_SECONDS": "60"}
     args = ["--bus", redis_url]
     with (
         LiveServer(tmp_path / "a", database=database, env=env, extra_args=args) as node_a,

@@ -209,7 +209,7 @@ async def test_resume_after_restart_replays_exactly_the_missed_events(tmp_path: 
 
 
 async def test_slow_consumer_is_cut_off_without_slowing_others(tmp_path: Path) -> None:
-    node = await open_node(tmp_path, realtime_queue_size=8)
+    node = await open_node(tmp_path, queue_size=8)
     make = users_of(node)
     a, slow, fast = await make(), await make(), await make()
     try:

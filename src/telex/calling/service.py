@@ -20,7 +20,7 @@ from telex.bus.base import Bus
 from telex.calling.machine import Call, Leg, LegState, Role, call_not_found
 from telex.calling.payloads import CallEvent, LogEntry, call_stream, identifier, leg_stream
 from telex.calling.repository import CallStore, CallTx
-from telex.config import CallingSettings
+from telex.calling.settings import CallingSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.identity.scopes import Scope

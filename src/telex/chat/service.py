@@ -37,7 +37,7 @@ from telex.chat.models import (
 from telex.chat.ratelimit import RateLimiter
 from telex.chat.repository import ChatStore, ChatTx, Record, message_from_row
 from telex.chat.sanitize import sanitize_html
-from telex.config import ChatSettings
+from telex.chat.settings import ChatSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId

@@ -25,7 +25,6 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from telex.calling.payloads import CALL_STREAM_PREFIX
 from telex.calling.service import CALL_SCOPES
 from telex.chat.guard import CHAT_SCOPES
-from telex.config import ChatSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.events.log import Event, EventLog
@@ -33,6 +32,7 @@ from telex.identity.tokens import Principal
 from telex.identity.verifier import TokenVerifier
 from telex.realtime import protocol as p
 from telex.realtime.hub import Hub
+from telex.realtime.settings import RealtimeSettings
 
 __all__ = ["ReplaySource", "merged_replay", "realtime_router"]
 
@@ -159,7 +159,7 @@ def realtime_router(
     sources: Sequence[ReplaySource],
     events: EventLog,
     hub: Hub,
-    settings: ChatSettings,
+    settings: RealtimeSettings,
     clock: Clock,
 ) -> APIRouter:
     router = APIRouter()
@@ -244,7 +244,7 @@ def realtime_router(
         head = await events.head()
         if frame.cursor is not None and frame.cursor > head:
             raise _Closed(p.Close.BAD_REQUEST, "cursor is ahead of the log")
-        conn = _Connection(principal, settings.realtime_queue_size)
+        conn = _Connection(principal, settings.queue_size)
         hub_from = hub.add(conn)
         liveness.add(conn)
         try:

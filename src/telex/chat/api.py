@@ -17,12 +17,8 @@ from telex.chat.guard import CHAT_SCOPES
 from telex.chat.models import InvalidParticipant, Message, MessageType, Participant, ParticipantSpec
 from telex.chat.payloads import iso_time
 from telex.chat.service import ChatService
-from telex.config import ChatSettings
-from telex.core.errors import ErrorCode, TelexError
-from telex.identity.tokens import Principal
-from telex.web.auth import BearerAuth
-from telex.web.body import body_doc, read_json
-from telex.web.chat_models import (
+from telex.chat.settings import ChatSettings
+from telex.chat.wire import (
     AddParticipantsRequest,
     AddParticipantsResponse,
     ChatErrorModel,
@@ -47,6 +43,10 @@ from telex.web.chat_models import (
     UpdateMessageRequest,
     UpdateThreadRequest,
 )
+from telex.core.errors import ErrorCode, TelexError
+from telex.identity.tokens import Principal
+from telex.web.auth import BearerAuth
+from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
 
 __all__ = ["chat_router"]

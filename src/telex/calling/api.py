@@ -23,10 +23,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from telex.calling.machine import Call
 from telex.calling.payloads import call_payload
 from telex.calling.service import CALL_SCOPES, CallingService, Joined
-from telex.identity.tokens import Principal
-from telex.web.auth import BearerAuth
-from telex.web.body import body_doc, read_json
-from telex.web.calling_models import (
+from telex.calling.wire import (
     AcceptRequest,
     CallModel,
     DataChannelRequest,
@@ -37,6 +34,9 @@ from telex.web.calling_models import (
     SignalRequest,
     StartCallRequest,
 )
+from telex.identity.tokens import Principal
+from telex.web.auth import BearerAuth
+from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
 
 __all__ = ["calling_router"]

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
-from telex.web.chat_models import IdentifierModel
+from telex.chat.wire import IdentifierModel
 
 __all__ = [
     "AcceptRequest",

@@ -9,16 +9,16 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from telex.identity.service import IdentityService
 from telex.identity.tokens import IssuedToken
-from telex.web.auth import HmacAuth
-from telex.web.body import body_doc, read_json
-from telex.web.errors import ErrorResponse
-from telex.web.models import (
+from telex.identity.wire import (
     AccessTokenModel,
     CommunicationIdentityModel,
     CreateIdentityRequest,
     CreateIdentityResponse,
     IssueTokenRequest,
 )
+from telex.web.auth import HmacAuth
+from telex.web.body import body_doc, read_json
+from telex.web.errors import ErrorResponse
 
 __all__ = ["identity_router"]
 

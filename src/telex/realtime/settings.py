@@ -1,0 +1,24 @@
+"""Settings of the realtime gateway (the ``[realtime]`` section)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from telex.core.settings import StrictSettings
+
+__all__ = ["RealtimeSettings"]
+
+
+class RealtimeSettings(StrictSettings):
+    """The realtime gateway (``/realtime``) and this node's fan-out hub (the ``[realtime]`` section)."""
+
+    queue_size: int = Field(default=1024, ge=8)
+    heartbeat_seconds: float = Field(default=15.0, gt=0)
+    auth_timeout_seconds: float = Field(default=5.0, gt=0)
+    max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    # How often open connections re-check their token (revocation must close them within 1 s).
+    token_check_seconds: float = Field(default=0.5, gt=0, le=1)
+    # The hub re-reads the log this often even without a bus announcement (a lost one costs latency).
+    poll_seconds: float = Field(default=1.0, gt=0)
+    # Browser origins allowed to open /realtime (clients without an Origin header are always allowed).
+    allowed_origins: tuple[str, ...] = ()
