@@ -1,38 +1,43 @@
 """Engine set-up, transactions and migrations.
 
 ``Database.read()`` and ``Database.write()`` are the only ways code gets a connection (a
-``Conn``: the few ``AsyncConnection`` calls repositories make). PostgreSQL goes through
-SQLAlchemy's asyncio engine on asyncpg; SQLite through synchronous connections, each in a
-worker thread of its own (``sqlite_threads``: far fewer thread hops than aiosqlite). On SQLite
-a write transaction starts with ``BEGIN IMMEDIATE`` under an in-process lock: WAL allows one
-writer, and a deferred transaction that upgrades to a write mid-way fails with SQLITE_BUSY
-instead of waiting. ``synchronous=FULL`` makes a commit durable before it returns, so nothing is
-acknowledged to a client that a crash (even of the machine) could lose.
+``Conn``: the few ``AsyncConnection`` calls repositories make). Writes go through group commit
+(``store/group.py``): concurrent write units share one transaction and one durable commit, each
+behind a savepoint of its own, and ``write()`` returns only once its unit is durable.
+
+    SQLite      statements inline on the loop; BEGIN IMMEDIATE and COMMIT in a thread (sqlite.py);
+                WAL, ``synchronous=FULL``: nothing acknowledged can be lost to a crash
+    PostgreSQL  SQLAlchemy's asyncio engine on asyncpg; every write transaction first takes a
+                transaction-scoped advisory lock, so event-log positions commit in order across
+                nodes (events/log.py)
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Result, create_engine, event
+from sqlalchemy import Result, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from telex.core.errors import ErrorCode, TelexError
-from telex.store.sqlite_threads import SqliteWorkers
+from telex.store.group import GroupCommit
+from telex.store.sqlite import SqliteReaders, SqliteWriter
 
-__all__ = ["Conn", "Database", "async_url"]
+__all__ = ["APPEND_LOCK_KEY", "Conn", "Database", "WriteConn", "async_url"]
 
-# Reader connections on SQLite: reads go on in parallel with each other and with the one writer.
-_SQLITE_READERS = 4
+# Reader connections on SQLite: read transactions that are open at the same time each hold one.
+_SQLITE_READERS = 8
+# An arbitrary, fixed key for pg_advisory_xact_lock ("telex" in ASCII).
+APPEND_LOCK_KEY = 0x74656C6578
 
 
 class Conn(Protocol):
@@ -43,17 +48,87 @@ class Conn(Protocol):
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]: ...
 
 
+class WriteConn(Conn, Protocol):
+    """A connection inside one write unit: also says what to do once the unit is durable."""
+
+    def on_commit(self, callback: Callable[[], None]) -> None: ...
+
+
+class _UnitConn:
+    """``WriteConn``: the writer connection plus the unit's on-commit registration."""
+
+    __slots__ = ("_conn", "on_commit")
+
+    def __init__(self, conn: Conn, on_commit: Callable[[Callable[[], None]], None]) -> None:
+        self._conn = conn
+        self.on_commit = on_commit
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        return await self._conn.execute(statement, parameters)
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
+        return await self._conn.exec_driver_sql(statement, parameters)
+
+
 _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def async_url(url: str) -> str:
-    """Map a PostgreSQL URL to its asyncio driver, asyncpg (SQLite needs none: see
-    ``sqlite_threads``)."""
+    """Map a PostgreSQL URL to its asyncio driver, asyncpg (SQLite needs none: see ``sqlite``)."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "postgresql":
         return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
     raise ValueError(f"unsupported database {backend!r}: use sqlite or postgresql")
+
+
+class _PostgresWriter:
+    """``WriterBackend`` on PostgreSQL: one connection per batch, taken from the pool."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    @property
+    def conn(self) -> AsyncConnection:
+        assert self._conn is not None
+        return self._conn
+
+    async def begin(self) -> None:
+        conn = await self._engine.connect()
+        try:
+            await conn.begin()
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": APPEND_LOCK_KEY})
+        except BaseException:
+            await conn.close()
+            raise
+        self._conn = conn
+
+    async def savepoint(self, name: str) -> None:
+        await self.conn.exec_driver_sql(f"SAVEPOINT {name}")
+
+    async def rollback_to(self, name: str) -> None:
+        await self.conn.exec_driver_sql(f"ROLLBACK TO SAVEPOINT {name}")
+
+    async def rollback(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            try:
+                await conn.rollback()
+            finally:
+                await conn.close()
+
+    async def commit(self) -> None:
+        conn, self._conn = self._conn, None
+        assert conn is not None
+        try:
+            await conn.commit()
+        finally:
+            await conn.close()
+
+
+def _unavailable(_: Exception) -> TelexError:
+    return TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.")
 
 
 class Database:
@@ -62,17 +137,25 @@ class Database:
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         self.url = str(parsed) if self.is_sqlite else async_url(url)
         self._engine: AsyncEngine | None = None
-        self._sqlite: SqliteWorkers | None = None
+        self._readers: SqliteReaders | None = None
+        self._sqlite_writer: SqliteWriter | None = None
         if self.is_sqlite:
             self._prepare_sqlite_file()
             engine = create_engine(
-                parsed.set(drivername="sqlite+pysqlite"), pool_size=_SQLITE_READERS + 1, max_overflow=0
+                parsed.set(drivername="sqlite+pysqlite"),
+                pool_size=_SQLITE_READERS + 1,
+                max_overflow=0,
+                connect_args={"check_same_thread": False},
             )
             event.listen(engine, "connect", _sqlite_on_connect)
             event.listen(engine, "begin", _sqlite_on_begin)
-            self._sqlite = SqliteWorkers(engine, _SQLITE_READERS)
+            self._sync_engine = engine
+            self._readers = SqliteReaders(engine, _SQLITE_READERS)
+            self._sqlite_writer = SqliteWriter(engine)
+            self._group = GroupCommit(self._sqlite_writer)
         else:
             self._engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._group = GroupCommit(_PostgresWriter(self._engine))
 
     def _prepare_sqlite_file(self) -> None:
         path = make_url(self.url).database
@@ -89,35 +172,29 @@ class Database:
     async def read(self) -> AsyncIterator[Conn]:
         """A read transaction (a consistent snapshot)."""
         try:
-            if self._sqlite is not None:
-                async with self._sqlite.read() as conn:
+            if self._readers is not None:
+                async with self._readers.read() as conn:
                     yield conn
             else:
                 assert self._engine is not None
                 async with self._engine.connect() as aconn, aconn.begin():
                     yield aconn
         except OperationalError as exc:
-            raise TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.") from exc
+            raise _unavailable(exc) from exc
 
     @asynccontextmanager
-    async def write(self) -> AsyncIterator[Conn]:
-        """A write transaction; it has committed (durably) when the block exits without error."""
+    async def write(self) -> AsyncIterator[WriteConn]:
+        """A write unit; it has committed (durably) when the block exits without error."""
         try:
-            if self._sqlite is not None:
-                async with self._sqlite.write() as conn:
-                    yield conn
-            else:
-                assert self._engine is not None
-                async with self._engine.begin() as aconn:
-                    yield aconn
+            async with self._group.unit() as (conn, unit):
+                yield _UnitConn(conn, unit.on_commit)
         except OperationalError as exc:
-            raise TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.") from exc
+            raise _unavailable(exc) from exc
 
     async def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
-        if self._sqlite is not None:
-            async with self._sqlite.write() as conn:
-                await conn.run_sync(_upgrade)
+        if self._sqlite_writer is not None:
+            await self._sqlite_writer.run_sync(_upgrade)
             return
         assert self._engine is not None
         async with self._engine.connect() as aconn:
@@ -133,8 +210,11 @@ class Database:
             return False
 
     async def close(self) -> None:
-        if self._sqlite is not None:
-            await self._sqlite.close()
+        if self._readers is not None:
+            self._readers.close()
+        if self._sqlite_writer is not None:
+            self._sqlite_writer.close()
+            self._sync_engine.dispose()
         if self._engine is not None:
             await self._engine.dispose()
 
@@ -161,5 +241,10 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("telex_write") else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if conn.get_execution_options().get("telex_write"):
+        # The writer opens its transaction itself (BEGIN IMMEDIATE, see sqlite.SqliteWriter.begin),
+        # except for migrations, which run before any unit.
+        if not conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        return
+    conn.exec_driver_sql("BEGIN DEFERRED")

@@ -1,0 +1,195 @@
+"""Group commit: concurrent write units share one transaction and one durable commit.
+
+    unit A ─► turn ─► BEGIN ─► A's statements ─────────────────────────┐
+    unit B ─► (waits for its turn) ─► SAVEPOINT b ─► B's statements ───┤ nobody waiting
+    unit C ─► (waits) ─► SAVEPOINT c ─► C's statements ─► raises ─► ROLLBACK TO c
+                                                                       └─► COMMIT (one fsync)
+                                                                           ─► on_commit callbacks (A, B)
+                                                                           ─► A and B return
+
+Theory of operation. Units take turns: one at a time runs its statements on the writer
+connection, so a unit sees the effects of every unit before it and no interleaving can occur.
+When a unit ends and another is waiting, the waiting one runs inside the same transaction,
+behind a savepoint of its own, so its failure undoes only its own work; when a unit ends and
+nobody is waiting (or the batch is full), the batch commits once. While that commit is being made
+durable, newly arriving units queue up and form the next batch: under load many requests share
+one fsync, and with no load a unit costs what a plain transaction costs (the first unit of a
+transaction needs no savepoint: if it fails, the whole transaction is rolled back).
+
+A unit is acknowledged (its ``async with`` exits) only after its batch has committed. What must
+happen once the work is durable (publishing its events) is registered with ``on_commit`` and run
+by the commit itself, in unit order, even when the unit's own caller has gone away meanwhile
+(a cancelled request whose work was committed still publishes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+__all__ = ["GroupCommit", "WriterBackend"]
+
+log = logging.getLogger(__name__)
+
+
+class WriterBackend(Protocol):
+    """The one writer connection's transaction control, as group commit drives it."""
+
+    @property
+    def conn(self) -> Any:
+        """What units receive (a ``Conn``): valid between ``begin`` and the end of the batch."""
+
+    async def begin(self) -> None: ...
+
+    async def savepoint(self, name: str) -> None: ...
+
+    async def rollback_to(self, name: str) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    async def commit(self) -> None:
+        """Commit durably; raises if the commit failed (the transaction is then gone)."""
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[], None]] = []
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.units = 0
+
+
+class _Unit:
+    """What a unit's body may register besides its statements."""
+
+    def __init__(self, batch: _Batch) -> None:
+        self._batch = batch
+        self._callbacks: list[Callable[[], None]] = []
+
+    def on_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once this unit's work is durable (never if it is rolled back)."""
+        self._callbacks.append(callback)
+
+
+class GroupCommit:
+    def __init__(self, backend: WriterBackend, max_batch: int = 64) -> None:
+        self._backend = backend
+        self._max_batch = max_batch
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._busy = False
+        self._batch: _Batch | None = None
+        self._in_transaction = False
+        self._savepoints = 0
+
+    async def _take_turn(self) -> None:
+        if not self._busy:
+            self._busy = True
+            return
+        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(turn)
+        try:
+            await turn
+        except asyncio.CancelledError:
+            if turn.done() and not turn.cancelled():
+                self._pass_turn()  # granted just as we were cancelled: hand it on
+            raise
+
+    def _next_waiter(self) -> asyncio.Future[None] | None:
+        while self._waiting:
+            turn = self._waiting.popleft()
+            if not turn.done():
+                return turn
+        return None
+
+    def _pass_turn(self) -> None:
+        """The unit holding the turn is done with the connection: the next one goes on in this
+        batch, or the batch commits."""
+        batch = self._batch
+        if batch is not None and batch.units < self._max_batch and (nxt := self._next_waiter()):
+            nxt.set_result(None)
+            return
+        if batch is None or not self._in_transaction:
+            # Nothing to commit (every unit so far failed): the next waiter starts afresh.
+            self._batch = None
+            self._grant_or_idle()
+            return
+        self._batch = None
+        # The commit runs in a task of its own so that no caller's cancellation can interrupt it.
+        asyncio.get_running_loop().create_task(self._commit(batch))
+
+    def _grant_or_idle(self) -> None:
+        nxt = self._next_waiter()
+        if nxt is not None:
+            nxt.set_result(None)
+        else:
+            self._busy = False
+
+    async def _commit(self, batch: _Batch) -> None:
+        self._in_transaction = False
+        self._savepoints = 0
+        try:
+            await self._backend.commit()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await self._backend.rollback()
+            batch.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+            batch.done.exception()  # retrieved: waiters that went away must not log it
+            self._grant_or_idle()
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for callback in batch.callbacks:
+            try:
+                callback()
+            except Exception:  # one bad callback must not keep the others' events unpublished
+                log.exception("on-commit callback failed")
+        batch.done.set_result(None)
+        self._grant_or_idle()
+
+    @contextlib.asynccontextmanager
+    async def unit(self) -> AsyncIterator[tuple[Any, _Unit]]:
+        """One write unit: ``(conn, unit)``. Exits once the unit's batch has committed; raises the
+        body's exception (after undoing only this unit's work) or the commit's."""
+        await self._take_turn()
+        try:
+            if self._batch is None:
+                self._batch = _Batch()
+            batch = self._batch
+            savepoint = None
+            if not self._in_transaction:
+                await self._backend.begin()
+                self._in_transaction = True
+            else:
+                self._savepoints += 1
+                savepoint = f"telex_unit_{self._savepoints}"
+                await self._backend.savepoint(savepoint)
+            handle = _Unit(batch)
+        except BaseException:
+            self._pass_turn()
+            raise
+        try:
+            yield self._backend.conn, handle
+        except BaseException:
+            await asyncio.shield(self._undo(savepoint))
+            raise
+        batch.units += 1
+        batch.callbacks.extend(handle._callbacks)
+        self._pass_turn()
+        await asyncio.shield(batch.done)
+
+    async def _undo(self, savepoint: str | None) -> None:
+        try:
+            if savepoint is not None:
+                await self._backend.rollback_to(savepoint)
+            else:
+                await self._backend.rollback()
+                self._in_transaction = False
+                self._savepoints = 0
+                if self._batch is not None and self._batch.units:
+                    # Cannot happen: the first unit of a transaction has no predecessors in it.
+                    raise RuntimeError("group commit: rolled back a transaction holding other units")
+        finally:
+            self._pass_turn()
