@@ -1,11 +1,12 @@
 """The composition root: the one place that chooses implementations and wires them together.
 
-    Settings ─► Node.open()  ─► Database (SQLite | PostgreSQL), migrations
+    Settings ─► Node.open()  ─► Database (SQLite | PostgreSQL; group commit), migrations
                              ─► KeyringHolder ─► TokenVerifier ─► IdentityService
                              ─► TurnServer (UDP/TCP), started by Node.start()
-                             ─► EventLog, Bus (in-process | Redis) ─► ChatService, realtime Hub
-                             ─► CallingService (its call streams are a Hub audience source)
-             build_app(node) ─► FastAPI app: middleware, error mapping, routers
+                             ─► Backbone: EventLog + Bus (in-process | Redis)
+                                   ◄── ChatService, CallingService write units emit events
+                                   ──► realtime Hub (a sink: committed and ephemeral events)
+             build_app(node) ─► FastAPI app: middleware, error mapping, routers, /realtime
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
 """
@@ -21,14 +22,16 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.routing import WebSocketRoute
 
 from telex import __version__
 from telex.bus import Bus, open_bus
 from telex.calling.api import calling_router
-from telex.calling.payloads import CALL_STREAM_PREFIX
+from telex.calling.events import CALL_TOPIC_PREFIX
 from telex.calling.repository import CallStore
-from telex.calling.service import CallingService
+from telex.calling.service import CALL_SCOPES, CallingService
 from telex.chat.api import chat_router
+from telex.chat.guard import CHAT_SCOPES
 from telex.chat.ratelimit import RateLimiter
 from telex.chat.repository import ChatStore
 from telex.chat.service import ChatService
@@ -36,13 +39,15 @@ from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
 from telex.demo.routes import demo_router
 from telex.demo.service import DemoService
+from telex.events.audience import TopicScopes
+from telex.events.backbone import Backbone
 from telex.events.log import EventLog
 from telex.identity.api import identity_router
 from telex.identity.keyring import KeyringHolder
 from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
 from telex.identity.service import IdentityService
 from telex.identity.verifier import TokenVerifier
-from telex.realtime.gateway import ReplaySource, realtime_router
+from telex.realtime.gateway import RealtimeGateway
 from telex.realtime.hub import Hub
 from telex.store.database import Database
 from telex.tls import ensure_certificate
@@ -97,6 +102,8 @@ class Node:
     registry: CollectorRegistry
     events: EventLog
     bus: Bus
+    backbone: Backbone
+    topics: TopicScopes
     chat: ChatService
     hub: Hub
     calling: CallingService
@@ -126,12 +133,13 @@ class Node:
         identity = IdentityService(users, keyring, verifier, clock, ident.resource_location)
         events = EventLog(db)
         bus = open_bus(settings.bus)
-        store = ChatStore(db, events)
-        chat = ChatService(store, bus, clock, settings.chat, RateLimiter(clock))
-        calls = CallStore(db, events)
-        calling = CallingService(calls, bus, clock, settings.calling)
-        hub = Hub(events, store, settings.realtime.poll_seconds, sources={CALL_STREAM_PREFIX: calls})
-        bus.subscribe(hub.notify)
+        backbone = Backbone(db, events, bus)
+        chat = ChatService(ChatStore(db, backbone), backbone, clock, settings.chat, RateLimiter(clock))
+        calling = CallingService(CallStore(db, backbone), clock, settings.calling)
+        hub = Hub(events, settings.realtime.poll_seconds)
+        backbone.add_sink(hub)
+        # Who may receive which topics: chat threads need a chat scope, calls a voip scope.
+        topics = TopicScopes(frozenset(CHAT_SCOPES), {CALL_TOPIC_PREFIX: CALL_SCOPES})
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
@@ -140,7 +148,8 @@ class Node:
             )  # fmt: skip
         return cls(
             settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
-            events=events, bus=bus, chat=chat, hub=hub, calling=calling, demo=demo,
+            events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
+            demo=demo,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -193,10 +202,12 @@ def build_app(node: Node) -> FastAPI:
     app.include_router(identity_router(node.identity, hmac))
     app.include_router(chat_router(node.chat, BearerAuth(node.verifier), settings.chat))
     app.include_router(calling_router(node.calling, BearerAuth(node.verifier)))
-    replay_sources: list[ReplaySource] = [node.chat.store, node.calling.store]
-    app.include_router(
-        realtime_router(node.verifier, replay_sources, node.events, node.hub, settings.realtime, node.clock)
-    )
+    # One socket carries chat and call events; a token needs a chat or a voip scope to open it.
+    gateway = RealtimeGateway(
+        node.verifier, node.events, node.hub, settings.realtime, node.clock, node.topics,
+        frozenset(CHAT_SCOPES) | CALL_SCOPES,
+    )  # fmt: skip
+    app.router.routes.append(WebSocketRoute("/realtime", gateway))
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock)
     )

@@ -175,34 +175,31 @@ async def test_one_to_one_lifecycle_appends_domain_events(
     r = await api.post(leg_url(call_id, a_leg, "hangUp"), headers=a.headers)
     assert r.status_code == 409
 
-    events = [e for e in await node.events.read_after(head, 100) if e.stream.startswith("call:")]
-    types = [(e.type, e.stream.count("/")) for e in events]
+    events = [e for e in await node.events.read_after(head, 100) if e.topic.startswith("call:")]
+    types = [(e.type, e.topic.count("/")) for e in events]
     assert types == [
         ("callStarted", 0), ("callParticipantAdded", 0), ("callParticipantAdded", 0), ("incomingCall", 1),
         ("callParticipantUpdated", 0), ("callStateChanged", 0), ("callParticipantUpdated", 0),
         ("callSignal", 1), ("callSignal", 1), ("callParticipantUpdated", 0),
         ("callParticipantRemoved", 0), ("callParticipantRemoved", 0), ("callEnded", 0),
     ]  # fmt: skip
-    incoming = events[3].payload
+    incoming = events[3].data
     assert (incoming["caller"]["rawId"], incoming["videoOffered"], incoming["participantId"]) == (
         a.id,
         True,
         b_leg,
     )
-    assert events[7].stream.endswith(a_leg) and events[8].stream.endswith(b_leg)
-    assert events[8].payload["candidate"] == cand
-    assert (
-        events[-1].payload["callEndReason"] == "endedForEveryone"
-        and events[-1].payload["durationSeconds"] >= 0
-    )
+    assert events[7].topic.endswith(a_leg) and events[8].topic.endswith(b_leg)
+    assert events[8].data["candidate"] == cand
+    assert events[-1].data["callEndReason"] == "endedForEveryone" and events[-1].data["durationSeconds"] >= 0
     assert {e.actor for e in events} == {a.id, b.id}
 
     # Audiences: the call stream reaches both, an addressed stream only its addressee.
-    audience = await node.calling.store.audiences([events[0].stream, events[7].stream])
-    assert {u for u, _, _ in audience[events[0].stream]} == {a.id, b.id}
-    assert [u for u, _, _ in audience[events[7].stream]] == [a.id]
-    (_, joined_pos, left_pos) = audience[events[7].stream][0]
-    assert joined_pos == events[0].position and left_pos == events[-1].position
+    audience = await node.events.audiences([events[0].topic, events[7].topic])
+    assert {m.user for m in audience[events[0].topic]} == {a.id, b.id}
+    assert [m.user for m in audience[events[7].topic]] == [a.id]
+    member = audience[events[7].topic][0]
+    assert member.joined == events[0].position and member.left == events[-1].position
 
 
 async def test_data_channel_announcement_reaches_everyone_or_the_chosen(
@@ -223,15 +220,15 @@ async def test_data_channel_announcement_reaches_everyone_or_the_chosen(
     r = await api.post(leg_url(call_id, legs[1], "openDataChannel"), headers=b.headers, json={"channelId": 8})
     assert r.status_code == 204
     events = await node.events.read_after(head, 10)
-    assert [(e.type, e.stream.rsplit("/", 1)[-1] if "/" in e.stream else None) for e in events] == [
+    assert [(e.type, e.topic.rsplit("/", 1)[-1] if "/" in e.topic else None) for e in events] == [
         ("callDataChannelOpened", legs[2]),
         ("callDataChannelOpened", None),
     ]
-    assert events[0].payload | {"fromUser": None} == {
+    assert events[0].data | {"fromUser": None} == {
         "callId": call_id, "from": legs[0], "fromUser": None, "channelId": 7, "reliability": "lossy",
         "priority": "high", "to": [legs[2]],
     }  # fmt: skip
-    assert events[1].payload["reliability"] == "durable" and events[1].payload["to"] is None
+    assert events[1].data["reliability"] == "durable" and events[1].data["to"] is None
 
 
 async def test_hold_resume_screen_share_and_cancel_over_rest(

@@ -39,18 +39,18 @@ async def test_group_calls_round_trip_on_each_backend(tmp_path: Path, database_u
         await service.hang_up(b, call.id, second.participant.id)
         ended = await service.get_call(b, call.id)
         assert (ended.state, ended.end_reason) == (CallState.ENDED, EndReason.HUNG_UP)
-        assert ended.legs[1].muted and ended.legs[1].left_pos is not None
+        assert ended.legs[1].muted and ended.legs[1].left_at is not None
         # The group's next call is a new one.
         third = await service.join_group(c, group)
         assert third.call.id != call.id and third.peers == []
 
-        audiences = await service.store.audiences(
+        audiences = await node.events.audiences(
             [f"call:{call.id}", f"call:{call.id}/{second.participant.id}"]
         )
-        assert [u for u, _, _ in audiences[f"call:{call.id}"]] == [a.user_id, b.user_id]
-        assert [u for u, _, _ in audiences[f"call:{call.id}/{second.participant.id}"]] == [b.user_id]
-        for _, joined, left in audiences[f"call:{call.id}"]:
-            assert left is not None and joined < left
+        assert [m.user for m in audiences[f"call:{call.id}"]] == [a.user_id, b.user_id]
+        assert [m.user for m in audiences[f"call:{call.id}/{second.participant.id}"]] == [b.user_id]
+        for member in audiences[f"call:{call.id}"]:
+            assert member.left is not None and member.joined < member.left
 
         assert ended.legs[1].alive_until is None  # nobody watches a participant that left
         stored = (await service.get_call(c, third.call.id)).legs[0]
@@ -61,7 +61,7 @@ async def test_group_calls_round_trip_on_each_backend(tmp_path: Path, database_u
             # The earliest of the keep-alive deadlines (c's, then a's as caller) and b's ringing.
             deadline = await tx.next_deadline()
         assert deadline == min(third.call.created_at + 90, direct.call.created_at + 60)
-        events = [e for e in await node.events.read_after(0, 1000) if e.stream.startswith("call:")]
+        events = [e for e in await node.events.read_after(0, 1000) if e.topic.startswith("call:")]
         assert [e.type for e in events].count("callEnded") == 1
     finally:
         await node.close()

@@ -51,7 +51,7 @@ async def test_unanswered_call_is_missed_at_the_configured_timeout(tmp_path: Pat
         events = await node.events.read_after(head, 10)
         assert [e.type for e in events] == ["callParticipantRemoved", "callParticipantRemoved", "callEnded"]
         assert {e.actor for e in events} == {None}  # the server did it, not a user
-        assert events[-1].payload["durationSeconds"] == 0
+        assert events[-1].data["durationSeconds"] == 0
         async with service.store.read() as tx:
             assert await tx.next_deadline() is None
     finally:
@@ -111,7 +111,7 @@ async def test_a_participant_without_keep_alives_is_dropped_as_connection_lost(t
         }
         removed = await node.events.read_after(head, 10)
         assert [e.type for e in removed] == ["callParticipantRemoved"]
-        assert removed[0].payload["participant"]["callEndReason"] == "connectionLost"
+        assert removed[0].data["participant"]["callEndReason"] == "connectionLost"
         # A client that comes back too late learns it was dropped.
         with pytest.raises(TelexError) as refused:
             await service.keep_alive(b, call_id, second.participant.id)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from telex.events.log import Event
+from telex.chat import events as chat_events
+from telex.events.model import DomainEvent
 from telex.realtime import protocol as p
 
 
@@ -40,7 +41,7 @@ def test_good_client_frames() -> None:
 
 @pytest.mark.parametrize("payload", [{}, {"threadId": "19:a@thread.v2", "message": 'quote " and \\ and é'}])
 def test_event_frames_carry_the_recipient_and_survive_reuse(payload: dict[str, str]) -> None:
-    event = Event(7, f"s{len(payload)}", "chatMessageReceived", "8:acs:x", 0.0, payload)
+    event = DomainEvent("chatMessageReceived", "19:t", payload, 0.0, "8:acs:x", position=7)
     for user in ("8:acs:a", "8:acs:b"):  # the second frame reuses the first's encoding
         frame = json.loads(p.event_frame(event, user))
         assert frame == {
@@ -54,13 +55,15 @@ def test_event_frames_carry_the_recipient_and_survive_reuse(payload: dict[str, s
         }
 
 
-def test_typing_is_not_echoed_nor_replayed_stale() -> None:
-    typing = Event(1, "s", "typingIndicatorReceived", "8:acs:a", 100.0, {})
-    assert not p.deliverable(typing, "8:acs:a")
-    assert p.deliverable(typing, "8:acs:b")
-    assert p.deliverable(typing, "8:acs:b", now=105.0)
-    assert not p.deliverable(typing, "8:acs:b", now=111.0)
-    message = Event(2, "s", "chatMessageReceived", "8:acs:a", 100.0, {})
-    assert p.deliverable(message, "8:acs:a", now=10_000.0)
+def test_typing_is_ephemeral_carries_the_sockets_cursor_and_skips_the_typist() -> None:
+    typing = chat_events.typing("19:t", "8:acs:a", "Ann", 100.0)
+    assert not typing.durable and typing.position == 0
+    assert not typing.reaches("8:acs:a") and typing.reaches("8:acs:b")
+    frame = json.loads(p.event_frame(typing, "8:acs:b", 41))
+    assert frame["cursor"] == "41" and frame["event"] == "typingIndicatorReceived"
+    assert frame["data"]["senderDisplayName"] == "Ann"
+    assert json.loads(p.event_frame(typing, "8:acs:c", 9))["cursor"] == "9"  # per socket, not shared
+    message = DomainEvent("chatMessageReceived", "19:t", {}, 100.0, "8:acs:a", position=2)
+    assert message.reaches("8:acs:a")
     assert {1001, 1006, 1012, p.Close.SLOW_CONSUMER} <= p.RESUMABLE_CLOSE_CODES
     assert p.Close.UNAUTHORIZED not in p.RESUMABLE_CLOSE_CODES

@@ -1,21 +1,34 @@
-"""The bus contract shared by the in-process and Redis implementations."""
+"""The bus contract shared by the in-process and Redis implementations.
+
+The bus carries what one node did to the *other* nodes: positions the log has grown to (a
+doorbell: they read the events from the log themselves) and ephemeral events (typing), which
+have no place in the log. A node's own committed and ephemeral events reach its own hub
+directly from the event backbone, never through the bus. Both sends are fire-and-forget: they
+never block the request that caused them and never raise; losing an announcement costs other
+nodes latency (they poll the log), losing an ephemeral event costs a typing indicator.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
-__all__ = ["Bus", "Listener"]
+__all__ = ["Bus", "EphemeralListener", "PositionListener"]
 
-Listener = Callable[[int], None]
+PositionListener = Callable[[int], None]
+EphemeralListener = Callable[[dict[str, Any]], None]
 
 
 class Bus(Protocol):
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener(position)`` (on the event loop) for every announced position."""
+    def subscribe(self, on_position: PositionListener, on_ephemeral: EphemeralListener | None = None) -> None:
+        """Call ``on_position(position)`` / ``on_ephemeral(event)`` (on the event loop) for what
+        other nodes send."""
 
-    async def publish(self, position: int) -> None:
-        """Announce that the log has grown to ``position``. Never raises: losing one is allowed."""
+    def announce(self, position: int) -> None:
+        """Tell other nodes the log has grown to ``position``."""
+
+    def broadcast(self, event: dict[str, Any]) -> None:
+        """Hand an ephemeral event (JSON-ready) to other nodes."""
 
     async def start(self) -> None: ...
 

@@ -1,25 +1,26 @@
-"""The in-process bus: announcements go straight to this node's listeners."""
+"""The in-process bus of a single node: there are no other nodes to tell."""
 
 from __future__ import annotations
 
-from telex.bus.base import Listener
+from typing import Any
+
+from telex.bus.base import EphemeralListener, PositionListener
 
 __all__ = ["LocalBus"]
 
 
 class LocalBus:
-    def __init__(self) -> None:
-        self._listeners: list[Listener] = []
+    def subscribe(self, on_position: PositionListener, on_ephemeral: EphemeralListener | None = None) -> None:
+        return None
 
-    def subscribe(self, listener: Listener) -> None:
-        self._listeners.append(listener)
+    def announce(self, position: int) -> None:
+        return None
 
-    async def publish(self, position: int) -> None:
-        for listener in self._listeners:
-            listener(position)
+    def broadcast(self, event: dict[str, Any]) -> None:
+        return None
 
     async def start(self) -> None:
         return None
 
     async def close(self) -> None:
-        self._listeners.clear()
+        return None

@@ -20,8 +20,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from telex.calling.events import call_payload
 from telex.calling.machine import Call
-from telex.calling.payloads import call_payload
 from telex.calling.service import CALL_SCOPES, CallingService, Joined
 from telex.calling.wire import (
     AcceptRequest,

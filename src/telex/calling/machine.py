@@ -193,9 +193,6 @@ class Leg:
     muted: bool = False
     video: bool = False
     screen_sharing: bool = False
-    # Event-log positions bounding what this participant receives (set by the store).
-    joined_pos: int = 0
-    left_pos: int | None = None
     new: bool = False  # not yet stored
     dirty: bool = False  # changed since loaded
 

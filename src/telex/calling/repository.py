@@ -1,11 +1,12 @@
 """Storage of calls: one narrow repository for the call aggregate (a call and its participants).
 
     service: async with store.write() as tx:  call = await tx.load(id) ─► command ─► tx.save(call)
-        save: effects ─► log entries ─► EventLog.append (same transaction) ─► rows written
+        save: effects ─► domain events ─► the unit (appended with the rows, one commit)
+              participants added / removed ─► memberships of the call's topics
 
-A participant receives every event appended by the transaction that added it and by the one
-that removed it: ``joined_pos`` is the first position written by the adding transaction and
-``left_pos`` the last one written by the removing transaction.
+A participant's user receives every event of the unit that added the participant and of the one
+that removed it: membership of ``call:<id>/<participant>`` follows the participant, membership
+of ``call:<id>`` the user's first participant in and last participant out.
 """
 
 from __future__ import annotations
@@ -14,19 +15,18 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import exists, func, insert, literal, or_, select, union, update
+from sqlalchemy import func, insert, select, union, update
 
-from telex.calling.machine import Call, CallKind, CallState, EndReason, Leg, LegState, Role
-from telex.calling.payloads import CALL_STREAM_PREFIX, CallEvent, LogEntry, entries_for, parse_stream
+from telex.calling.events import call_topic, events_for, leg_topic
+from telex.calling.machine import Call, CallKind, CallState, EffectKind, EndReason, Leg, LegState, Role
 from telex.calling.schema import call_participants as P
 from telex.calling.schema import calls as C
-from telex.events.log import Event, EventLog, event_from_row
-from telex.events.schema import events
+from telex.events.backbone import Backbone, EventUnit
+from telex.events.model import DomainEvent
 from telex.store.database import Conn, Database
 
-__all__ = ["Audience", "CallStore", "CallTx"]
+__all__ = ["CallStore", "CallTx"]
 
-Audience = dict[str, list[tuple[str, int, int | None]]]
 _JOINED = [s.value for s in (LegState.CONNECTING, LegState.CONNECTED, LegState.ON_HOLD)]
 
 
@@ -37,7 +37,6 @@ def _leg(row: Any) -> Leg:
         end_reason=EndReason(row.end_reason) if row.end_reason else None,
         ring_deadline=row.ring_deadline, connected_at=row.connected_at, left_at=row.left_at,
         alive_until=row.alive_until, muted=row.muted, video=row.video, screen_sharing=row.screen_sharing,
-        joined_pos=row.joined_pos, left_pos=row.left_pos,
     )  # fmt: skip
 
 
@@ -48,8 +47,7 @@ def _leg_values(leg: Leg) -> dict[str, Any]:
         "created_at": leg.created_at, "ring_deadline": leg.ring_deadline,
         "connected_at": leg.connected_at, "left_at": leg.left_at, "alive_until": leg.alive_until,
         "muted": leg.muted,
-        "video": leg.video, "screen_sharing": leg.screen_sharing, "joined_pos": leg.joined_pos,
-        "left_pos": leg.left_pos,
+        "video": leg.video, "screen_sharing": leg.screen_sharing,
     }  # fmt: skip
 
 
@@ -65,9 +63,9 @@ def _call_values(call: Call) -> dict[str, Any]:
 class CallTx:
     """Queries and changes inside one transaction."""
 
-    def __init__(self, conn: Conn, log: EventLog) -> None:
+    def __init__(self, conn: Conn, unit: EventUnit | None) -> None:
         self.conn = conn
-        self._log = log
+        self._unit = unit
 
     async def load(self, call_id: str) -> Call | None:
         row = (await self.conn.execute(select(C).where(C.c.id == call_id))).first()
@@ -103,41 +101,23 @@ class CallTx:
         present = [float(v) for v in values if v is not None]
         return min(present) if present else None
 
-    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
-        """Call events ``user`` may receive, position > ``after``, oldest first: the same rule as
-        the hub's (``audiences``), for replay when a realtime client resumes from a cursor."""
-        e = events
-        call_of_leg = literal(CALL_STREAM_PREFIX) + P.c.call_id
-        mine = (
-            select(P.c.id)
-            .where(P.c.user_id == user, e.c.position >= P.c.joined_pos)
-            .where(or_(P.c.left_pos.is_(None), e.c.position <= P.c.left_pos))
-            .where(or_(e.c.stream == call_of_leg, e.c.stream == call_of_leg + "/" + P.c.id))
-        )
-        q = (
-            select(e)
-            .where(e.c.position > after, e.c.stream.startswith(CALL_STREAM_PREFIX), exists(mine))
-            .order_by(e.c.position)
-            .limit(limit)
-        )
-        return [event_from_row(r) for r in await self.conn.execute(q)]
-
     async def save(
-        self, call: Call, actor: str | None, now: float, extra: Iterable[LogEntry] = ()
-    ) -> int | None:
-        """Append the call's pending effects (then ``extra``) to the log and write the changed
-        rows. Returns the last position appended, None if nothing was."""
-        entries = [e for effect in call.effects for e in entries_for(call, effect)]
-        entries.extend(extra)
-        first = last = None
-        for stream, type_, payload in entries:
-            last = await self._log.append(self.conn, stream, type_, actor, now, payload)
-            first = first if first is not None else last
-        for leg in call.legs:
-            if leg.new and first is not None:
-                leg.joined_pos = first
-            if leg.dirty and leg.state is LegState.DISCONNECTED and leg.left_pos is None:
-                leg.left_pos = last
+        self, call: Call, actor: str | None, now: float, extra: Iterable[DomainEvent] = ()
+    ) -> None:
+        """Record the call's pending effects (then ``extra``) as events of this unit, the
+        memberships they change, and the changed rows."""
+        unit = self._unit
+        if unit is None:
+            raise RuntimeError("calls are saved in write transactions only")
+        for effect in call.effects:
+            for event in events_for(call, effect, actor, now):
+                unit.emit(event)
+            if effect.kind is EffectKind.LEG_ADDED and effect.leg is not None:
+                self._joined(unit, call, effect.leg)
+            elif effect.kind is EffectKind.LEG_REMOVED and effect.leg is not None:
+                self._left(unit, call, effect.leg)
+        for event in extra:
+            unit.emit(event)
         if call.new:
             await self.conn.execute(insert(C).values(id=call.id, **_call_values(call)))
         elif call.dirty:
@@ -150,55 +130,37 @@ class CallTx:
             leg.new = leg.dirty = False
         call.effects.clear()
         call.new = call.dirty = False
-        return last
 
-    async def audiences(self, streams: Iterable[str]) -> Audience:
-        """Participant intervals ``(user, joined_pos, left_pos)`` for each call stream: every
-        participant for ``call:<id>``, only the addressee for ``call:<id>/<participantId>``."""
-        parsed = {s: p for s in set(streams) if (p := parse_stream(s)) is not None}
-        out: Audience = {s: [] for s in parsed}
-        call_ids = {p[0] for p in parsed.values()}
-        if not call_ids:
-            return out
-        q = select(P.c.call_id, P.c.id, P.c.user_id, P.c.joined_pos, P.c.left_pos).where(
-            P.c.call_id.in_(call_ids)
+    @staticmethod
+    def _others_present(call: Call, leg: Leg) -> bool:
+        return any(
+            x is not leg and x.user_id == leg.user_id and x.state is not LegState.DISCONNECTED
+            for x in call.legs
         )
-        rows = list(await self.conn.execute(q))
-        for stream, (call_id, leg_id) in parsed.items():
-            out[stream] = [
-                (r.user_id, r.joined_pos, r.left_pos)
-                for r in rows
-                if r.call_id == call_id and (leg_id is None or r.id == leg_id)
-            ]
-        return out
+
+    def _joined(self, unit: EventUnit, call: Call, leg: Leg) -> None:
+        unit.join(leg_topic(call.id, leg.id), leg.user_id)
+        if not self._others_present(call, leg):
+            unit.join(call_topic(call.id), leg.user_id)
+
+    def _left(self, unit: EventUnit, call: Call, leg: Leg) -> None:
+        unit.leave(leg_topic(call.id, leg.id), leg.user_id)
+        if not self._others_present(call, leg):
+            unit.leave(call_topic(call.id), leg.user_id)
 
 
 class CallStore:
-    # A participant added or removed changes who receives the call's streams (the hub re-reads).
-    membership_events = frozenset({CallEvent.PARTICIPANT_ADDED, CallEvent.PARTICIPANT_REMOVED})
-
-    def __init__(self, db: Database, log: EventLog) -> None:
+    def __init__(self, db: Database, backbone: Backbone) -> None:
         self._db = db
-        self._log = log
+        self._backbone = backbone
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[CallTx]:
-        """A write transaction that may append events (serialised with other appends)."""
-        async with self._db.write() as conn:
-            await self._log.lock_appends(conn)
-            yield CallTx(conn, self._log)
+        """A write unit: the call's rows and events commit together (group-committed)."""
+        async with self._backbone.write() as unit:
+            yield CallTx(unit.conn, unit)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[CallTx]:
         async with self._db.read() as conn:
-            yield CallTx(conn, self._log)
-
-    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
-        """Replay source of the realtime gateway (see ``CallTx.visible_events``)."""
-        async with self.read() as tx:
-            return await tx.visible_events(user, after, limit)
-
-    async def audiences(self, streams: Iterable[str]) -> Audience:
-        """The hub's audience source for ``call:`` streams (see ``telex.realtime.hub``)."""
-        async with self.read() as tx:
-            return await tx.audiences(streams)
+            yield CallTx(conn, None)

@@ -1,18 +1,17 @@
 """Calling tables. Migrations ``0003_calling`` and ``0004_keepalive`` create exactly these.
 
-A participant row is one join of one user ("leg"); ``joined_pos``/``left_pos`` bound the events
-of the log it receives, captured in the transaction that added or removed it (as chat does).
+A participant row is one join of one user ("leg"). Which events it receives is the event
+backbone's business: the leg's user is a member of the topics ``call:<call>`` and
+``call:<call>/<participant>`` from the unit that added the leg to the one that removed it.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table
+from sqlalchemy import Boolean, Column, Float, Index, String, Table
 
 from telex.store.schema import metadata
 
 __all__ = ["call_participants", "calls"]
-
-_POS = BigInteger().with_variant(Integer, "sqlite")
 
 calls = Table(
     "calls",
@@ -52,8 +51,6 @@ call_participants = Table(
     Column("muted", Boolean, nullable=False),
     Column("video", Boolean, nullable=False),
     Column("screen_sharing", Boolean, nullable=False),
-    Column("joined_pos", _POS, nullable=False),
-    Column("left_pos", _POS, nullable=True),
     Index("ix_call_participants_call", "call_id"),
     Index("ix_call_participants_user", "user_id"),
     Index("ix_call_participants_ring_deadline", "ring_deadline"),

@@ -1,7 +1,7 @@
 """``CallingService``: who may do what to a call, one write transaction per command.
 
     route ─► CallingService.op(principal, …) ─► CallStore.write(): load ─► scope + participant check
-             ─► Call command (machine.py) ─► save: events appended, rows written ─► commit ─► bus.publish
+             ─► Call command (machine.py) ─► save: events and rows in the unit ─► group commit ─► published
 
 Authorization (security.md §2.1): a ``voip`` token may start calls; ``voip.join`` may only join
 a group call in progress and answer calls it is invited to. Everything about a call, including
@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from telex.bus.base import Bus
+from telex.calling.events import CallEvent, call_topic, leg_topic, signal_event
 from telex.calling.machine import Call, Leg, LegState, Role, call_not_found
-from telex.calling.payloads import CallEvent, LogEntry, call_stream, identifier, leg_stream
 from telex.calling.repository import CallStore, CallTx
 from telex.calling.settings import CallingSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
+from telex.core.ids import identifier_kind
+from telex.events.model import DomainEvent
 from telex.identity.scopes import Scope
 from telex.identity.tokens import Principal
 
@@ -67,13 +68,11 @@ class CallingService:
     def __init__(
         self,
         store: CallStore,
-        bus: Bus,
         clock: Clock,
         settings: CallingSettings,
         new_id: Callable[[], str] = _new_id,
     ) -> None:
         self.store = store
-        self._bus = bus
         self._clock = clock
         self._settings = settings
         self._new_id = new_id
@@ -118,8 +117,7 @@ class CallingService:
             max_participants=self._settings.max_participants,
         )  # fmt: skip
         async with self.store.write() as tx:
-            pos = await tx.save(call, principal.user_id, now)
-        await self._publish(pos)
+            await tx.save(call, principal.user_id, now)
         return self._joined(call, caller, [])
 
     async def join_group(
@@ -153,8 +151,7 @@ class CallingService:
                 call = await self._load(tx, call_id)
                 call.join(leg, now=now, max_participants=self._settings.max_participants)
             peers = [x for x in call.joined_legs() if x.id != leg.id]
-            pos = await tx.save(call, principal.user_id, now)
-        await self._publish(pos)
+            await tx.save(call, principal.user_id, now)
         return self._joined(call, leg, peers)
 
     async def accept(
@@ -169,8 +166,7 @@ class CallingService:
             call.accept(leg.id, now=now, video=video)
             leg.alive_until = self._alive_until(now)
             peers = [x for x in call.joined_legs() if x.id != leg.id]
-            pos = await tx.save(call, principal.user_id, now)
-        await self._publish(pos)
+            await tx.save(call, principal.user_id, now)
         return self._joined(call, leg, peers)
 
     # leaving and state -----------------------------------------------------------------------------
@@ -263,16 +259,15 @@ class CallingService:
             if target.id == sender.id:
                 raise TelexError(ErrorCode.VALIDATION_FAILED, "A participant does not signal itself.")
             payload: dict[str, Any] = {
-                "callId": call.id, "from": sender.id, "fromUser": identifier(sender.user_id),
+                "callId": call.id, "from": sender.id, "fromUser": identifier_kind(sender.user_id),
                 "to": target.id, "type": type_,
             }  # fmt: skip
             if type_ == "candidate":
                 payload["candidate"] = candidate
             else:
                 payload["sdp"] = sdp
-            entry = (leg_stream(call.id, target.id), CallEvent.SIGNAL, payload)
-            pos = await tx.save(call, principal.user_id, now, [entry])
-        await self._publish(pos)
+            event = signal_event(call, sender, CallEvent.SIGNAL, payload, leg_topic(call.id, target.id), now)
+            await tx.save(call, principal.user_id, now, [event])
 
     async def open_data_channel(
         self,
@@ -294,18 +289,18 @@ class CallingService:
             call, sender = await self._own(tx, principal, call_id, participant_id)
             call.require_joined(sender.id)
             payload: dict[str, Any] = {
-                "callId": call.id, "from": sender.id, "fromUser": identifier(sender.user_id),
+                "callId": call.id, "from": sender.id, "fromUser": identifier_kind(sender.user_id),
                 "channelId": channel_id, "reliability": reliability, "priority": priority,
                 "to": recipients,
             }  # fmt: skip
-            entries: list[LogEntry]
             if recipients is None:
-                entries = [(call_stream(call.id), CallEvent.DATA_CHANNEL_OPENED, payload)]
+                topics = [call_topic(call.id)]
             else:
                 targets = list(dict.fromkeys(call.require_joined(r).id for r in recipients))
-                entries = [(leg_stream(call.id, t), CallEvent.DATA_CHANNEL_OPENED, payload) for t in targets]
-            pos = await tx.save(call, principal.user_id, now, entries)
-        await self._publish(pos)
+                topics = [leg_topic(call.id, t) for t in targets]
+            kind = CallEvent.DATA_CHANNEL_OPENED
+            events: list[DomainEvent] = [signal_event(call, sender, kind, payload, t, now) for t in topics]
+            await tx.save(call, principal.user_id, now, events)
 
     # the timers (ringing, keep-alive) ------------------------------------------------------------
     async def expire_due(self) -> int:
@@ -320,9 +315,8 @@ class CallingService:
                 call = await wtx.load(call_id)
                 if call is None or not call.expire(now):
                     continue  # another node (or an answer) got there first
-                pos = await wtx.save(call, None, now)
+                await wtx.save(call, None, now)
             changed += 1
-            await self._publish(pos)
         return changed
 
     async def run_timers(self) -> None:
@@ -344,10 +338,6 @@ class CallingService:
             await self._clock.sleep(wait)
 
     # helpers ---------------------------------------------------------------------------------------
-    async def _publish(self, pos: int | None) -> None:
-        if pos is not None:
-            await self._bus.publish(pos)
-
     @staticmethod
     async def _load(tx: CallTx, call_id: str) -> Call:
         call = await tx.load(call_id) if len(call_id) <= 64 else None
@@ -377,6 +367,5 @@ class CallingService:
         async with self.store.write() as tx:
             call, leg = await self._own(tx, principal, call_id, participant_id)
             apply(call, leg.id, now)
-            pos = await tx.save(call, principal.user_id, now)
-        await self._publish(pos)
+            await tx.save(call, principal.user_id, now)
         return call

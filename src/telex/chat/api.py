@@ -15,7 +15,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from telex.chat.guard import CHAT_SCOPES
 from telex.chat.models import InvalidParticipant, Message, MessageType, Participant, ParticipantSpec
-from telex.chat.payloads import iso_time
 from telex.chat.service import ChatService
 from telex.chat.settings import ChatSettings
 from telex.chat.wire import (
@@ -43,6 +42,7 @@ from telex.chat.wire import (
     UpdateMessageRequest,
     UpdateThreadRequest,
 )
+from telex.core.clock import iso_time
 from telex.core.errors import ErrorCode, TelexError
 from telex.identity.tokens import Principal
 from telex.web.auth import BearerAuth

@@ -1,8 +1,13 @@
 """SQL for chat: one transaction object (``ChatTx``) per service call, SQLAlchemy Core only.
 
 The service opens ``ChatStore.write()`` / ``read()`` and calls ``ChatTx`` methods inside; the
-membership check, the change and its event append all happen in that one transaction, so a
-participant removed by a committed transaction can never post afterwards (security.md §2.3).
+membership check, the change and its events all happen in that one write unit, so a participant
+removed by a committed unit can never post afterwards (security.md §2.3). Events go to the
+backbone's unit (``emit``), and so does membership of the thread's topic (``join``/``leave``):
+chat's own ``chat_memberships`` rows say what a member may *read* (``visible_*_seq``), the
+backbone's say which *events* it receives.
+
+The statements of the hot path (a send: membership, insert, counters) are built once, at import.
 """
 
 from __future__ import annotations
@@ -12,13 +17,13 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, insert, or_, select, update
 
-from telex.chat.models import Message, MessageType, Participant, ReadReceipt, ThreadId
+from telex.chat.models import Message, MessageType, Participant, ReadReceipt
 from telex.chat.schema import chat_memberships, chat_messages, chat_receipts, chat_threads
 from telex.core.ids import UserId
-from telex.events.log import Event, EventLog, event_from_row
-from telex.events.schema import events
+from telex.events.backbone import Backbone, EventUnit
+from telex.events.model import DomainEvent
 from telex.store.database import Conn, Database
 from telex.store.schema import users
 
@@ -31,6 +36,22 @@ Record = Row[Any]
 M = chat_memberships
 T = chat_threads
 MSG = chat_messages
+
+# A current membership has no end yet (``visible_until_seq`` is set when it ends).
+_CURRENT = M.c.visible_until_seq.is_(None)
+_MEMBERSHIP = (
+    select(M, T.c.last_seq, T.c.last_message_ms, T.c.member_count)
+    .join(T, T.c.id == M.c.thread_id)
+    .where(M.c.thread_id == bindparam("t"), M.c.user_id == bindparam("u"), _CURRENT)
+    .where(T.c.deleted_at.is_(None))
+)
+_INSERT_MESSAGE = insert(MSG)
+_BUMP_THREAD = (
+    update(T)
+    .where(T.c.id == bindparam("t"))
+    .values(last_seq=bindparam("seq"), last_message_ms=bindparam("ms"), last_message_at=bindparam("at"))
+)
+_THREAD = select(T).where(T.c.id == bindparam("t"), T.c.deleted_at.is_(None))
 
 
 def _participants_json(parts: Iterable[Participant]) -> str:
@@ -59,14 +80,13 @@ def message_from_row(row: Row[Any]) -> Message:
 class ChatTx:
     """Queries and changes inside one transaction."""
 
-    def __init__(self, conn: Conn, log: EventLog) -> None:
+    def __init__(self, conn: Conn, unit: EventUnit | None) -> None:
         self.conn = conn
-        self._log = log
+        self._unit = unit
 
     # threads ---------------------------------------------------------------------------------
     async def thread(self, thread_id: str) -> Row[Any] | None:
-        q = select(T).where(T.c.id == thread_id, T.c.deleted_at.is_(None))
-        return (await self.conn.execute(q)).first()
+        return (await self.conn.execute(_THREAD, {"t": thread_id})).first()
 
     async def thread_by_request_key(self, key: str) -> Row[Any] | None:
         return (await self.conn.execute(select(T).where(T.c.request_key == key))).first()
@@ -77,44 +97,34 @@ class ChatTx:
     async def update_thread(self, thread_id: str, **values: Any) -> None:
         await self.conn.execute(update(T).where(T.c.id == thread_id).values(**values))
 
+    async def bump_thread(self, thread_id: str, seq: int, ms: int, at: float) -> None:
+        """The thread's counters after a new message (the one update of a send)."""
+        await self.conn.execute(_BUMP_THREAD, {"t": thread_id, "seq": seq, "ms": ms, "at": at})
+
     # memberships -----------------------------------------------------------------------------
     async def membership(self, thread_id: str, user: str) -> Row[Any] | None:
         """The user's current (not ended) membership of a live thread, with the thread's counters
         (``last_seq``, ``last_message_ms``, ``member_count``) so a send needs no second query."""
         if "\x00" in user:
             return None
-        q = (
-            select(M, T.c.last_seq, T.c.last_message_ms, T.c.member_count)
-            .join(T, T.c.id == M.c.thread_id)
-            .where(M.c.thread_id == thread_id, M.c.user_id == user, M.c.left_pos.is_(None))
-            .where(T.c.deleted_at.is_(None))
-        )
-        return (await self.conn.execute(q)).first()
+        return (await self.conn.execute(_MEMBERSHIP, {"t": thread_id, "u": user})).first()
 
     async def members(self, thread_id: str, user_ids: Iterable[str] | None = None) -> list[Row[Any]]:
-        q = select(M).where(M.c.thread_id == thread_id, M.c.left_pos.is_(None)).order_by(M.c.id)
+        q = select(M).where(M.c.thread_id == thread_id, _CURRENT).order_by(M.c.id)
         if user_ids is not None:
             q = q.where(M.c.user_id.in_(list(user_ids)))
         return list(await self.conn.execute(q))
 
     async def list_members(self, thread_id: str, skip: int, limit: int) -> list[Row[Any]]:
-        q = (
-            select(M)
-            .where(M.c.thread_id == thread_id, M.c.left_pos.is_(None))
-            .order_by(M.c.id)
-            .offset(skip)
-            .limit(limit)
-        )
+        q = select(M).where(M.c.thread_id == thread_id, _CURRENT).order_by(M.c.id).offset(skip).limit(limit)
         return list(await self.conn.execute(q))
 
     async def insert_memberships(self, rows: list[dict[str, Any]]) -> None:
         if rows:
             await self.conn.execute(insert(M), rows)
 
-    async def end_membership(self, membership_id: int, until_seq: int, left_pos: int) -> None:
-        await self.conn.execute(
-            update(M).where(M.c.id == membership_id).values(visible_until_seq=until_seq, left_pos=left_pos)
-        )
+    async def end_membership(self, membership_id: int, until_seq: int) -> None:
+        await self.conn.execute(update(M).where(M.c.id == membership_id).values(visible_until_seq=until_seq))
 
     async def existing_users(self, ids: Iterable[str]) -> set[str]:
         wanted = list(set(ids))
@@ -129,7 +139,7 @@ class ChatTx:
             values["participants"] = _participants_json(values["participants"])
         if values.get("metadata") is not None:
             values["metadata"] = json.dumps(values["metadata"])
-        await self.conn.execute(insert(MSG).values(**values))
+        await self.conn.execute(_INSERT_MESSAGE, values)
 
     async def message(self, thread_id: str, message_id: str, from_seq: int) -> Row[Any] | None:
         if "\x00" in message_id:
@@ -165,7 +175,7 @@ class ChatTx:
     ) -> list[Row[Any]]:
         q = (
             select(T)
-            .join(M, and_(M.c.thread_id == T.c.id, M.c.user_id == user, M.c.left_pos.is_(None)))
+            .join(M, and_(M.c.thread_id == T.c.id, M.c.user_id == user, _CURRENT))
             .where(T.c.deleted_at.is_(None))
         )
         if since is not None:
@@ -200,7 +210,7 @@ class ChatTx:
         q = (
             select(chat_receipts)
             .join(M, and_(M.c.thread_id == chat_receipts.c.thread_id, M.c.user_id == chat_receipts.c.user_id))
-            .where(chat_receipts.c.thread_id == thread_id, M.c.left_pos.is_(None))
+            .where(chat_receipts.c.thread_id == thread_id, _CURRENT)
             .where(chat_receipts.c.seq >= from_seq)
             .order_by(M.c.id)
             .offset(skip)
@@ -208,59 +218,36 @@ class ChatTx:
         )
         return [ReadReceipt(UserId(r.user_id), r.message_id, r.read_at) for r in await self.conn.execute(q)]
 
-    # events ----------------------------------------------------------------------------------
-    async def append(
-        self, thread_id: ThreadId, type_: str, actor: str | None, now: float, payload: dict[str, Any]
-    ) -> int:
-        return await self._log.append(self.conn, thread_id, type_, actor, now, payload)
+    # events (through the unit's backbone) -----------------------------------------------------
+    def _events(self) -> EventUnit:
+        if self._unit is None:
+            raise RuntimeError("events are recorded in write transactions only")
+        return self._unit
 
-    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
-        """Events of the log ``user`` may receive, position > ``after``, oldest first.
+    def emit(self, event: DomainEvent) -> None:
+        self._events().emit(event)
 
-        The rule (the same as the hub's): an event of a thread is visible to a user whose
-        membership interval [joined_pos, left_pos] contains its position.
-        """
-        e = events
-        q = (
-            select(e)
-            .join(M, and_(M.c.thread_id == e.c.stream, M.c.user_id == user))
-            .where(e.c.position > after, e.c.position >= M.c.joined_pos)
-            .where(or_(M.c.left_pos.is_(None), e.c.position <= M.c.left_pos))
-            .order_by(e.c.position)
-            .limit(limit)
-        )
-        return [event_from_row(r) for r in await self.conn.execute(q)]
+    def join(self, thread_id: str, user: str) -> None:
+        """``user`` receives the thread's events from this unit's first one on."""
+        self._events().join(thread_id, user)
 
-    async def audiences(self, streams: Iterable[str]) -> dict[str, list[tuple[str, int, int | None]]]:
-        """Membership intervals ``(user, joined_pos, left_pos)`` of every member, past or present."""
-        wanted = list(set(streams))
-        out: dict[str, list[tuple[str, int, int | None]]] = {s: [] for s in wanted}
-        if not wanted:
-            return out
-        q = select(M.c.thread_id, M.c.user_id, M.c.joined_pos, M.c.left_pos).where(M.c.thread_id.in_(wanted))
-        for r in await self.conn.execute(q):
-            out[r.thread_id].append((r.user_id, r.joined_pos, r.left_pos))
-        return out
+    def leave(self, thread_id: str, user: str) -> None:
+        """``user`` receives the thread's events up to this unit's last one."""
+        self._events().leave(thread_id, user)
 
 
 class ChatStore:
-    def __init__(self, db: Database, log: EventLog) -> None:
+    def __init__(self, db: Database, backbone: Backbone) -> None:
         self._db = db
-        self._log = log
-
-    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
-        """Replay source of the realtime gateway (see ``ChatTx.visible_events``)."""
-        async with self.read() as tx:
-            return await tx.visible_events(user, after, limit)
+        self._backbone = backbone
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[ChatTx]:
-        """A write transaction that may append events (serialised with other appends)."""
-        async with self._db.write() as conn:
-            await self._log.lock_appends(conn)
-            yield ChatTx(conn, self._log)
+        """A write unit: its changes and events commit together (group-committed)."""
+        async with self._backbone.write() as unit:
+            yield ChatTx(unit.conn, unit)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[ChatTx]:
         async with self._db.read() as conn:
-            yield ChatTx(conn, self._log)
+            yield ChatTx(conn, None)

@@ -2,7 +2,8 @@
 
 Visibility is stored as *positions captured in the membership transaction*, not as wall-clock
 times (security.md §2.3): ``visible_from_seq``/``visible_until_seq`` bound the messages a member
-may read, ``joined_pos``/``left_pos`` bound the events of the log they may receive.
+may read (``visible_until_seq`` NULL: a current member); which events of the log they receive is
+the event backbone's business (``topic_members``, the thread id being the topic).
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from sqlalchemy import BigInteger, Column, Float, Index, Integer, String, Table,
 from telex.store.schema import metadata
 
 __all__ = ["chat_memberships", "chat_messages", "chat_receipts", "chat_threads"]
-
-_POS = BigInteger().with_variant(Integer, "sqlite")
 
 chat_threads = Table(
     "chat_threads",
@@ -67,8 +66,6 @@ chat_memberships = Table(
     Column("added_at", Float, nullable=False),
     Column("visible_from_seq", Integer, nullable=False),
     Column("visible_until_seq", Integer, nullable=True),
-    Column("joined_pos", _POS, nullable=False),
-    Column("left_pos", _POS, nullable=True),
     Index("ix_chat_memberships_thread_user", "thread_id", "user_id"),
     Index("ix_chat_memberships_user", "user_id"),
     sqlite_autoincrement=True,

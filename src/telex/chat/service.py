@@ -1,7 +1,7 @@
-"""Chat service: the rules of ACS chat over the store, the event log and the bus.
+"""Chat service: the rules of ACS chat over the store and the event backbone.
 
-    route ─► ChatService.op(principal, …) ─► ChatStore.write(): guard ─► rows ─► event append ─► commit
-                                                                                         └─► bus.publish(pos)
+    route ─► ChatService.op(principal, …) ─► ChatStore.write(): guard ─► rows ─► tx.emit(event)
+                                              └─ unit ends: events appended ─► group commit ─► published
 Every method takes the verified ``Principal`` of the caller (any chat-scoped user token) and
 raises ``TelexError``: ``Forbidden`` (403) when the token's scope does not allow the operation,
 the uniform ``NotFound`` (404) when the caller is not a current member of the thread, 400 for
@@ -19,8 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from telex.bus.base import Bus
-from telex.chat import payloads as pl
+from telex.chat import events as ev
 from telex.chat.guard import Action, require_member, require_scope
 from telex.chat.models import (
     InvalidParticipant,
@@ -41,6 +40,7 @@ from telex.chat.settings import ChatSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
+from telex.events.backbone import Backbone
 from telex.identity.tokens import Principal
 
 __all__ = ["ChatService"]
@@ -97,10 +97,10 @@ def _participant(row: Record) -> Participant:
 
 class ChatService:
     def __init__(
-        self, store: ChatStore, bus: Bus, clock: Clock, settings: ChatSettings, limiter: RateLimiter
+        self, store: ChatStore, backbone: Backbone, clock: Clock, settings: ChatSettings, limiter: RateLimiter
     ) -> None:
         self._store = store
-        self._bus = bus
+        self._backbone = backbone
         self._clock = clock
         self._cfg = settings
         self._limiter = limiter
@@ -142,15 +142,7 @@ class ChatService:
             if len(members) > self._cfg.max_participants:
                 raise _bad(f"A thread has at most {self._cfg.max_participants} participants.")
             parts = list(members.values())
-            payload = {
-                "threadId": thread_id,
-                "version": str(int(now * 1000)),
-                "createdOn": pl.iso_time(now),
-                "properties": {"topic": topic},
-                "participants": [pl.participant_payload(p) for p in parts],
-                "createdBy": pl.actor_payload(user, creator_name),
-            }
-            pos = await tx.append(thread_id, pl.EventType.THREAD_CREATED, user, now, payload)
+            tx.emit(ev.thread_created(thread_id, topic, parts, user, creator_name, now))
             numbers = _Numbers(0, 0)
             seq, mid = numbers.next(now)
             await tx.insert_thread(
@@ -162,8 +154,9 @@ class ChatService:
                 thread_id=thread_id, seq=seq, id=mid, type=MessageType.PARTICIPANT_ADDED.value,
                 participants=parts, initiator_id=user, created_at=now, version=mid,
             )  # fmt: skip
-            await tx.insert_memberships([self._membership_row(thread_id, p, now, 1, pos) for p in parts])
-        await self._bus.publish(pos)
+            await tx.insert_memberships([self._membership_row(thread_id, p, now, 1) for p in parts])
+            for p in parts:
+                tx.join(thread_id, p.user_id)
         return Thread(thread_id, topic, user, now), invalid
 
     def _replayed(self, row: Record, digest: str) -> Thread:
@@ -217,17 +210,7 @@ class ChatService:
             await tx.update_thread(
                 thread_id, topic=topic, last_seq=numbers.seq, last_message_ms=numbers.ms, last_message_at=now
             )
-            payload = {
-                "threadId": thread_id,
-                "version": mid,
-                "properties": {"topic": topic},
-                "updatedOn": pl.iso_time(now),
-                "updatedBy": pl.actor_payload(principal.user_id, me.display_name),
-            }
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.THREAD_UPDATED, principal.user_id, now, payload
-            )
-        await self._bus.publish(pos)
+            tx.emit(ev.thread_updated(thread_id, topic, mid, principal.user_id, me.display_name, now))
 
     async def delete_thread(self, principal: Principal, thread_id: str) -> None:
         """Delete the thread for everyone (``chat`` scope); afterwards it is 404 for all."""
@@ -235,16 +218,7 @@ class ChatService:
         async with self._store.write() as tx:
             me = await require_member(tx, principal, thread_id, Action.MANAGE_THREAD)
             await tx.update_thread(thread_id, deleted_at=now)
-            payload = {
-                "threadId": thread_id,
-                "version": str(int(now * 1000)),
-                "deletedOn": pl.iso_time(now),
-                "deletedBy": pl.actor_payload(principal.user_id, me.display_name),
-            }
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.THREAD_DELETED, principal.user_id, now, payload
-            )
-        await self._bus.publish(pos)
+            tx.emit(ev.thread_deleted(thread_id, principal.user_id, me.display_name, now))
 
     # messages ----------------------------------------------------------------------------------
     def _content(self, content: str, type_: MessageType) -> str:
@@ -286,12 +260,8 @@ class ChatService:
                 thread_id=thread_id, seq=seq, id=mid, type=type_.value, sender_id=principal.user_id,
                 sender_display_name=name, content=content, metadata=metadata, created_at=now, version=mid,
             )  # fmt: skip
-            await tx.update_thread(thread_id, last_seq=seq, last_message_ms=numbers.ms, last_message_at=now)
-            payload = pl.message_payload(thread_id, message)
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.MESSAGE_RECEIVED, principal.user_id, now, payload
-            )
-        await self._bus.publish(pos)
+            await tx.bump_thread(thread_id, seq, numbers.ms, now)
+            tx.emit(ev.message_received(thread_id, message, principal.user_id, now))
         return mid
 
     async def get_message(self, principal: Principal, thread_id: str, message_id: str) -> Message:
@@ -358,11 +328,7 @@ class ChatService:
             new = dataclasses.replace(
                 old, version=version, content=new_content, metadata=merged, edited_at=now
             )
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.MESSAGE_EDITED, principal.user_id, now,
-                pl.message_payload(thread_id, new),
-            )  # fmt: skip
-        await self._bus.publish(pos)
+            tx.emit(ev.message_edited(thread_id, new, principal.user_id, now))
 
     async def delete_message(self, principal: Principal, thread_id: str, message_id: str) -> None:
         """Delete the caller's own message (its content is erased; deleting twice is a no-op)."""
@@ -381,11 +347,7 @@ class ChatService:
             version = str(max(int(now * 1000), int(old.version) + 1))
             await tx.update_message(thread_id, old.sequence_id, content=None, deleted_at=now, version=version)
             gone = dataclasses.replace(old, version=version, content=None, metadata=None, deleted_at=now)
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.MESSAGE_DELETED, principal.user_id, now,
-                pl.message_payload(thread_id, gone),
-            )  # fmt: skip
-        await self._bus.publish(pos)
+            tx.emit(ev.message_deleted(thread_id, gone, principal.user_id, now))
 
     # participants ------------------------------------------------------------------------------
     def _check_batch(self, specs: list[ParticipantSpec]) -> None:
@@ -408,9 +370,7 @@ class ChatService:
         return list(valid.values()), invalid
 
     @staticmethod
-    def _membership_row(
-        thread_id: str, p: Participant, now: float, from_seq: int, pos: int
-    ) -> dict[str, Any]:
+    def _membership_row(thread_id: str, p: Participant, now: float, from_seq: int) -> dict[str, Any]:
         return {
             "thread_id": thread_id,
             "user_id": p.user_id,
@@ -418,7 +378,6 @@ class ChatService:
             "share_history_time": p.share_history_time,
             "added_at": now,
             "visible_from_seq": from_seq,
-            "joined_pos": pos,
         }
 
     async def list_participants(
@@ -459,25 +418,16 @@ class ChatService:
                 thread_id, last_seq=seq, last_message_ms=numbers.ms, last_message_at=now,
                 member_count=thread.member_count + len(new),
             )  # fmt: skip
-            payload = {
-                "threadId": thread_id,
-                "version": mid,
-                "addedOn": pl.iso_time(now),
-                "participantsAdded": [pl.participant_payload(p) for p in new],
-                "addedBy": pl.actor_payload(principal.user_id, me.display_name),
-            }
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.PARTICIPANTS_ADDED, principal.user_id, now, payload
-            )
+            tx.emit(ev.participants_added(thread_id, mid, new, principal.user_id, me.display_name, now))
             rows = []
             for p in new:
                 start = seq
                 if p.share_history_time is not None:
                     first = await tx.first_seq_since(thread_id, p.share_history_time)
                     start = min(first, seq) if first is not None else seq
-                rows.append(self._membership_row(thread_id, p, now, start, pos))
+                rows.append(self._membership_row(thread_id, p, now, start))
+                tx.join(thread_id, p.user_id)
             await tx.insert_memberships(rows)
-        await self._bus.publish(pos)
         return invalid
 
     async def remove_participant(self, principal: Principal, thread_id: str, raw_id: str) -> None:
@@ -504,39 +454,24 @@ class ChatService:
                 thread_id, last_seq=seq, last_message_ms=numbers.ms, last_message_at=now,
                 member_count=thread.member_count - 1,
             )  # fmt: skip
-            payload = {
-                "threadId": thread_id,
-                "version": mid,
-                "removedOn": pl.iso_time(now),
-                "participantsRemoved": [pl.participant_payload(gone)],
-                "removedBy": pl.actor_payload(principal.user_id, me.display_name),
-            }
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.PARTICIPANTS_REMOVED, principal.user_id, now, payload
-            )
-            await tx.end_membership(target.id, seq, pos)
-        await self._bus.publish(pos)
+            tx.emit(ev.participants_removed(thread_id, mid, [gone], principal.user_id, me.display_name, now))
+            await tx.end_membership(target.id, seq)
+            tx.leave(thread_id, gone.user_id)
 
     # signals -----------------------------------------------------------------------------------
     async def send_typing(self, principal: Principal, thread_id: str, display_name: str | None) -> None:
-        """Tell the other members the caller is typing (dropped above the signals limit)."""
+        """Tell the other members the caller is typing (dropped above the signals limit).
+
+        Typing is ephemeral: it reaches the members connected now, on every node, and is never
+        stored, so it takes no write unit and is never replayed on resume."""
         now = self._clock.now()
-        async with self._store.write() as tx:
+        async with self._store.read() as tx:
             me = await require_member(tx, principal, thread_id, Action.WRITE)
-            self._limiter.hit(f"typing:{principal.user_id}", [(self._cfg.typing_per_user_per_10s, 10.0)])
-            thread = await tx.thread(thread_id)
-            assert thread is not None
-            if thread.member_count > self._cfg.signals_max_participants:
-                return
-            payload = {
-                "threadId": thread_id,
-                "sender": pl.identifier_kind(principal.user_id),
-                "senderDisplayName": display_name if display_name is not None else (me.display_name or ""),
-                "receivedOn": pl.iso_time(now),
-                "version": str(int(now * 1000)),
-            }
-            pos = await tx.append(ThreadId(thread_id), pl.EventType.TYPING, principal.user_id, now, payload)
-        await self._bus.publish(pos)
+        self._limiter.hit(f"typing:{principal.user_id}", [(self._cfg.typing_per_user_per_10s, 10.0)])
+        if me.member_count > self._cfg.signals_max_participants:
+            return
+        name = display_name if display_name is not None else (me.display_name or "")
+        await self._backbone.ephemeral(ev.typing(thread_id, principal.user_id, name, now))
 
     async def send_read_receipt(self, principal: Principal, thread_id: str, message_id: str) -> None:
         """Record that the caller read up to ``message_id`` (kept only if newer than before)."""
@@ -546,25 +481,13 @@ class ChatService:
             row = await tx.message(thread_id, message_id, me.visible_from_seq)
             if row is None:
                 raise _message_not_found()
-            thread = await tx.thread(thread_id)
-            assert thread is not None
-            if thread.member_count > self._cfg.signals_max_participants:
+            if me.member_count > self._cfg.signals_max_participants:
                 return
             old = await tx.receipt(thread_id, principal.user_id)
             if old is not None and old.seq >= row.seq:
                 return
             await tx.put_receipt(thread_id, principal.user_id, message_id, row.seq, now)
-            payload = {
-                "threadId": thread_id,
-                "sender": pl.identifier_kind(principal.user_id),
-                "senderDisplayName": me.display_name or "",
-                "chatMessageId": message_id,
-                "readOn": pl.iso_time(now),
-            }
-            pos = await tx.append(
-                ThreadId(thread_id), pl.EventType.READ_RECEIPT, principal.user_id, now, payload
-            )
-        await self._bus.publish(pos)
+            tx.emit(ev.read_receipt(thread_id, message_id, principal.user_id, me.display_name, now))
 
     async def list_read_receipts(
         self, principal: Principal, thread_id: str, page_size: int, skip: int

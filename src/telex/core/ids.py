@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import NewType
 
-__all__ = ["ResourceId", "UserId", "new_user_id", "parse_user_id"]
+__all__ = ["ResourceId", "UserId", "identifier_kind", "new_user_id", "parse_user_id"]
 
 ResourceId = NewType("ResourceId", str)
 UserId = NewType("UserId", str)
@@ -28,3 +28,8 @@ def parse_user_id(raw: str, resource: ResourceId) -> UserId | None:
     if m is None or m.group("res") != resource:
         return None
     return UserId(raw)
+
+
+def identifier_kind(user: str) -> dict[str, str]:
+    """A ``CommunicationIdentifierKind`` as the ACS JS SDKs have it (plus ``rawId``)."""
+    return {"kind": "communicationUser", "communicationUserId": user, "rawId": user}

@@ -17,8 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from telex.chat.payloads import iso_time
-from telex.core.clock import Clock
+from telex.core.clock import Clock, iso_time
 from telex.core.errors import ErrorCode, TelexError
 from telex.demo.service import MAX_NAME, DemoService
 from telex.demo.session import Session, decode_session, encode_session

@@ -1,116 +1,214 @@
-"""The ``/realtime`` WebSocket endpoint: the asyncio shell around ``protocol`` and ``Hub``.
+"""The ``/realtime`` WebSocket endpoint: a thin asyncio shell around ``RealtimeSession``.
 
-    upgrade ─► Origin allowlist ─► accept ─► first frame: auth (token, cursor) ─► register with hub
-            ─► "ready" ─► replay visible events after cursor from the log ─► live events from the hub
-    while open: token re-checked every token_check_seconds (revocation closes within 1 s),
-                heartbeat when idle, pings answered, a full queue closes with 4008 (resumable).
+    upgrade ─► Origin allowlist ─► accept ─► receive loop: frames ─► session.receive
+    session effects ─► VerifyToken: verifier (then hub.add, session.verified)
+                     ─► ReadReplay: EventLog.visible pages ─► session.replayed
+                     ─► CloseConnection: error frame, close frame, done
+    hub ─► _Connection.offer(event) ─► session.offer ─► frames sent at once, on the hub's call
+    one timer task for every connection (auth deadline, heartbeats) on the injected clock
+    one liveness task: each distinct token re-checked every token_check_seconds (revocation ≤ 1 s)
 
-Exactly once, in order: the connection registers with the hub *before* replaying, so an event
-committed during the replay is either in the replay or queued by the hub; every event at or
-below the last position sent is skipped. Replay reads each source (chat, calls) in pages and
-merges them by position, so the cursor a client sees only ever moves forward.
+The endpoint is plain ASGI (no framework WebSocket object, no task or queue per connection
+besides the ASGI one): an idle connection holds its session, this small shell, and the server's
+own protocol objects. Frames go out on the caller's turn: the ASGI ``send`` of a writable
+socket completes without suspending, so it is driven synchronously (``_send_now``); only when
+the transport pushes back (a client that does not read) does a task wait for it, while further
+frames pile up in the session's bounded outbox until it overflows (4008).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Coroutine
+from typing import Any
 
-from fastapi import APIRouter
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.types import Receive, Scope, Send
 
-from telex.calling.payloads import CALL_STREAM_PREFIX
-from telex.calling.service import CALL_SCOPES
-from telex.chat.guard import CHAT_SCOPES
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
-from telex.events.log import Event, EventLog
+from telex.events.audience import TopicScopes
+from telex.events.log import EventLog
+from telex.events.model import DomainEvent
+from telex.identity.scopes import Scope as TokenScope
 from telex.identity.tokens import Principal
 from telex.identity.verifier import TokenVerifier
 from telex.realtime import protocol as p
 from telex.realtime.hub import Hub
+from telex.realtime.session import CloseConnection, ReadReplay, RealtimeSession, VerifyToken
 from telex.realtime.settings import RealtimeSettings
 
-__all__ = ["ReplaySource", "merged_replay", "realtime_router"]
+__all__ = ["RealtimeGateway"]
 
 log = logging.getLogger(__name__)
 
 _REPLAY_BATCH = 500
-# One socket carries chat and call events; a token needs a chat or a voip scope to open it.
-_REALTIME_SCOPES = (*CHAT_SCOPES, *CALL_SCOPES)
+_CLOSE_TIMEOUT = 1.0
 
 
-def _permitted(event: Event, principal: Principal) -> bool:
-    """Chat events need a chat scope, call events a voip scope: a voip-only token (a calling
-    app) gets its calls but never the chat of threads its user happens to be in."""
-    needed = CALL_SCOPES if event.stream.startswith(CALL_STREAM_PREFIX) else CHAT_SCOPES
-    return not principal.scopes.isdisjoint(needed)
+async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+    """Finish driving a coroutine that ``_send_now`` started and that suspended on ``yielded``."""
+    while True:
+        if yielded is None:
+            await asyncio.sleep(0)
+        else:
+            # What asyncio's Task does with a future a coroutine yields: take over the "blocking"
+            # flag the coroutine's own await set, wait for the future, then resume the coroutine,
+            # which reads the outcome through its own await.
+            yielded._asyncio_future_blocking = False
+            with contextlib.suppress(BaseException):
+                await yielded
+        try:
+            yielded = coro.send(None)
+        except StopIteration:
+            return
 
 
-class ReplaySource(Protocol):
-    async def visible_events(self, user: str, after: int, limit: int) -> list[Event]:
-        """Events ``user`` may receive, position > ``after``, oldest first, at most ``limit``."""
-        ...
-
-
-async def merged_replay(
-    sources: Sequence[ReplaySource], user: str, after: int, batch: int
-) -> tuple[list[Event], int, bool]:
-    """One page of every source's events after ``after``, merged by position, and the position
-    the next page starts after. A full page of one source may stop short of events another
-    source has beyond it: only events up to the lowest last position of a full page are safe
-    to send, the rest come in the next round. Returns (events, next after, whether done)."""
-    pages = [await source.visible_events(user, after, batch) for source in sources]
-    full = [page[-1].position for page in pages if len(page) >= batch]
-    upto = min(full) if full else None
-    merged = sorted((e for page in pages for e in page), key=lambda e: e.position)
-    if upto is None:
-        return merged, merged[-1].position if merged else after, True
-    return [e for e in merged if e.position <= upto], upto, False
-
-
-_PONG = object()
-_OVERFLOW = object()
+def _send_now(
+    send: Send, message: dict[str, Any], coro: Coroutine[Any, Any, None] | None = None
+) -> asyncio.Task[None] | None:
+    """Run ``send(message)`` (or ``coro``) on this turn; a task finishing it if it had to wait
+    (back-pressure). Raises what the send raises (the peer is gone)."""
+    if coro is None:
+        started = send(message)
+        assert isinstance(started, Coroutine)
+        coro = started
+    try:
+        yielded = coro.send(None)
+    except StopIteration:
+        return None
+    return asyncio.get_running_loop().create_task(_resume(coro, yielded))
 
 
 class _Connection:
-    """One authenticated socket: a bounded queue fed by the hub, drained by one writer."""
+    """One socket: the hub's ``Sink``, the session's shell."""
 
-    def __init__(self, principal: Principal, limit: int) -> None:
-        self.principal = principal
-        self.user_id: str = principal.user_id
-        self.limit = limit
-        self.queue: asyncio.Queue[object] = asyncio.Queue()
-        self.closing = asyncio.Event()
-        self.close_code = p.Close.NORMAL
-        self.close_reason = ""
+    __slots__ = ("_blocked", "_clock", "_closing", "_send", "_task", "closed", "session", "user_id")
 
-    def request_close(self, code: int, reason: str) -> None:
-        if not self.closing.is_set():
-            self.close_code, self.close_reason = code, reason
-            self.closing.set()
+    def __init__(self, session: RealtimeSession, send: Send, clock: Clock) -> None:
+        self.session = session
+        self._send = send
+        self._clock = clock
+        self._blocked = False
+        self._closing = False
+        self._task = asyncio.current_task()
+        self.user_id = ""
+        self.closed = False
 
-    def offer(self, event: Event) -> bool:
-        if self.closing.is_set():
-            return False
-        if not _permitted(event, self.principal):
-            return True  # not for this token's scopes; the socket stays healthy
-        if self.queue.qsize() >= self.limit:
-            self.request_close(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")
-            return False
-        self.queue.put_nowait(event)
-        return True
+    def offer(self, event: DomainEvent) -> bool:
+        ok = self.session.offer(event)
+        self.flush()
+        return ok
+
+    def flush(self) -> None:
+        """Send what the session has queued, on this turn, until the transport pushes back; start
+        the close if the session has decided to close."""
+        session = self.session
+        if session.close is not None:
+            self._start_close(session.close)
+            return
+        while not self._blocked and not self.closed:
+            frame = session.pop_frame(self._clock.monotonic())
+            if frame is None:
+                return
+            try:
+                task = _send_now(self._send, {"type": "websocket.send", "text": frame})
+            except Exception:  # the peer is gone; the receive loop sees the disconnect
+                self.closed = True
+                return
+            if task is not None:
+                self._blocked = True
+                task.add_done_callback(self._unblocked)
+
+    def _unblocked(self, task: asyncio.Task[None]) -> None:
+        self._blocked = False
+        if task.cancelled() or task.exception() is not None:
+            self.closed = True
+            return
+        self.flush()
+
+    def _start_close(self, close: CloseConnection) -> None:
+        """Send the error and close frames; the server then hands the receive loop a disconnect.
+        A peer that never reads may never take them: after a bound the loop is stopped anyway."""
+        if self._closing or self.closed:
+            return
+        self._closing = True
+        try:
+            task = _send_now(self._send, {}, coro=self._close_frames(close))
+        except Exception:
+            self.closed = True
+        else:
+            if task is not None:  # the peer may be gone by the time the frames can go
+                task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        asyncio.get_running_loop().call_later(_CLOSE_TIMEOUT, self._abort)
+
+    async def _close_frames(self, close: CloseConnection) -> None:
+        if close.code >= 4000 and close.reason:
+            await self._send({"type": "websocket.send", "text": p.error_frame(str(close.code), close.reason)})
+        await self._send({"type": "websocket.close", "code": close.code, "reason": close.reason[:120]})
+
+    def _abort(self) -> None:
+        if not self.closed and self._task is not None and not self._task.done():
+            self.closed = True
+            self._task.cancel()
+
+
+class _Timers:
+    """Every connection's next deadline in one heap, served by one task on the injected clock.
+    Deadlines only move later (a heartbeat after traffic), so an entry that fires early is just
+    put back at the session's current ``next_timer()``."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._heap: list[tuple[float, int, _Connection]] = []
+        self._seq = itertools.count()
+        self._handle: asyncio.TimerHandle | None = None
+        self._armed_for: float | None = None
+
+    def schedule(self, conn: _Connection) -> None:
+        deadline = conn.session.next_timer()
+        if deadline is None:
+            return
+        heapq.heappush(self._heap, (deadline, next(self._seq), conn))
+        if self._armed_for is None or deadline < self._armed_for:
+            self._arm(deadline)
+
+    def _arm(self, deadline: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        delay = max(0.0, deadline - self._clock.monotonic())
+        self._armed_for = deadline
+        self._handle = asyncio.get_running_loop().call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._handle, self._armed_for = None, None
+        self.run_due(self._clock.monotonic())
+        if self._heap:
+            self._arm(self._heap[0][0])
+
+    def run_due(self, now: float) -> None:
+        """Fire every deadline at or before ``now`` (the timer calls this; tests may too)."""
+        while self._heap and self._heap[0][0] <= now:
+            _, _, conn = heapq.heappop(self._heap)
+            if conn.closed or conn.session.close is not None:
+                continue
+            deadline = conn.session.next_timer()
+            if deadline is not None and deadline <= now:
+                conn.session.handle_timer(now)
+                conn.flush()
+            self.schedule(conn)
 
 
 class _Liveness:
     """One task re-checks every open connection's token, once per distinct token per round:
     thousands of idle sockets cost one wake-up per round, not one each."""
 
-    def __init__(self, verifier: TokenVerifier, every: float) -> None:
+    def __init__(self, verifier: TokenVerifier, clock: Clock, every: float) -> None:
         self._verifier = verifier
+        self._clock = clock
         self._every = every
         self._open: set[_Connection] = set()
         self._task: asyncio.Task[None] | None = None
@@ -125,169 +223,126 @@ class _Liveness:
 
     async def _run(self) -> None:
         while self._open:
-            await asyncio.sleep(self._every)
+            await self._clock.sleep(self._every)
             by_token: dict[Principal, list[_Connection]] = {}
             for conn in self._open:
-                by_token.setdefault(conn.principal, []).append(conn)
+                if conn.session.principal is not None:
+                    by_token.setdefault(conn.session.principal, []).append(conn)
             for principal, conns in by_token.items():
                 try:
                     await self._verifier.check_live(principal)
                 except TelexError:
                     for conn in conns:
-                        conn.request_close(p.Close.UNAUTHORIZED, "token expired or revoked")
+                        conn.session.revoked()
+                        conn.flush()
                 except Exception:  # the store may be briefly unavailable: check again next round
                     log.exception("token check failed")
 
 
-class _Closed(Exception):
-    def __init__(self, code: int, reason: str = "") -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
-def _origin_allowed(ws: WebSocket, allowed: tuple[str, ...]) -> bool:
-    origin = ws.headers.get("origin")
-    if origin is None or origin in allowed:
+def _origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
+    headers = dict(scope.get("headers") or [])
+    origin = headers.get(b"origin")
+    if origin is None:
         return True
-    host = ws.headers.get("host", "")
-    return origin in (f"http://{host}", f"https://{host}")
+    text = origin.decode("latin-1")
+    if text in allowed:
+        return True
+    host = headers.get(b"host", b"").decode("latin-1")
+    return text in (f"http://{host}", f"https://{host}")
 
 
-def realtime_router(
-    verifier: TokenVerifier,
-    sources: Sequence[ReplaySource],
-    events: EventLog,
-    hub: Hub,
-    settings: RealtimeSettings,
-    clock: Clock,
-) -> APIRouter:
-    router = APIRouter()
-    liveness = _Liveness(verifier, settings.token_check_seconds)
+class RealtimeGateway:
+    """The ASGI app of ``/realtime``."""
 
-    async def authenticate(token: str) -> Principal:
-        try:
-            return await verifier.verify(token, _REALTIME_SCOPES)
-        except TelexError as exc:
-            code = p.Close.FORBIDDEN if exc.code is ErrorCode.FORBIDDEN else p.Close.UNAUTHORIZED
-            raise _Closed(code, exc.message) from exc
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        log_: EventLog,
+        hub: Hub,
+        settings: RealtimeSettings,
+        clock: Clock,
+        topics: TopicScopes,
+        scopes: frozenset[TokenScope],
+    ) -> None:
+        self._verifier = verifier
+        self._log = log_
+        self._hub = hub
+        self._settings = settings
+        self._clock = clock
+        self._topics = topics
+        self._scopes = scopes
+        self._timers = _Timers(clock)
+        self._liveness = _Liveness(verifier, clock, settings.token_check_seconds)
 
-    async def receive_frame(ws: WebSocket) -> p.AuthFrame | p.PingFrame:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000))
-        try:
-            return p.parse_client_frame(message.get("text"), settings.max_frame_bytes)
-        except p.ProtocolError as exc:
-            raise _Closed(exc.code, exc.reason) from exc
+    def _permits(self, event: DomainEvent, scopes: frozenset[str]) -> bool:
+        return self._topics.permits(event.topic, scopes)
 
-    async def first_frame(ws: WebSocket) -> p.AuthFrame:
-        try:
-            async with asyncio.timeout(settings.auth_timeout_seconds):
-                frame = await receive_frame(ws)
-        except TimeoutError as exc:
-            raise _Closed(p.Close.AUTH_TIMEOUT, "no auth frame") from exc
-        if not isinstance(frame, p.AuthFrame):
-            raise _Closed(p.Close.BAD_REQUEST, "the first frame must be auth")
-        return frame
-
-    async def replay(ws: WebSocket, conn: _Connection, after: int) -> int:
-        user = conn.user_id
-        while True:
-            batch, after, done = await merged_replay(sources, user, after, _REPLAY_BATCH)
-            now = clock.now()
-            for event in batch:
-                if p.deliverable(event, user, now) and _permitted(event, conn.principal):
-                    await ws.send_text(p.event_frame(event, user))
-            if done:
-                return after
-
-    async def writer(ws: WebSocket, conn: _Connection, start: int, replay_from: int | None) -> None:
-        delivered = start
-        await ws.send_text(p.ready_frame(conn.user_id, start, settings.heartbeat_seconds))
-        if replay_from is not None:
-            delivered = await replay(ws, conn, replay_from)
-        while True:
-            try:
-                async with asyncio.timeout(settings.heartbeat_seconds):
-                    item = await conn.queue.get()
-            except TimeoutError:
-                await ws.send_text(p.heartbeat_frame(delivered))
-                continue
-            if item is _PONG:
-                await ws.send_text(p.pong_frame())
-            elif isinstance(item, Event) and item.position > delivered:
-                await ws.send_text(p.event_frame(item, conn.user_id))
-                delivered = item.position
-
-    async def reader(ws: WebSocket, conn: _Connection) -> None:
-        while True:
-            frame = await receive_frame(ws)
-            if isinstance(frame, p.PingFrame):
-                conn.queue.put_nowait(_PONG)
-                continue
-            fresh = await authenticate(frame.token)
-            if fresh.user_id != conn.user_id:
-                raise _Closed(p.Close.UNAUTHORIZED, "a refreshed token must be for the same user")
-            conn.principal = fresh
-
-    async def closer(conn: _Connection) -> None:
-        # Woken by the hub (slow consumer) or the liveness check (token revoked or expired).
-        await conn.closing.wait()
-        raise _Closed(conn.close_code, conn.close_reason)
-
-    async def serve(ws: WebSocket) -> None:
-        frame = await first_frame(ws)
-        if not hub.started.is_set():
-            raise _Closed(p.Close.RESTART, "starting; retry")
-        principal = await authenticate(frame.token)
-        head = await events.head()
-        if frame.cursor is not None and frame.cursor > head:
-            raise _Closed(p.Close.BAD_REQUEST, "cursor is ahead of the log")
-        conn = _Connection(principal, settings.queue_size)
-        hub_from = hub.add(conn)
-        liveness.add(conn)
-        try:
-            start = frame.cursor if frame.cursor is not None else hub_from
-            tasks = [
-                asyncio.create_task(writer(ws, conn, start, frame.cursor)),
-                asyncio.create_task(reader(ws, conn)),
-                asyncio.create_task(closer(conn)),
-            ]
-            try:
-                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for task in tasks:
-                    task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
-            for task in done:
-                exc = task.exception()
-                if exc is not None:
-                    raise exc
-        finally:
-            hub.remove(conn)
-            liveness.discard(conn)
-
-    @router.websocket("/realtime")
-    async def realtime(ws: WebSocket) -> None:
-        if not _origin_allowed(ws, settings.allowed_origins):
-            await ws.close(code=p.Close.POLICY)  # before accept: the upgrade is refused (403)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        if message["type"] != "websocket.connect":
             return
-        await ws.accept()
-        code, reason = p.Close.NORMAL, ""
+        if not _origin_allowed(scope, self._settings.allowed_origins):
+            await send({"type": "websocket.close", "code": p.Close.POLICY})  # before accept: 403
+            return
+        await send({"type": "websocket.accept"})
+        s = self._settings
+        session = RealtimeSession(
+            self._clock.monotonic(),
+            auth_timeout=s.auth_timeout_seconds,
+            heartbeat=s.heartbeat_seconds,
+            max_frame_bytes=s.max_frame_bytes,
+            queue_limit=s.queue_size,
+            permits=self._permits,
+        )
+        conn = _Connection(session, send, self._clock)
+        self._timers.schedule(conn)
         try:
-            await serve(ws)
-        except _Closed as exc:
-            code, reason = exc.code, exc.reason
-        except (WebSocketDisconnect, RuntimeError):
-            return  # the peer is gone
-        with contextlib.suppress(Exception):
-            # A peer that never reads may never take the close frame; do not wait for it forever.
-            async with asyncio.timeout(1.0):
-                if code >= 4000 and reason:
-                    await ws.send_text(p.error_frame(str(code), reason))
-                await ws.close(code=code, reason=reason[:120])
+            await self._serve(conn, receive)
+        except asyncio.CancelledError:
+            if not conn.closed:
+                raise  # the server is stopping
+            # else: a close the peer never took (_Connection._abort): the server drops the socket
+        finally:
+            conn.closed = True
+            self._hub.remove(conn)
+            self._liveness.discard(conn)
 
-    return router
+    async def _serve(self, conn: _Connection, receive: Receive) -> None:
+        session = conn.session
+        while True:
+            for effect in session.effects():
+                await self._apply(conn, effect)
+            conn.flush()
+            if session.has_effects:
+                continue
+            message = await receive()
+            if message["type"] == "websocket.disconnect":
+                session.peer_gone()
+                return
+            session.receive(message.get("text"), self._clock.monotonic())
+
+    async def _apply(self, conn: _Connection, effect: VerifyToken | ReadReplay | CloseConnection) -> None:
+        session = conn.session
+        if isinstance(effect, VerifyToken):
+            try:
+                principal = await self._verifier.verify(effect.token, self._scopes)
+            except TelexError as exc:
+                code = p.Close.FORBIDDEN if exc.code is ErrorCode.FORBIDDEN else p.Close.UNAUTHORIZED
+                session.rejected(code, exc.message)
+                return
+            if not effect.first:
+                session.refreshed(principal)
+                return
+            if not self._hub.started.is_set():
+                session.rejected(p.Close.RESTART, "starting; retry")
+                return
+            head = await self._log.head() if effect.cursor is not None else 0
+            conn.user_id = principal.user_id
+            hub_from = self._hub.add(conn)
+            self._liveness.add(conn)
+            session.verified(principal, head, hub_from, effect.cursor, self._clock.monotonic())
+            self._timers.schedule(conn)
+        elif isinstance(effect, ReadReplay):
+            events = await self._log.visible(session.user_id, effect.after, _REPLAY_BATCH)
+            done = len(events) < _REPLAY_BATCH
+            session.replayed(events, events[-1].position if events else effect.after, done)

@@ -1,18 +1,22 @@
-"""Fan-out on one node: read new events from the log once, hand each to the local connections
-of the users who may see it.
+"""Fan-out on one node: hand each event to the local connections of the users who may see it.
 
-    bus doorbell ─► notify(pos) ─┐
-    poll timer ──────────────────┴─► pump: read_after(cursor) ─► audiences (membership intervals)
-                                         ─► sink.offer(event) for every local connection of each member
+    backbone: committed(events) ──► caught up, audiences cached? ──yes──► dispatch now (no log read)
+                                                     └──no──► pending ─┐
+    bus: advanced(pos) / poll timer ─────────────────────────────────┴─► pump: fill the gap from
+                                                                          the log, load audiences,
+                                                                          dispatch in log order
+    backbone: ephemeral(event) ─► the topic's current members' connections (never queued behind
+                                  the log: typing has no position)
 
-Chat threads are the default audience; other capabilities register an ``AudienceSource`` for
-their stream prefix (calls: ``call:``), so the hub knows no capability but chat's default.
-Audiences are cached per stream and re-read when a batch holds an event that changes them (a
-source names those event types); a change to a stream also drops its sub-streams
-(``call:<id>`` → ``call:<id>/<participant>``).
+The hub knows no capability: an event's audience is the membership of its topic (the rule in
+``telex.events.audience``), read from the log's ``topic_members`` and cached per topic. A cached
+audience stays right until the next event whose unit changed that topic's membership
+(``audience_changed``): intervals are bounded by positions, so a snapshot read after that event
+committed is right for it and for every earlier one. Such an event is dispatched only after its
+topics are re-read.
 
-``offer`` never blocks: a connection with a full queue is told to close (slow consumer) and
-dropped, so one stalled client never slows delivery to anyone else.
+``offer`` never blocks: a connection that cannot take an event is told to close (slow consumer)
+and dropped, so one stalled client never slows delivery to anyone else.
 """
 
 from __future__ import annotations
@@ -20,83 +24,83 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Protocol
 
 from telex.bus.base import Bus
-from telex.chat.payloads import EventType
-from telex.chat.repository import ChatStore
-from telex.events.log import Event, EventLog
-from telex.realtime.protocol import deliverable
+from telex.events.audience import Audience
+from telex.events.log import EventLog
+from telex.events.model import DomainEvent
 
-__all__ = ["AudienceSource", "Hub", "Sink"]
+__all__ = ["Hub", "Sink"]
 
 log = logging.getLogger(__name__)
 
-# Chat events that add or end memberships (and so change who receives a thread's events).
-MEMBERSHIP_EVENTS = frozenset(
-    {EventType.THREAD_CREATED, EventType.PARTICIPANTS_ADDED, EventType.PARTICIPANTS_REMOVED}
-)
-_CACHE_STREAMS = 10_000
+_CACHE_TOPICS = 10_000
 
 
 class Sink(Protocol):
     user_id: str
 
-    def offer(self, event: Event) -> bool:
-        """Queue ``event``; False when the sink is full (it then closes itself)."""
-
-
-class AudienceSource(Protocol):
-    # Event types (on the source's streams) after which a stream's audience must be re-read.
-    membership_events: frozenset[str]
-
-    async def audiences(self, streams: Iterable[str]) -> dict[str, list[tuple[str, int, int | None]]]:
-        """``(user, joined_pos, left_pos)`` intervals of who may receive each stream."""
+    def offer(self, event: DomainEvent) -> bool:
+        """Queue ``event``; False when the sink cannot take it (it then closes itself)."""
 
 
 class Hub:
-    def __init__(
-        self,
-        log_: EventLog,
-        store: ChatStore,
-        poll_seconds: float,
-        batch: int = 500,
-        sources: Mapping[str, AudienceSource] | None = None,
-    ) -> None:
+    """The realtime gateway's ``EventSink`` on this node (see ``telex.events.backbone``)."""
+
+    def __init__(self, log_: EventLog, poll_seconds: float, batch: int = 500) -> None:
         self._log = log_
-        self._store = store
-        self._sources = dict(sources or {})
         self._poll = poll_seconds
         self._batch = batch
-        # Audiences by stream. An entry is reloaded whenever a batch holds an event that changes
-        # the stream's memberships: membership intervals are bounded by log positions, so a
-        # snapshot read after that event committed is right for it and every earlier event.
-        self._cache: dict[str, list[tuple[str, int, int | None]]] = {}
-        self._membership = MEMBERSHIP_EVENTS.union(*(s.membership_events for s in self._sources.values()))
+        self._audiences: dict[str, Audience] = {}
+        self._pending: list[DomainEvent] = []
+        self._behind = False  # another node announced positions we have not read yet
+        self._pumping = False
         self._wake = asyncio.Event()
         self._sinks: dict[str, set[Sink]] = {}
         self.cursor = 0
         self.started = asyncio.Event()
 
-    async def run(self, bus: Bus) -> None:
-        """Start ``bus``, then deliver until cancelled (``Node.start_background`` runs this)."""
-        while not self.started.is_set():
-            try:
-                await bus.start()
-                self.cursor = await self._log.head()
-            except Exception:
-                log.exception("realtime hub cannot start; retrying")
-                await asyncio.sleep(self._poll)
-                continue
-            self.started.set()
-        await self._loop()
+    # the backbone's side --------------------------------------------------------------------------
+    def committed(self, events: list[DomainEvent]) -> None:
+        if not self.started.is_set():
+            self._wake.set()  # the first pump reads them from the log
+            return
+        if self._pending or self._pumping or self._behind or events[0].position != self.cursor + 1:
+            self._pending.extend(events)
+            self._wake.set()
+            return
+        if not self._sinks:
+            self.cursor = events[-1].position
+            return
+        for i, event in enumerate(events):
+            audience = self._audiences.get(event.topic)
+            if audience is None or event.audience_changed:
+                self._pending.extend(events[i:])
+                self._wake.set()
+                return
+            self._dispatch(event, audience)
+            self.cursor = event.position
 
-    def notify(self, position: int) -> None:
-        """A bus announcement: the log has grown to ``position``."""
+    def advanced(self, position: int) -> None:
         if position > self.cursor:
+            self._behind = True
             self._wake.set()
 
+    def ephemeral(self, event: DomainEvent) -> None:
+        audience = self._audiences.get(event.topic)
+        if audience is not None:
+            self._dispatch_current(event, audience)
+        elif self._sinks:
+            asyncio.get_running_loop().create_task(self._ephemeral_later(event))
+
+    async def _ephemeral_later(self, event: DomainEvent) -> None:
+        with contextlib.suppress(Exception):  # typing may be lost; the store may be briefly away
+            audience = (await self._load([event.topic]))[event.topic]
+            self._dispatch_current(event, audience)
+
+    # connections ----------------------------------------------------------------------------------
     def add(self, sink: Sink) -> int:
         """Register ``sink``; returns the position from which the hub will deliver to it (exclusive)."""
         self._sinks.setdefault(sink.user_id, set()).add(sink)
@@ -113,70 +117,89 @@ class Hub:
     def connections(self) -> int:
         return sum(len(s) for s in self._sinks.values())
 
-    async def _loop(self) -> None:
+    # the loop -------------------------------------------------------------------------------------
+    async def run(self, bus: Bus) -> None:
+        """Start ``bus``, then deliver until cancelled (``Node.start_background`` runs this)."""
+        while not self.started.is_set():
+            try:
+                await bus.start()
+                self.cursor = await self._log.head()
+            except Exception:
+                log.exception("realtime hub cannot start; retrying")
+                await asyncio.sleep(self._poll)
+                continue
+            self.started.set()
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._poll):
                     await self._wake.wait()
             self._wake.clear()
+            self._pumping = True
             try:
                 await self.pump()
             except Exception:  # the store may be briefly unavailable; the next round retries
                 log.exception("realtime hub could not read the event log")
+            finally:
+                self._pumping = False
 
     async def pump(self) -> None:
-        """Deliver every committed event after ``cursor`` to local sinks."""
+        """Deliver every committed event after ``cursor`` to local sinks, in log order."""
         while True:
-            if not self._sinks:
-                # Nobody to deliver to: skip ahead without reading the events (and so without
-                # seeing membership changes: forget the cached audiences).
-                self.cursor = max(self.cursor, await self._log.head())
-                self._cache.clear()
-                return
-            events = await self._log.read_after(self.cursor, self._batch)
-            if not events:
-                return
-            changed = {e.stream for e in events if e.type in self._membership}
-            self._forget_substreams(changed)
-            stale = changed | {e.stream for e in events if e.stream not in self._cache}
-            audiences = await self._audiences(stale)
-            for event in events:
-                audience = audiences.get(event.stream)
-                if audience is None:
-                    audience = self._cache.get(event.stream, [])
-                self._dispatch(event, audience)
-                self.cursor = event.position
-            if len(events) < self._batch:
+            self._pending = [e for e in self._pending if e.position > self.cursor]
+            if self._pending and self._pending[0].position == self.cursor + 1 and not self._behind:
+                events, self._pending = self._pending, []
+            else:
+                # A gap (another node's events, a position a rolled-back unit used), an
+                # announcement, or the poll: read the log from the cursor.
+                self._behind = False
+                if not self._sinks:
+                    # Nobody to deliver to: skip ahead without reading the events (and so
+                    # without seeing membership changes: forget the cached audiences).
+                    self.cursor = max(self.cursor, await self._log.head())
+                    self._audiences.clear()
+                    self._pending.clear()
+                    return
+                events = await self._log.read_after(self.cursor, self._batch)
+                if not events:
+                    return
+            await self._deliver(events)
+            if not self._pending and not self._behind and len(events) < self._batch:
                 return
 
-    def _forget_substreams(self, changed: set[str]) -> None:
-        """A call's membership change also changes its participants' own streams."""
-        parents = tuple(s + "/" for s in changed if any(s.startswith(p) for p in self._sources))
-        if parents:
-            for stream in [k for k in self._cache if k.startswith(parents)]:
-                del self._cache[stream]
+    async def _deliver(self, events: list[DomainEvent]) -> None:
+        stale = {t for e in events for t in e.audience_changed}
+        for topic in stale:
+            self._audiences.pop(topic, None)
+        await self._load({e.topic for e in events if e.topic not in self._audiences})
+        for event in events:
+            if event.position <= self.cursor:
+                continue
+            self._dispatch(event, self._audiences.get(event.topic, []))
+            self.cursor = event.position
 
-    async def _audiences(self, streams: set[str]) -> dict[str, list[tuple[str, int, int | None]]]:
-        by_source: dict[str, list[str]] = {}
-        for stream in streams:
-            prefix = next((p for p in self._sources if stream.startswith(p)), "")
-            by_source.setdefault(prefix, []).append(stream)
-        chat = by_source.pop("", [])
-        out: dict[str, list[tuple[str, int, int | None]]] = {}
-        if chat:
-            async with self._store.read() as tx:
-                out = await tx.audiences(chat)
-        for prefix, wanted in by_source.items():
-            out.update(await self._sources[prefix].audiences(wanted))
-        if len(self._cache) + len(out) > _CACHE_STREAMS:
-            self._cache.clear()
-        self._cache.update(out)
-        return out
+    async def _load(self, topics: Iterable[str]) -> dict[str, Audience]:
+        wanted = set(topics)
+        if not wanted:
+            return {}
+        loaded = await self._log.audiences(wanted)
+        if len(self._audiences) + len(loaded) > _CACHE_TOPICS:
+            self._audiences.clear()
+        self._audiences.update(loaded)
+        return loaded
 
-    def _dispatch(self, event: Event, audience: list[tuple[str, int, int | None]]) -> None:
-        pos = event.position
-        for user, joined, left in audience:
-            if joined <= pos and (left is None or pos <= left) and deliverable(event, user):
-                for sink in list(self._sinks.get(user, ())):
+    def _dispatch(self, event: DomainEvent, audience: Audience) -> None:
+        position = event.position
+        for member in audience:
+            sinks = self._sinks.get(member.user)
+            if sinks and member.contains(position) and event.reaches(member.user):
+                for sink in list(sinks):
+                    if not sink.offer(event):
+                        self.remove(sink)
+
+    def _dispatch_current(self, event: DomainEvent, audience: Audience) -> None:
+        for member in audience:
+            sinks = self._sinks.get(member.user)
+            if sinks and member.current and event.reaches(member.user):
+                for sink in list(sinks):
                     if not sink.offer(event):
                         self.remove(sink)

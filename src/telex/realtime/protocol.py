@@ -16,8 +16,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from telex.chat.payloads import EventType, identifier_kind
-from telex.events.log import Event
+from telex.core.ids import identifier_kind
+from telex.events.model import DomainEvent
 
 __all__ = [
     "RESUMABLE_CLOSE_CODES",
@@ -26,7 +26,6 @@ __all__ = [
     "PingFrame",
     "ProtocolError",
     "decode_cursor",
-    "deliverable",
     "encode_cursor",
     "error_frame",
     "event_frame",
@@ -35,9 +34,6 @@ __all__ = [
     "pong_frame",
     "ready_frame",
 ]
-
-# Typing indicators older than this are not replayed: they mean nothing by then.
-TYPING_REPLAY_SECONDS = 10.0
 
 
 class Close:
@@ -113,37 +109,34 @@ def parse_client_frame(text: str | None, max_bytes: int) -> AuthFrame | PingFram
     raise ProtocolError(Close.BAD_REQUEST, "unknown frame type")
 
 
-def deliverable(event: Event, user: str, now: float | None = None) -> bool:
-    """Whether a visible event goes to ``user``: not their own typing; no stale typing on replay."""
-    if event.type != EventType.TYPING:
-        return True
-    if event.actor == user:
-        return False
-    return now is None or now - event.created_at <= TYPING_REPLAY_SECONDS
+# Encoded once per event and shared by every socket it goes to (fan-out splices the recipient
+# in); keyed by the event's id, which is unique.
+_encoded: dict[str, str] = {}
 
 
-# Keyed by stream and position: unique within a log, and thread ids are random, so two logs in
-# one process (tests) do not collide either.
-_encoded: dict[tuple[str, int], str] = {}
-
-
-def _frame_head(event: Event) -> str:
-    """The frame up to the end of ``data``'s own fields, encoded once per event (fan-out reuses it)."""
-    key = (event.stream, event.position)
-    head = _encoded.get(key)
+def _frame_head(event: DomainEvent) -> str:
+    """The frame up to the end of ``data``'s own fields, without the cursor for an ephemeral event."""
+    head = _encoded.get(event.id)
     if head is None:
-        frame = {"type": "event", "event": event.type, "cursor": encode_cursor(event.position)}
-        data = json.dumps(event.payload, separators=(",", ":"))
+        frame: dict[str, str] = {"type": "event", "event": event.type}
+        if event.durable:
+            frame["cursor"] = encode_cursor(event.position)
+        data = json.dumps(event.data, separators=(",", ":"))
         head = json.dumps(frame, separators=(",", ":"))[:-1] + ',"data":' + data[:-1]
         if len(_encoded) >= 4096:
             _encoded.clear()
-        _encoded[key] = head
+        _encoded[event.id] = head
     return head
 
 
-def event_frame(event: Event, recipient: str) -> str:
+def event_frame(event: DomainEvent, recipient: str, cursor: int | None = None) -> str:
+    """The frame of ``event`` for ``recipient``. An ephemeral event has no position of its own: it
+    carries ``cursor``, the last position sent on that socket, so a client may always take a
+    frame's cursor as its own."""
     tail = json.dumps(identifier_kind(recipient), separators=(",", ":"))
     head = _frame_head(event)
+    if not event.durable:
+        head = head.replace('"data":', f'"cursor":"{encode_cursor(cursor or 0)}","data":', 1)
     return head + ("" if head.endswith("{") else ",") + '"recipient":' + tail + "}}"
 
 
