@@ -126,8 +126,10 @@ class SmppClient:
                 now = clock.monotonic()
                 if self._stopping and session.state in (State.BINDING, State.BOUND):
                     session.unbind(now)
-                await self._refill(now)
+                # Outcomes first: a message the session settled is still pending in the queue
+                # until mark_submitted ran, and a refill before it would submit it again.
                 await self._dispatch_events()
+                await self._refill(now)
                 writer.write(session.data_to_send())
                 await writer.drain()
                 if session.should_close:

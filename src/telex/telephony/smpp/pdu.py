@@ -209,6 +209,7 @@ class _Pdu:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bind(_Pdu):
+    COMMAND = CommandId.BIND_TRANSCEIVER  # the default kind's; ``command_id`` follows ``kind``
     LAYOUT = _BIND
     kind: BindKind = BindKind.TRANSCEIVER
     system_id: str
@@ -226,6 +227,7 @@ class Bind(_Pdu):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BindResp(_Pdu):
+    COMMAND = CommandId.BIND_TRANSCEIVER_RESP  # the default kind's; ``command_id`` follows ``kind``
     LAYOUT = _SYSTEM_ID
     TLVS = True
     kind: BindKind = BindKind.TRANSCEIVER

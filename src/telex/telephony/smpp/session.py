@@ -138,6 +138,7 @@ TRANSITIONS: dict[tuple[State, Input], State | _Misuse] = {
     (_D, _I.CONNECTION_MADE): _B,
     (_D, _I.CONNECTION_LOST): _D,
     (_D, _I.UNBIND_CALLED): _D,
+    (_D, _I.TIMEOUT): _D,  # handle_timer() after the end changes nothing
     # BINDING: only the bind_resp (or a generic_nack for the bind) moves on; the rest is answered
     # (enquire_link), refused (deliver_sm: ESME_RINVBNDSTS) or ignored while we wait.
     **{(_B, event): _B for event in Input},
