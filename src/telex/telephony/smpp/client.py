@@ -121,6 +121,7 @@ class SmppClient:
         self._was_bound, self._closed = False, None
         session.connection_made(clock.monotonic())
         read: asyncio.Future[bytes] = asyncio.ensure_future(reader.read(_READ_SIZE))
+        wake: asyncio.Future[object] = asyncio.ensure_future(self._wake.wait())
         try:
             while True:
                 now = clock.monotonic()
@@ -138,11 +139,11 @@ class SmppClient:
                 if self._wants_refill():
                     deadline = min(deadline or self._next_poll, self._next_poll)
                 timeout = None if deadline is None else max(0.0, deadline - clock.monotonic())
-                wake: asyncio.Future[object] = asyncio.ensure_future(self._wake.wait())
                 waiting: set[asyncio.Future[object]] = {read, wake}  # type: ignore[arg-type]
                 done, _ = await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                wake.cancel()
-                self._wake.clear()
+                if wake in done:
+                    self._wake.clear()
+                    wake = asyncio.ensure_future(self._wake.wait())
                 now = clock.monotonic()
                 if read in done:
                     data = read.result() if read.exception() is None else b""
@@ -158,6 +159,7 @@ class SmppClient:
             return self._closed
         finally:
             read.cancel()
+            wake.cancel()
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()

@@ -25,7 +25,7 @@ from telex.telephony.segments import (
     segment,
 )
 from telex.telephony.smpp.constants import EsmClass, Tag
-from telex.telephony.smpp.pdu import DeliverSm, SubmitSm, Tlv, encode
+from telex.telephony.smpp.pdu import DeliverSm, SubmitSm, Tlv
 
 __all__ = [
     "MAX_PARTS",
@@ -41,6 +41,7 @@ __all__ = [
 
 MAX_PARTS = 255  # the concatenation header counts parts in one octet
 _MAX_PAYLOAD = 0xFFFF
+_MAX_ADDRESS = 20  # source_addr and destination_addr are C-octet strings of 21 octets (§5.2.8-9)
 
 
 class ConcatMode(StrEnum):
@@ -112,7 +113,9 @@ def build_submits(
         registered_delivery=1 if message.delivery_report else 0,
         data_coding=segments.data_coding,
     )
-    encode(template)  # a field SMPP cannot carry raises ValueError here, not when the part is sent
+    for name, address in (("source_addr", source), ("destination_addr", destination)):
+        if len(address.value) > _MAX_ADDRESS or not address.value.isascii():
+            raise ValueError(f"{name} is at most {_MAX_ADDRESS} ASCII characters")
     total = len(payloads)
     if total == 1:
         return [replace(template, short_message=payloads[0])]

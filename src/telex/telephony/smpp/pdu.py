@@ -48,6 +48,7 @@ __all__ = [
     "UnbindResp",
     "decode",
     "encode",
+    "with_sequence",
 ]
 
 HEADER = struct.Struct("!IIII")
@@ -381,6 +382,14 @@ def encode(pdu: Pdu) -> bytes:
     if length > MAX_PDU_LENGTH:
         raise ValueError(f"a PDU of {length} octets is more than a peer will read")
     return HEADER.pack(length, pdu.command_id, pdu.status, pdu.sequence) + body
+
+
+def with_sequence(wire: bytes, sequence: int) -> bytes:
+    """An encoded PDU with another ``sequence_number``: a part resent after a timeout or a
+    reconnect is encoded once, at submit, and only renumbered here."""
+    if not 0 <= sequence <= _MAX_SEQUENCE:
+        raise ValueError("sequence_number is a 32-bit unsigned integer")
+    return wire[:12] + sequence.to_bytes(4, "big") + wire[16:]
 
 
 # -- decoding --------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 from typing import Final
 
@@ -85,6 +85,7 @@ from telex.telephony.smpp.pdu import (
     UnbindResp,
     decode,
     encode,
+    with_sequence,
 )
 from telex.telephony.smpp.receipt import is_receipt, parse_receipt
 
@@ -206,7 +207,7 @@ class _Message:
 @dataclass(eq=False)
 class _Part:
     message: _Message
-    pdu: SubmitSm
+    wire: bytes  # the encoded submit_sm; each send gives it a fresh sequence number
     message_id: str | None = None
     retries: int = 0
     throttled: int = 0
@@ -313,7 +314,7 @@ class EsmeSession:
         pdus = build_submits(message, concat=self.config.concat, ref=self._concat_ref,
                              service_type=self.config.service_type)  # fmt: skip
         queued = _Message(message.ref)
-        queued.parts = [_Part(queued, pdu) for pdu in pdus]
+        queued.parts = [_Part(queued, encode(pdu)) for pdu in pdus]  # ValueError before queueing
         self._messages[message.ref] = queued
         self._queue.extend(queued.parts)
         self._pump(now)
@@ -516,7 +517,7 @@ class EsmeSession:
                 continue
             sequence = self._next_sequence()
             self._inflight[sequence] = _InFlight(part, now + self.config.response_timeout)
-            self._send(replace(part.pdu, sequence=sequence))
+            self._out += with_sequence(part.wire, sequence)
         self._queue.extendleft(reversed(waiting))
 
     def _part_accepted(self, part: _Part, message_id: str) -> None:
