@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from telex.telephony.reassembly import Reassembler
 from telex.telephony.segments import decode_gsm7, parse_udh
 from telex.telephony.smpp.client import SmppClient
 from telex.telephony.smpp.constants import CommandStatus, MessageState
@@ -196,6 +197,9 @@ async def test_receipts_and_mobile_originated(perl_smsc: PerlSmsc) -> None:
         ("First half, ", (0x2A, 2, 1)),
         ("second half.", (0x2A, 2, 2)),
     ]
+    joiner = Reassembler()
+    joined = [a for m in mo if m.concat for a in joiner.add(m.source, m.destination, m.concat, m.text, 0.0)]
+    assert [(a.text, a.parts, a.complete) for a in joined] == [("First half, second half.", 2, True)]
     receipts = {r.message_id: r for r in run.deliveries if isinstance(r, DeliveryReceipt)}
     (ok_id,), (failed_id,) = run.queue.submitted["ok"], run.queue.submitted["fails"]
     assert receipts[ok_id].state is MessageState.DELIVERED and receipts[ok_id].receipt.error == "000"
