@@ -23,6 +23,7 @@ from telex.telephony.smpp.message import ConcatMode, OutboundMessage
 from telex.telephony.smpp.pdu import (
     HEADER,
     Bind,
+    BindKind,
     BindResp,
     DeliverSm,
     DeliverSmResp,
@@ -279,8 +280,31 @@ def test_submit_before_bind_waits_for_it() -> None:
 def test_duplicate_ref_is_misuse() -> None:
     h = Harness()
     h.session.submit(sms("m1"), h.now)
-    with pytest.raises(SessionError):
+    with pytest.raises(SessionError, match="already"):
         h.session.submit(sms("m1"), h.now)
+
+
+def test_a_receiver_bind_cannot_submit() -> None:
+    h = Harness(bind=BindKind.RECEIVER)
+    with pytest.raises(SessionError, match="receiver"):
+        h.session.submit(sms("m1"), h.now)
+    h.session.connection_made(h.now)
+    (bind,) = h.sent()
+    assert isinstance(bind, Bind) and bind.command_id == 0x00000001
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"window": 0},
+        {"max_retries": -1},
+        {"response_timeout": 0},
+        {"throttle_backoff": 5, "throttle_backoff_max": 1},
+    ],
+)
+def test_config_is_checked(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match="must"):
+        SessionConfig(system_id="acs", **bad)  # type: ignore[arg-type]
 
 
 def test_a_long_message_is_accepted_once_every_part_is() -> None:

@@ -305,11 +305,14 @@ class EsmeSession:
     def submit(self, message: OutboundMessage, now: float) -> None:
         """Queue ``message``; its outcome comes as ``SubmitAccepted`` or ``SubmitFailed``.
 
-        Raises ``SessionError`` if ``message.ref`` is already queued, ``ValueError`` if SMPP cannot
+        Raises ``SessionError`` if ``message.ref`` is already queued or the bind is a receiver's,
+        ``ValueError`` if SMPP cannot
         carry it (too many parts, an address too long). Allowed in every state: it waits for a bind.
         """
         if message.ref in self._messages:
             raise SessionError(f"message {message.ref!r} is already in the session")
+        if self.config.bind is BindKind.RECEIVER:
+            raise SessionError("a receiver bind cannot submit messages")
         self._concat_ref = (self._concat_ref + 1) & 0xFFFF
         pdus = build_submits(message, concat=self.config.concat, ref=self._concat_ref,
                              service_type=self.config.service_type)  # fmt: skip
