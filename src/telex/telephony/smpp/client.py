@@ -154,6 +154,9 @@ class SmppClient:
                     session.receive_data(data, now)
                     read = asyncio.ensure_future(reader.read(_READ_SIZE))
                 session.handle_timer(now)
+                # Parts the answers made room for go out before the outcomes are recorded, so the
+                # SMSC is not left idle while the queue is written to.
+                writer.write(session.data_to_send())
         except (OSError, asyncio.IncompleteReadError) as error:
             log.warning("SMSC connection failed: %s", error)
             return self._closed
