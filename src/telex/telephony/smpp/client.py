@@ -94,8 +94,10 @@ class SmppClient:
         delay = self._reconnect_delay
         while not self._stopping:
             try:
-                reader, writer = await asyncio.open_connection(self.host, self.port)
-            except OSError as error:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(self.host, self.port), self.session.config.response_timeout
+                )
+            except OSError as error:  # TimeoutError included: an address that drops SYNs
                 log.warning("SMSC %s:%d unreachable: %s", self.host, self.port, error)
             else:
                 closed = await self._serve(reader, writer)
