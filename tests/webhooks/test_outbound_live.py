@@ -193,3 +193,15 @@ async def test_proxy_settings_in_the_environment_are_ignored(
         async with client:
             assert (await send.send("POST", f"http://hooks.demo.test:{port}/")).status == 200
     assert len(log.requests) == 1
+
+
+async def test_default_port_uses_the_pinned_address(dns: DnsServer) -> None:
+    # A public address is unreachable in the test's loopback-only namespace: the attempt fails to
+    # connect, and the DNS log shows the connection used the dispatch's pin (no second lookup).
+    dns.set("hooks.customer.test", "93.184.215.14")
+    send, client, _ = make_sender(dns, OutboundPolicy(connect_timeout=2, response_timeout=3))
+    async with client:
+        with pytest.raises(DeliveryFailed) as info:
+            await send.send("POST", "https://hooks.customer.test/events")
+    assert info.value.failure in (TransportFailure.CONNECT, TransportFailure.TIMEOUT)
+    assert dns.queries == [("hooks.customer.test", "A"), ("hooks.customer.test", "AAAA")]
