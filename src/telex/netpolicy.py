@@ -20,7 +20,7 @@ import ipaddress
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
-__all__ = ["IPAddress", "canonical_address", "embeds_ipv4", "parse_address", "peer_allowed"]
+__all__ = ["IPAddress", "address_in", "canonical_address", "embeds_ipv4", "parse_address", "peer_allowed"]
 
 IPAddress = IPv4Address | IPv6Address
 _Network = IPv4Network | IPv6Network
@@ -87,17 +87,38 @@ def canonical_address(address: IPAddress) -> IPAddress:
     return address
 
 
+def address_in(address: IPAddress, entries: Iterable[_Network | IPAddress]) -> bool:
+    """True if ``address``, as written or in its canonical IPv4 form, is one of ``entries``.
+
+    Matching both forms keeps an operator's list honest: denying ``10.0.0.0/8`` also denies
+    ``::ffff:10.0.0.1``, and allowing ``127.0.0.1`` also allows ``::ffff:127.0.0.1``.
+    """
+    canon = canonical_address(address)
+    for entry in entries:
+        for candidate in (address, canon):
+            if isinstance(entry, IPv4Network | IPv6Network):
+                if candidate.version == entry.version and candidate in entry:
+                    return True
+            elif candidate == entry:
+                return True
+    return False
+
+
 def peer_allowed(
     address: IPAddress | str,
     *,
     allow_loopback: bool = False,
     denied: Iterable[_Network | IPAddress] = (),
+    allowed: Iterable[_Network | IPAddress] = (),
 ) -> bool:
     """True if Telex may send to ``address``.
 
     ``denied`` adds deployment-specific denies (the relay's own addresses, operator CIDRs); they are
-    matched against both the literal and the canonical form. ``allow_loopback`` exists for tests
-    that relay between two local peers and must stay off in production (security.md §4).
+    matched against both the literal and the canonical form. ``allowed`` is the operator's
+    override the other way (a webhook receiver on a private network, a loopback receiver in a
+    demo): it wins over the built-in denies but never over ``denied`` nor over the encodings that
+    are refused outright. ``allow_loopback`` exists for tests that relay between two local peers
+    and must stay off in production (security.md §4).
     """
     try:
         literal = parse_address(address) if isinstance(address, str) else address
@@ -106,13 +127,10 @@ def peer_allowed(
     if any(literal in net for net in _DENY_ENCODINGS if net.version == literal.version):
         return False
     canon = canonical_address(literal)
-    for extra in denied:
-        for candidate in (literal, canon):
-            if isinstance(extra, IPv4Network | IPv6Network):
-                if candidate.version == extra.version and candidate in extra:
-                    return False
-            elif candidate == extra:
-                return False
+    if address_in(literal, denied):
+        return False
+    if address_in(literal, allowed):
+        return True
     if allow_loopback and any(canon in net for net in _LOOPBACK if net.version == canon.version):
         return True
     if any(canon in net for net in _EXTRA_DENIES if net.version == canon.version):
