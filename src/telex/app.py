@@ -17,10 +17,11 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import functools
+import logging
 import os
 from dataclasses import dataclass, field
 
-from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 from starlette.routing import WebSocketRoute
 
@@ -55,7 +56,8 @@ from telex.turn.api import relay_router
 from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.errors import install_error_handlers
-from telex.web.middleware import HttpMetrics, RequestContextMiddleware
+from telex.web.lean import LeanRoutes, TelexApp
+from telex.web.middleware import AccessLog, HttpMetrics, RequestContextMiddleware
 from telex.web.routes_ops import ops_router
 from telex.web.routes_sdk import sdk_router
 
@@ -109,6 +111,7 @@ class Node:
     calling: CallingService
     turn: TurnServer | None = None
     demo: DemoService | None = None
+    http_metrics: HttpMetrics | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -187,9 +190,11 @@ class Node:
         await self.db.close()
 
 
-def build_app(node: Node) -> FastAPI:
+def build_app(node: Node, *, lean: bool = True) -> TelexApp:
+    """The ASGI app of a node. ``lean`` serves the hot routes below FastAPI (web/lean.py); off,
+    FastAPI serves every route (the tests run both ways and compare)."""
     settings = node.settings
-    app = FastAPI(
+    app = TelexApp(
         title="Telex",
         version=__version__,
         description="Self-hosted communication services, wire-compatible with Azure Communication Services.",
@@ -197,11 +202,13 @@ def build_app(node: Node) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
+    hot = LeanRoutes()
     hmac = HmacAuth(node.keyring, node.clock, settings.identity.hmac_skew_seconds)
-    app.include_router(ops_router(node.keyring, node.registry, node.ready))
-    app.include_router(identity_router(node.identity, hmac))
-    app.include_router(chat_router(node.chat, BearerAuth(node.verifier), settings.chat))
-    app.include_router(calling_router(node.calling, BearerAuth(node.verifier)))
+    bearer = BearerAuth(node.verifier)
+    app.include_router(ops_router(node.keyring, node.registry, node.ready, hot))
+    app.include_router(identity_router(node.identity, hmac, hot))
+    app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
+    app.include_router(calling_router(node.calling, bearer, hot))
     # One socket carries chat and call events; a token needs a chat or a voip scope to open it.
     gateway = RealtimeGateway(
         node.verifier, node.events, node.hub, settings.realtime, node.clock, node.topics,
@@ -209,14 +216,22 @@ def build_app(node: Node) -> FastAPI:
     )  # fmt: skip
     app.router.routes.append(WebSocketRoute("/realtime", gateway))
     app.include_router(
-        relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock)
+        relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )
     app.include_router(sdk_router())
     if node.demo is not None:  # last: it serves the demo's files by name at the root
         app.include_router(demo_router(node.demo, node.clock))
-    app.add_middleware(
+    if node.http_metrics is None:  # once per node: every app of the node shares them
+        node.http_metrics = HttpMetrics(node.registry)
+    access_log = AccessLog(enabled=logging.getLogger("telex.access").isEnabledFor(logging.INFO))
+    app.state.access_log = access_log
+    context = functools.partial(
         RequestContextMiddleware,
         max_body_bytes=settings.http.max_body_bytes,
-        metrics=HttpMetrics(node.registry),
+        metrics=node.http_metrics,
+        access_log=access_log,
     )
+    app.add_middleware(context.func, **context.keywords)
+    if lean:
+        app.enable_lean(hot, context)
     return app

@@ -105,6 +105,7 @@ async def serve(settings: Settings) -> None:
             servers[1].serve(sockets=[https_sock]),
         )
     finally:
+        app.state.access_log.flush()
         await node.close()
     print("Telex stopped.", flush=True)
 

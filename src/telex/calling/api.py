@@ -38,6 +38,7 @@ from telex.identity.tokens import Principal
 from telex.web.auth import BearerAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
+from telex.web.lean import LeanRoutes, hot_route
 
 __all__ = ["calling_router"]
 
@@ -58,9 +59,10 @@ def _joined(joined: Joined) -> dict[str, Any]:
     return body
 
 
-def calling_router(service: CallingService, bearer: BearerAuth) -> APIRouter:
+def calling_router(service: CallingService, bearer: BearerAuth, lean: LeanRoutes) -> APIRouter:
     router = APIRouter(tags=["calling"], responses=_ERRORS)
-    auth = Depends(bearer.require(*sorted(CALL_SCOPES)))
+    authenticate = bearer.require(*sorted(CALL_SCOPES))
+    auth = Depends(authenticate)
 
     @router.post(
         "/calling/calls", status_code=201, response_model=JoinedModel,
@@ -139,13 +141,13 @@ def calling_router(service: CallingService, bearer: BearerAuth) -> APIRouter:
         )  # fmt: skip
         return _call(call)
 
-    @router.post(
-        _LEG + "/:signal", status_code=204, response_class=Response,
-        openapi_extra=body_doc(SignalRequest),
+    # Hot routes (web/lean.py): one handler serves both ways in; it authenticates by itself.
+    @hot_route(
+        router, lean, "POST", _LEG + "/:signal",
+        status_code=204, response_class=Response, openapi_extra=body_doc(SignalRequest),
     )  # fmt: skip
-    async def signal(
-        call_id: str, participant_id: str, request: Request, principal: Principal = auth
-    ) -> Response:
+    async def signal(request: Request, call_id: str, participant_id: str) -> Response:
+        principal = await authenticate(request)
         body = await read_json(request, SignalRequest)
         assert body is not None
         candidate = body.candidate.model_dump() if body.candidate is not None else None
@@ -155,8 +157,9 @@ def calling_router(service: CallingService, bearer: BearerAuth) -> APIRouter:
         )  # fmt: skip
         return Response(status_code=204)
 
-    @router.post(_LEG + "/:keepAlive", status_code=204, response_class=Response)
-    async def keep_alive(call_id: str, participant_id: str, principal: Principal = auth) -> Response:
+    @hot_route(router, lean, "POST", _LEG + "/:keepAlive", status_code=204, response_class=Response)
+    async def keep_alive(request: Request, call_id: str, participant_id: str) -> Response:
+        principal = await authenticate(request)
         await service.keep_alive(principal, call_id, participant_id)
         return Response(status_code=204)
 

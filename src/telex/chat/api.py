@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from telex.chat.guard import CHAT_SCOPES
 from telex.chat.models import InvalidParticipant, Message, MessageType, Participant, ParticipantSpec
@@ -48,6 +49,7 @@ from telex.identity.tokens import Principal
 from telex.web.auth import BearerAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
+from telex.web.lean import LeanRoutes, hot_route
 
 __all__ = ["chat_router"]
 
@@ -117,9 +119,12 @@ def _thread_path(thread_id: str, tail: str = "") -> str:
     return f"/chat/threads/{quote(thread_id, safe='')}{tail}"
 
 
-def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) -> APIRouter:
+def chat_router(
+    service: ChatService, auth: BearerAuth, settings: ChatSettings, lean: LeanRoutes
+) -> APIRouter:
     router = APIRouter(tags=["chat"], responses=_ERRORS)
-    user = Depends(auth.require(*CHAT_SCOPES))
+    authenticate = auth.require(*CHAT_SCOPES)
+    user = Depends(authenticate)
 
     def page_size(value: int | None) -> int:
         if value is None:
@@ -212,19 +217,19 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
         return Response(status_code=204)
 
     # messages ------------------------------------------------------------------------------
-    @router.post(
-        "/chat/threads/{thread_id}/messages",
-        status_code=201,
-        response_model=SendMessageResponse,
-        openapi_extra=body_doc(SendMessageRequest),
-    )
-    async def send_chat_message(thread_id: str, request: Request, principal: Principal = user) -> Any:
+    # Hot routes (web/lean.py): one handler serves both ways in; it authenticates by itself.
+    @hot_route(
+        router, lean, "POST", "/chat/threads/{thread_id}/messages",
+        status_code=201, response_model=SendMessageResponse, openapi_extra=body_doc(SendMessageRequest),
+    )  # fmt: skip
+    async def send_chat_message(request: Request, thread_id: str) -> Response:
+        principal = await authenticate(request)
         body = await read_json(request, SendMessageRequest)
         assert body is not None
         mid = await service.send_message(
             principal, thread_id, body.content, MessageType(body.type), body.senderDisplayName, body.metadata
         )
-        return SendMessageResponse(id=mid)
+        return JSONResponse({"id": mid}, status_code=201)
 
     @router.get(
         "/chat/threads/{thread_id}/messages",
@@ -320,28 +325,22 @@ def chat_router(service: ChatService, auth: BearerAuth, settings: ChatSettings) 
         return Response(status_code=204)
 
     # signals -------------------------------------------------------------------------------
-    @router.post(
-        "/chat/threads/{thread_id}/typing",
-        status_code=200,
-        response_class=Response,
-        openapi_extra=body_doc(TypingRequest, required=False),
-    )
-    async def send_typing_notification(
-        thread_id: str, request: Request, principal: Principal = user
-    ) -> Response:
+    @hot_route(
+        router, lean, "POST", "/chat/threads/{thread_id}/typing",
+        status_code=200, response_class=Response, openapi_extra=body_doc(TypingRequest, required=False),
+    )  # fmt: skip
+    async def send_typing_notification(request: Request, thread_id: str) -> Response:
+        principal = await authenticate(request)
         body = await read_json(request, TypingRequest, allow_empty=True)
         await service.send_typing(principal, thread_id, body.senderDisplayName if body else None)
         return Response(status_code=200)
 
-    @router.post(
-        "/chat/threads/{thread_id}/readReceipts",
-        status_code=200,
-        response_class=Response,
-        openapi_extra=body_doc(SendReadReceiptRequest),
-    )
-    async def send_chat_read_receipt(
-        thread_id: str, request: Request, principal: Principal = user
-    ) -> Response:
+    @hot_route(
+        router, lean, "POST", "/chat/threads/{thread_id}/readReceipts",
+        status_code=200, response_class=Response, openapi_extra=body_doc(SendReadReceiptRequest),
+    )  # fmt: skip
+    async def send_chat_read_receipt(request: Request, thread_id: str) -> Response:
+        principal = await authenticate(request)
         body = await read_json(request, SendReadReceiptRequest)
         assert body is not None
         await service.send_read_receipt(principal, thread_id, body.chatMessageId)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from telex.identity.service import IdentityService
 from telex.identity.tokens import IssuedToken
@@ -19,6 +20,7 @@ from telex.identity.wire import (
 from telex.web.auth import HmacAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
+from telex.web.lean import LeanRoutes, hot_route
 
 __all__ = ["identity_router"]
 
@@ -32,47 +34,53 @@ def _token(issued: IssuedToken) -> AccessTokenModel:
     return AccessTokenModel(token=issued.token, expiresOn=expires)
 
 
-def identity_router(service: IdentityService, hmac: HmacAuth) -> APIRouter:
-    router = APIRouter(tags=["identity"], dependencies=[Depends(hmac)], responses=_ERRORS)
+def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) -> APIRouter:
+    router = APIRouter(tags=["identity"], responses=_ERRORS)
+    # Every route is HMAC-signed: FastAPI checks it for the routes of ``signed``; the hot routes
+    # (web/lean.py) check it themselves, first thing.
+    signed = APIRouter(dependencies=[Depends(hmac)])
 
-    @router.post(
-        "/identities",
-        status_code=201,
-        response_model=CreateIdentityResponse,
-        response_model_exclude_none=True,
+    @hot_route(
+        router, lean, "POST", "/identities",
+        status_code=201, response_model=CreateIdentityResponse, response_model_exclude_none=True,
         openapi_extra=body_doc(CreateIdentityRequest, required=False),
-    )
-    async def create_identity(request: Request) -> CreateIdentityResponse:
+    )  # fmt: skip
+    async def create_identity(request: Request) -> Response:
+        await hmac(request)
         body = await read_json(request, CreateIdentityRequest, allow_empty=True)
         scopes = body.createTokenWithScopes if body else None
         minutes = body.expiresInMinutes if body else None
         if scopes is None and minutes is not None:
             scopes = []  # a lifetime without scopes is a token request with no scopes: 400
         created = await service.create_user(scopes, minutes)
-        return CreateIdentityResponse(
+        out = CreateIdentityResponse(
             identity=CommunicationIdentityModel(id=created.user),
             accessToken=_token(created.token) if created.token else None,
         )
+        return JSONResponse(out.model_dump(exclude_none=True), status_code=201)
 
-    @router.delete("/identities/{user_id}", status_code=204, response_class=Response)
+    @signed.delete("/identities/{user_id}", status_code=204, response_class=Response)
     async def delete_identity(user_id: str) -> Response:
         await service.delete_user(service.parse_user(user_id))
         return Response(status_code=204)
 
-    @router.post(
-        "/identities/{user_id}/:issueAccessToken",
-        response_model=AccessTokenModel,
-        openapi_extra=body_doc(IssueTokenRequest),
-    )
-    async def issue_access_token(user_id: str, request: Request) -> AccessTokenModel:
+    @hot_route(
+        router, lean, "POST", "/identities/{user_id}/:issueAccessToken",
+        response_model=AccessTokenModel, openapi_extra=body_doc(IssueTokenRequest),
+    )  # fmt: skip
+    async def issue_access_token(request: Request, user_id: str) -> Response:
+        await hmac(request)
         user = service.parse_user(user_id)
         body = await read_json(request, IssueTokenRequest)
         assert body is not None
-        return _token(await service.issue_token(user, body.scopes, body.expiresInMinutes))
+        return JSONResponse(
+            _token(await service.issue_token(user, body.scopes, body.expiresInMinutes)).model_dump()
+        )
 
-    @router.post("/identities/{user_id}/:revokeAccessTokens", status_code=204, response_class=Response)
+    @signed.post("/identities/{user_id}/:revokeAccessTokens", status_code=204, response_class=Response)
     async def revoke_access_tokens(user_id: str) -> Response:
         await service.revoke_tokens(service.parse_user(user_id))
         return Response(status_code=204)
 
+    router.include_router(signed)
     return router

@@ -71,6 +71,13 @@ class TokenVerifier:
         if not state.live or state.generation != principal.generation:
             raise TelexError(ErrorCode.INVALID_TOKEN, "The access token is invalid or expired.")
 
+    async def user_state(self, user: UserId) -> tuple[int, bool]:
+        """``(token generation, live)`` of ``user``, at most ``revocation_cache_seconds`` old: what
+        issuing a token needs. A token issued from a state a revocation has just made stale
+        carries the old generation, so verification refuses it within the same bound."""
+        state = await self._user_state(user)
+        return state.generation, state.live
+
     def forget_user(self, user: UserId) -> None:
         """Drop cached state of ``user`` (after a revocation or deletion on this node)."""
         self._user_states.pop(user, None)

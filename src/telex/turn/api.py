@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from telex.core.clock import Clock
@@ -24,8 +25,9 @@ from telex.identity.verifier import TokenVerifier
 from telex.turn.relayconfig import MAX_TTL, issue_relay_configuration
 from telex.turn.settings import TurnSettings
 from telex.web.auth import HmacAuth, bearer_token
-from telex.web.body import body_doc, read_json
+from telex.web.body import body_doc, read_json, request_hostname
 from telex.web.errors import ErrorResponse
+from telex.web.lean import LeanRoutes, hot_route
 
 __all__ = ["relay_router"]
 
@@ -63,15 +65,16 @@ def relay_router(
     verifier: TokenVerifier,
     hmac: HmacAuth,
     clock: Clock,
+    lean: LeanRoutes,
 ) -> APIRouter:
     router = APIRouter(tags=["network traversal"], responses=_ERRORS)
 
-    @router.post(
-        "/networkTraversal/:issueRelayConfiguration",
-        response_model=RelayConfiguration,
-        openapi_extra=body_doc(RelayConfigurationRequest, required=False),
-    )
-    async def issue(request: Request) -> dict[str, Any]:
+    # A hot route (web/lean.py): clients fetch relay credentials before every call.
+    @hot_route(
+        router, lean, "POST", "/networkTraversal/:issueRelayConfiguration",
+        response_model=RelayConfiguration, openapi_extra=body_doc(RelayConfigurationRequest, required=False),
+    )  # fmt: skip
+    async def issue(request: Request) -> Response:
         if request.headers.get("authorization", "").lower().startswith("bearer "):
             principal = await verifier.verify(bearer_token(request), _VOIP)
             body = await read_json(request, RelayConfigurationRequest, allow_empty=True)
@@ -85,10 +88,10 @@ def relay_router(
             if body and body.id is not None:
                 user = identity.parse_user(body.id)
                 await identity.require_live(user)
-        body = body or RelayConfigurationRequest()
-        host = settings.external_address or (request.url.hostname or "127.0.0.1")
-        return issue_relay_configuration(
-            settings, secrets()[0], user, body.ttl, clock.now(), host, body.routeType or "any"
+        ttl, route_type = (body.ttl, body.routeType or "any") if body else (MAX_TTL, "any")
+        host = settings.external_address or request_hostname(request) or "127.0.0.1"
+        return JSONResponse(
+            issue_relay_configuration(settings, secrets()[0], user, ttl, clock.now(), host, route_type)
         )
 
     return router

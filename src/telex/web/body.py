@@ -15,7 +15,7 @@ from starlette.requests import Request
 
 from telex.core.errors import ErrorCode, TelexError
 
-__all__ = ["body_doc", "read_json"]
+__all__ = ["body_doc", "read_json", "request_hostname"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -55,3 +55,14 @@ async def read_json(request: Request, model: type[M], *, allow_empty: bool = Fal
             loc = ".".join(str(p) for p in e["loc"]) or "body"
             parts.append(f"{loc}: {e['msg']}")
         raise TelexError(ErrorCode.VALIDATION_FAILED, "Invalid request: " + "; ".join(parts) + ".") from exc
+
+
+def request_hostname(request: Request) -> str | None:
+    """The host name the client addressed (the ``Host`` header, without port or IPv6 brackets):
+    what ``request.url.hostname`` gives, without building the whole URL."""
+    host = request.headers.get("host")
+    if not host:
+        return request.url.hostname
+    if host.startswith("["):
+        return host[1 : host.find("]")] if "]" in host else None
+    return host.rpartition(":")[0] if ":" in host else host

@@ -1,16 +1,25 @@
 """One ASGI middleware for what every HTTP request gets: a request id, a body limit, a content-type
-check, a structured log line and metrics. Pure ASGI (no BaseHTTPMiddleware) so it adds little to
+check, an access-log line and metrics. Pure ASGI (no BaseHTTPMiddleware) so it adds little to
 every request and never buffers responses.
+
+Every request passes through here, hot routes included, so the work per request is kept small:
+the headers are scanned once for the few it needs, metric children are cached by their labels,
+and the access log is one pre-formatted JSON line appended to a buffer that is written out every
+``_FLUSH_SECONDS`` (or when it fills), not a ``LogRecord`` formatted and flushed to stderr per
+request. Warnings and errors still go through ``logging`` and are written at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from contextvars import ContextVar
+from typing import IO, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,12 +27,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from telex.core.errors import ErrorCode, TelexError
 from telex.web.errors import error_response
 
-__all__ = ["HttpMetrics", "RequestContextMiddleware", "request_id_var"]
+__all__ = ["AccessLog", "HttpMetrics", "JsonLogFormatter", "RequestContextMiddleware", "request_id_var"]
 
 log = logging.getLogger("telex.access")
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_JSON_TYPES = ("application/json", "application/merge-patch+json")
+_JSON_TYPES = (b"application/json", b"application/merge-patch+json")
+_FLUSH_SECONDS = 0.2
+_FLUSH_BYTES = 64 * 1024
 
 
 class HttpMetrics:
@@ -34,6 +45,55 @@ class HttpMetrics:
         self.latency = Histogram(
             "telex_http_request_seconds", "HTTP request latency", ["method", "route"], registry=registry
         )
+        # Labelled children, by label values: ``labels()`` hashes and locks on every call.
+        self._counts: dict[tuple[str, str, int], Any] = {}
+        self._latencies: dict[tuple[str, str], Any] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        count = self._counts.get((method, route, status))
+        if count is None:
+            count = self._counts[(method, route, status)] = self.requests.labels(method, route, str(status))
+        latency = self._latencies.get((method, route))
+        if latency is None:
+            latency = self._latencies[(method, route)] = self.latency.labels(method, route)
+        count.inc()
+        latency.observe(seconds)
+
+
+class AccessLog:
+    """The access log: one JSON object per request, buffered briefly (a crash may lose the last
+    ``_FLUSH_SECONDS`` of access lines, never anything else)."""
+
+    def __init__(self, stream: IO[str] | None = None, enabled: bool = True) -> None:
+        self._stream = stream
+        self.enabled = enabled
+        self._lines: list[str] = []
+        self._size = 0
+        self._flush_handle: asyncio.TimerHandle | None = None
+
+    def write(self, request_id: str, method: str, path: str, route: str, status: int, seconds: float) -> None:
+        line = (
+            f'{{"ts":{time.time():.3f},"level":"info","logger":"telex.access","msg":"request",'
+            f'"request_id":{json.dumps(request_id)},"method":"{method}","path":{json.dumps(path)},'
+            f'"route":{json.dumps(route)},"status":{status},"duration_ms":{seconds * 1000:.2f}}}\n'
+        )
+        self._lines.append(line)
+        self._size += len(line)
+        if self._size >= _FLUSH_BYTES:
+            self.flush()
+        elif self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(_FLUSH_SECONDS, self.flush)
+
+    def flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._lines:
+            stream = self._stream or sys.stderr
+            stream.write("".join(self._lines))
+            stream.flush()
+            self._lines.clear()
+            self._size = 0
 
 
 class _BodyTooLarge(TelexError):
@@ -42,18 +102,31 @@ class _BodyTooLarge(TelexError):
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics, access_log: AccessLog | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.metrics = metrics
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        client_id = headers.get("x-ms-client-request-id", "")
-        request_id = client_id if _CLIENT_ID.match(client_id) else str(uuid.uuid4())
+        client_id = length = ctype = None
+        chunked = False
+        for name, value in scope["headers"]:
+            if name == b"x-ms-client-request-id":
+                client_id = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value
+            elif name == b"content-type":
+                ctype = value
+            elif name == b"transfer-encoding":
+                chunked = True
+        request_id = client_id if client_id and _CLIENT_ID.match(client_id) else str(uuid.uuid4())
+        echo = request_id == client_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -63,13 +136,13 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 extra = [(b"x-ms-request-id", request_id.encode())]
-                if client_id and request_id == client_id:
-                    extra.append((b"x-ms-client-request-id", client_id.encode()))
-                message["headers"] = list(message.get("headers", [])) + extra
+                if echo:
+                    extra.append((b"x-ms-client-request-id", request_id.encode()))
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:
-            rejection = self._precheck(scope["method"], headers)
+            rejection = self._precheck(scope["method"], length, ctype, chunked)
             if rejection is not None:
                 await error_response(rejection)(scope, receive, send_wrapper)
                 return
@@ -77,31 +150,23 @@ class RequestContextMiddleware:
         finally:
             elapsed = time.perf_counter() - started
             route = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(scope["method"], route).observe(elapsed)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            self.metrics.observe(scope["method"], route, status, elapsed)
+            if self.access_log is not None and self.access_log.enabled:
+                self.access_log.write(request_id, scope["method"], scope["path"], route, status, elapsed)
             request_id_var.reset(token)
 
-    def _precheck(self, method: str, headers: dict[str, str]) -> TelexError | None:
-        length = headers.get("content-length")
+    def _precheck(
+        self, method: str, length: bytes | None, ctype: bytes | None, chunked: bool
+    ) -> TelexError | None:
         if length is not None:
             if not length.isdigit():
                 return TelexError(ErrorCode.BAD_REQUEST, "Invalid Content-Length.")
             if int(length) > self.max_body:
                 return _BodyTooLarge()
-        has_body = (length is not None and int(length) > 0) or "transfer-encoding" in headers
+        has_body = (length is not None and int(length) > 0) or chunked
         if method in ("POST", "PUT", "PATCH") and has_body:
-            ctype = headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype not in _JSON_TYPES:
+            kind = (ctype or b"").split(b";")[0].strip().lower()
+            if kind not in _JSON_TYPES:
                 return TelexError(ErrorCode.UNSUPPORTED_MEDIA_TYPE, "The request body must be JSON.")
         return None
 

@@ -5,24 +5,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from telex.identity.keyring import KeyringHolder
+from telex.web.lean import LeanRoutes, hot_route
 
 __all__ = ["ops_router"]
 
 
+_OK = b'{"status":"ok"}'
+
+
 def ops_router(
-    keyring: KeyringHolder, registry: CollectorRegistry, ready: Callable[[], Awaitable[bool]]
+    keyring: KeyringHolder,
+    registry: CollectorRegistry,
+    ready: Callable[[], Awaitable[bool]],
+    lean: LeanRoutes,
 ) -> APIRouter:
     router = APIRouter(tags=["operations"])
 
-    @router.get("/healthz")
-    async def healthz() -> dict[str, str]:
+    @hot_route(router, lean, "GET", "/healthz", response_model=dict[str, str])
+    async def healthz(request: Request) -> Response:
         """Liveness: the process serves requests."""
-        return {"status": "ok"}
+        return Response(_OK, media_type="application/json")
 
     @router.get("/readyz", responses={503: {"description": "not ready"}})
     async def readyz() -> JSONResponse:
