@@ -254,12 +254,15 @@ def _parse_head(raw: bytes, limits: Limits) -> Message:
             raise SipParseError("header line too long")
         if not line:
             raise SipParseError("empty line inside headers")
+        if "\r" in line or "\x00" in line:
+            raise SipParseError("bare CR or NUL in a header line")
         if line[0] in " \t":
             # Folding (LWS = [*WSP CRLF] 1*WSP): the line continues the previous header.
             if current is None:
                 raise SipParseError("continuation line before any header")
             piece = line.strip(" \t")
-            current[1] = f"{current[1]} {piece}" if current[1] else piece
+            if piece:
+                current[1] = f"{current[1]} {piece}" if current[1] else piece
             if len(current[1]) > limits.max_line:
                 raise SipParseError("header too long")
             continue
