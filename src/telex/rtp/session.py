@@ -276,7 +276,9 @@ class RtpSession:
             self.stats.invalid += 1
             return []
         pt = packet.payload_type
-        if pt not in (self.config.payload_type, self.config.telephone_event) or packet.ssrc == self.ssrc:
+        # Our own SSRC coming back is accepted: carriers' echo-test numbers (and sipp -rtp_echo)
+        # return our packets as they are, and a two-party stream has no SSRC to collide with.
+        if pt not in (self.config.payload_type, self.config.telephone_event):
             self.stats.other_payload += 1
             return []
         if not self._accept_source(source, now):
