@@ -28,20 +28,28 @@ def require_sipp() -> str:
 
 
 def free_port(kind: int = socket.SOCK_DGRAM, even: bool = False) -> int:
-    """A free loopback port (with its odd neighbour free too when ``even``: an RTP/RTCP pair)."""
-    for _ in range(100):
+    """A free loopback port. With ``even``, an even port whose next three are free too: sipp binds
+    its audio RTP/RTCP pair there and a video pair two above (``-mp``)."""
+    for _ in range(200):
         with socket.socket(socket.AF_INET, kind) as s:
             s.bind((LOOP, 0))
             port = int(s.getsockname()[1])
         if not even:
             return port
-        if port % 2 == 0 and port < 65000:
-            try:
-                with socket.socket(socket.AF_INET, kind) as s2:
-                    s2.bind((LOOP, port + 1))
-                return port
-            except OSError:
-                continue
+        if port % 2 or port > 65000:
+            continue
+        try:
+            held = []
+            for offset in (1, 2, 3):
+                sock = socket.socket(socket.AF_INET, kind)
+                held.append(sock)
+                sock.bind((LOOP, port + offset))
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+        return port
     raise OSError("no free port")
 
 

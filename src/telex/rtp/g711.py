@@ -5,7 +5,7 @@ supports 3.11+; numpy is not a Telex dependency; PyAV's ``pcm_mulaw`` codec work
 codec context and frame objects per 20 ms packet. Two lookup tables do the whole job at C speed:
 
     encode: 65,536-entry table indexed by the sample as an unsigned 16-bit number
-            bytes(map(table.__getitem__, memoryview(pcm).cast("H")))
+            bytes(itemgetter(*memoryview(pcm).cast("H"))(table))
     decode: two 256-entry translation tables give each sample's low and high byte;
             slice assignment interleaves them (bytes.translate runs in C)
 
@@ -17,6 +17,7 @@ with 8 segments of 16 steps. The tests check them against ``audioop`` where it s
 from __future__ import annotations
 
 import sys
+from operator import itemgetter
 
 __all__ = [
     "alaw_to_pcm",
@@ -107,7 +108,11 @@ _ALAW_DEC = _byte_tables([_alaw_decode(c) & 0xFFFF for c in range(256)])
 def _encode(pcm: bytes, table: bytes) -> bytes:
     if len(pcm) % 2:
         raise ValueError("16-bit PCM has an even number of bytes")
-    return bytes(map(table.__getitem__, memoryview(pcm).cast("H")))
+    samples = memoryview(pcm).cast("H")
+    if len(samples) < 2:  # itemgetter of one index returns a bare int, of none raises
+        return bytes(table[s] for s in samples)
+    # itemgetter looks every index up in C: about twice as fast as map(table.__getitem__, ...).
+    return bytes(itemgetter(*samples)(table))
 
 
 def _decode(data: bytes, tables: tuple[bytes, bytes]) -> bytes:

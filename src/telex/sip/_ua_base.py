@@ -4,9 +4,12 @@ transactions, and how a call ends. ``UserAgent`` (user_agent.py) is this plus th
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 import os
 import random
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -97,18 +100,23 @@ class Counters:
     stream_errors: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ClientEntry:
+    key: tuple[str, str]
     tx: Transaction
     peer: Peer
     on_response: Callable[[Response, float], None]
     on_failure: Callable[[bool, float], None]  # (timed out, now); False: transport failure
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class ServerEntry:
+    key: tuple[str, str, int | None, str]
     tx: Transaction
     peer: Peer
+
+
+TimerOwner = ClientEntry | ServerEntry | Leg
 
 
 def token() -> str:
@@ -128,6 +136,12 @@ class UaBase:
         self._clients: dict[tuple[str, str], ClientEntry] = {}
         self._servers: dict[tuple[str, str, int | None, str], ServerEntry] = {}
         self._streams: dict[Peer, StreamParser] = {}
+        self._by_tx: dict[Transaction, ServerEntry] = {}
+        self._known_hosts: Counter[str] = Counter()
+        # Every deadline of every transaction and leg, lazily invalidated: an entry counts only
+        # while it equals its owner's current earliest deadline, so nothing is ever scanned.
+        self._heap: list[tuple[float, int, TimerOwner]] = []
+        self._order = itertools.count()
 
     def data_to_send(self) -> list[Outgoing]:
         out, self._out = self._out, []
@@ -138,10 +152,50 @@ class UaBase:
         return out
 
     def next_timer(self) -> float | None:
-        due = [t for t in (e.tx.next_timer() for e in self._clients.values()) if t is not None]
-        due += [t for t in (e.tx.next_timer() for e in self._servers.values()) if t is not None]
-        due += [t for t in (leg.next_deadline() for leg in self._legs.values()) if t is not None]
-        return min(due) if due else None
+        heap = self._heap
+        while heap:
+            due, _, owner = heap[0]
+            if self._deadline_of(owner) == due:
+                return due
+            heapq.heappop(heap)
+        return None
+
+    def _deadline_of(self, owner: TimerOwner) -> float | None:
+        if isinstance(owner, Leg):
+            return owner.next_deadline() if self._legs.get(owner.call_id) is owner else None
+        return None if owner.tx.terminated else owner.tx.next_timer()
+
+    def _schedule(self, owner: TimerOwner) -> None:
+        due = self._deadline_of(owner)
+        if due is not None:
+            heapq.heappush(self._heap, (due, next(self._order), owner))
+
+    def _due_owners(self, now: float) -> list[TimerOwner]:
+        """Owners with a deadline at or before ``now``, earliest first, each once."""
+        out: list[TimerOwner] = []
+        seen: set[int] = set()
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            due, _, owner = heapq.heappop(heap)
+            if self._deadline_of(owner) == due and id(owner) not in seen:
+                seen.add(id(owner))
+                out.append(owner)
+        return out
+
+    def _arm(self, leg: Leg, timer: LegTimer, at: float) -> None:
+        leg.deadlines[timer] = at
+        heapq.heappush(self._heap, (at, next(self._order), leg))
+
+    def _add_leg(self, leg: Leg) -> None:
+        self._legs[leg.call_id] = leg
+        self._known_hosts[leg.peer.host] += 1
+
+    def _drop_leg(self, leg: Leg) -> None:
+        if self._legs.get(leg.call_id) is leg:
+            del self._legs[leg.call_id]
+            self._known_hosts[leg.peer.host] -= 1
+            if self._known_hosts[leg.peer.host] <= 0:
+                del self._known_hosts[leg.peer.host]
 
     def leg(self, call_id: str) -> Leg | None:
         """The leg's state, for inspection (tests, metrics); change it only through commands."""
@@ -169,7 +223,7 @@ class UaBase:
     def _is_known(self, peer: Peer) -> bool:
         if self.config.accept_from is not None and self.config.accept_from(peer):
             return True
-        return any(leg.peer.host == peer.host for leg in self._legs.values())
+        return peer.host in self._known_hosts
 
     def _start_client(
         self,
@@ -181,8 +235,9 @@ class UaBase:
     ) -> Transaction:
         kind = Kind.INVITE_CLIENT if request.method == "INVITE" else Kind.NON_INVITE_CLIENT
         tx = Transaction(kind, request, reliable=peer.reliable, timers=self.config.timers)
-        entry = ClientEntry(tx, peer, on_response, on_failure)
-        self._clients[client_key(request.branch or "", request.method)] = entry
+        key = client_key(request.branch or "", request.method)
+        entry = ClientEntry(key, tx, peer, on_response, on_failure)
+        self._clients[key] = entry
         self._run_client(entry, tx.start(now), now)
         return tx
 
@@ -197,6 +252,11 @@ class UaBase:
                 entry.on_failure(True, now)
             elif isinstance(effect, TransportFailed):
                 entry.on_failure(False, now)
+        if entry.tx.terminated:
+            if self._clients.get(entry.key) is entry:
+                del self._clients[entry.key]
+        else:
+            self._schedule(entry)
 
     def _run_server(self, entry: ServerEntry, effects: list[Effect], now: float) -> None:
         for effect in effects:
@@ -204,14 +264,12 @@ class UaBase:
                 self._out.append(Outgoing(entry.peer, effect.data))
             elif isinstance(effect, Deliver) and isinstance(effect.message, Request):
                 self._on_ack(effect.message, now)
-
-    def _collect(self) -> None:
-        for key, entry in list(self._clients.items()):
-            if entry.tx.terminated:
-                del self._clients[key]
-        for skey, sentry in list(self._servers.items()):
-            if sentry.tx.terminated:
-                del self._servers[skey]
+        if entry.tx.terminated:
+            if self._servers.get(entry.key) is entry:
+                del self._servers[entry.key]
+            self._by_tx.pop(entry.tx, None)
+        else:
+            self._schedule(entry)
 
     def _response_peer(self, request: Request, peer: Peer) -> Peer:
         if peer.reliable:
@@ -258,10 +316,10 @@ class UaBase:
         self._run_server(entry, entry.tx.respond(response, now), now)
 
     def _server_entry(self, tx: Transaction) -> ServerEntry:
-        for entry in self._servers.values():
-            if entry.tx is tx:
-                return entry
-        raise SipUsageError("the INVITE transaction is gone")
+        entry = self._by_tx.get(tx)
+        if entry is None:
+            raise SipUsageError("the INVITE transaction is gone")
+        return entry
 
     def _take_answer(self, leg: Leg, body: bytes) -> bool:
         if leg.audio is None or not body:
@@ -319,7 +377,7 @@ class UaBase:
         if leg.state is not LegState.CANCELLING:
             leg.state = LegState.ENDED
         leg.deadlines.pop(LegTimer.REINVITE_RETRY, None)
-        leg.deadlines[LegTimer.LINGER] = now + 64 * self.config.timers.t1
+        self._arm(leg, LegTimer.LINGER, now + 64 * self.config.timers.t1)
         self._events.append(Ended(leg.call_id, cause, by_remote, status, reason))
 
     def _on_ack(self, ack: Request, now: float) -> None:

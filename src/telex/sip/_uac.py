@@ -83,7 +83,7 @@ class UacHalf(UaBase):
         leg = Leg(call_id, True, peer, LegState.CALLING, request, local_tag, audio=audio)
         if self.config.credentials is not None:
             leg.auth = DigestClient(self.config.credentials)
-        self._legs[call_id] = leg
+        self._add_leg(leg)
         self._send_invite(leg, now)
         return call_id
 
@@ -260,7 +260,7 @@ class UacHalf(UaBase):
             headers.add("Reason", str(leg.end_reason))
         cancel = Request(headers, b"", "CANCEL", invite.uri)
         self._start_client(cancel, leg.peer, now, lambda r, n: None, lambda t, n: None)
-        leg.deadlines[LegTimer.CANCEL_GUARD] = now + 64 * self.config.timers.t1
+        self._arm(leg, LegTimer.CANCEL_GUARD, now + 64 * self.config.timers.t1)
 
     def _set_direction(self, call_id: str, direction: Direction, now: float) -> None:
         leg = self._legs.get(call_id)
@@ -331,7 +331,7 @@ class UacHalf(UaBase):
             if response.status == 491:
                 # §14.1: the Call-ID owner waits 2.1-4 s, the other side 0-2 s.
                 wait = self._rng.uniform(2.1, 4.0) if leg.is_uac else self._rng.uniform(0.0, 2.0)
-                leg.deadlines[LegTimer.REINVITE_RETRY] = now + wait
+                self._arm(leg, LegTimer.REINVITE_RETRY, now + wait)
                 return
             if response.status in (408, 481):
                 self._end(leg, EndCause.CONNECTION_LOST, by_remote=False, status=response.status, now=now)

@@ -119,7 +119,7 @@ class UasHalf(UaBase):
                 return
         self._reply(entry, request, 100, now)
         leg = Leg(call_id, False, peer, LegState.INCOMING, request, token(), invite_tx=entry.tx, offer=offer)
-        self._legs[call_id] = leg
+        self._add_leg(leg)
         self._events.append(
             IncomingCall(call_id, request.uri, request.from_, request.to, peer, offer is not None, request)
         )
@@ -170,8 +170,8 @@ class UasHalf(UaBase):
         t = self.config.timers
         leg.pending_2xx_interval = t.t1
         if not leg.peer.reliable:
-            leg.deadlines[LegTimer.RETRANSMIT_2XX] = now + t.t1
-        leg.deadlines[LegTimer.ACK_WAIT] = now + 64 * t.t1
+            self._arm(leg, LegTimer.RETRANSMIT_2XX, now + t.t1)
+        self._arm(leg, LegTimer.ACK_WAIT, now + 64 * t.t1)
 
     def _on_ack(self, ack: Request, now: float) -> None:
         leg = self._legs.get(ack.call_id)

@@ -260,7 +260,9 @@ class Headers:
         return None
 
     def get_all(self, name: str) -> list[str]:
-        key = self._key(name)
+        return self._values(self._key(name))
+
+    def _values(self, key: str) -> list[str]:
         return [v for k, _, v in self._items if k == key]
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
@@ -302,7 +304,7 @@ class Headers:
             return value
 
     def via(self) -> list[Via]:
-        return self._typed("via", lambda: [parse_via(v) for v in self.get_all("via")])
+        return self._typed("via", lambda: [parse_via(v) for v in self._values("via")])
 
     def cseq(self) -> CSeq:
         return self._typed("cseq", lambda: parse_cseq(self._required("cseq")))
@@ -333,7 +335,7 @@ class Headers:
         return self._typed("route", lambda: self._addresses("route"))
 
     def _addresses(self, key: str) -> list[NameAddr]:
-        return [parse_name_addr(v) for v in self.get_all(key)]
+        return [parse_name_addr(v) for v in self._values(key)]
 
     def max_forwards(self) -> int | None:
         def build() -> int | None:
@@ -352,7 +354,8 @@ class Headers:
         return frozenset(v.strip(" \t").lower() for v in self.get_all(name))
 
     def _required(self, key: str) -> str:
-        value = self.get(key)
+        values = self._values(key)
+        value = values[0] if values else None
         if value is None:
             raise SipParseError(f"missing {canonical_name(key)}")
         return value

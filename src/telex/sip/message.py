@@ -237,52 +237,70 @@ def _content_length(headers: Headers) -> int | None:
     return int(text)
 
 
+# Header names seen so far → (canonical name, lookup key, list header?), so the common names cost
+# one dict lookup instead of a regex and two more lookups. Bounded: names come from peers.
+_NAMES: dict[str, tuple[str, str, bool]] = {}
+_NAMES_MAX = 1024
+
+
+def _header_name(raw: str) -> tuple[str, str, bool]:
+    known = _NAMES.get(raw)
+    if known is not None:
+        return known
+    name = raw.rstrip(" \t")
+    if not _TOKEN.match(name):
+        raise SipParseError("bad header line")
+    long = canonical_name(name)
+    key = long.lower()
+    known = (long, key, key in MULTI_VALUE)
+    if len(_NAMES) < _NAMES_MAX:
+        _NAMES[raw] = known
+    return known
+
+
 def _parse_head(raw: bytes, limits: Limits) -> Message:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SipParseError("headers are not UTF-8") from exc
+    if "\x00" in text or text.count("\r") != text.count("\r\n"):
+        raise SipParseError("bare CR or NUL in the headers")
     lines = text.split("\n")
     start_line = lines[0].removesuffix("\r")
-    headers = Headers()
-    current: list[str] | None = None
-    count = 0
     pending: list[list[str]] = []
+    max_line = limits.max_line
     for line in lines[1:]:
         line = line.removesuffix("\r")
-        if len(line) > limits.max_line:
-            raise SipParseError("header line too long")
         if not line:
             raise SipParseError("empty line inside headers")
-        if "\r" in line or "\x00" in line:
-            raise SipParseError("bare CR or NUL in a header line")
+        if len(line) > max_line:
+            raise SipParseError("header line too long")
         if line[0] in " \t":
             # Folding (LWS = [*WSP CRLF] 1*WSP): the line continues the previous header.
-            if current is None:
+            if not pending:
                 raise SipParseError("continuation line before any header")
+            current = pending[-1]
             piece = line.strip(" \t")
             if piece:
                 current[1] = f"{current[1]} {piece}" if current[1] else piece
-            if len(current[1]) > limits.max_line:
+            if len(current[1]) > max_line:
                 raise SipParseError("header too long")
             continue
         name, colon, value = line.partition(":")
-        name = name.rstrip(" \t")
-        if not colon or not _TOKEN.match(name):
+        if not colon:
             raise SipParseError("bad header line")
-        current = [name, value.strip(" \t")]
-        pending.append(current)
-        count += 1
-        if count > limits.max_headers:
+        pending.append([name, value.strip(" \t")])
+        if len(pending) > limits.max_headers:
             raise SipParseError("too many headers")
+    headers = Headers()
+    append = headers._append_raw
     for name, value in pending:
-        long = canonical_name(name)
-        key = long.lower()
-        if key in MULTI_VALUE:
+        long, key, multi = _header_name(name)
+        if multi and "," in value:
             for item in split_values(value):
-                headers._append_raw(key, long, item)
+                append(key, long, item)
         else:
-            headers._append_raw(key, long, value)
+            append(key, long, value)
     message = _parse_start_line(start_line, headers)
     _validate(message, limits)
     return message

@@ -33,6 +33,7 @@ from telex.sip._ua_base import (
     ALLOW,
     KNOWN_METHODS,
     SDP,
+    ClientEntry,
     Counters,
     ServerEntry,
     UaConfig,
@@ -108,23 +109,19 @@ class UserAgent(UacHalf, UasHalf):
         for sentry in list(self._servers.values()):
             if sentry.peer == peer:
                 self._run_server(sentry, sentry.tx.transport_error(now), now)
-        self._collect()
 
     def handle_timer(self, now: float) -> None:
-        for entry in list(self._clients.values()):
-            due = entry.tx.next_timer()
-            if due is not None and due <= now:
-                self._run_client(entry, entry.tx.handle_timer(now), now)
-        for sentry in list(self._servers.values()):
-            due = sentry.tx.next_timer()
-            if due is not None and due <= now:
-                self._run_server(sentry, sentry.tx.handle_timer(now), now)
-        for leg in list(self._legs.values()):
-            for timer, due in sorted(leg.deadlines.items(), key=lambda kv: kv[1]):
-                if due <= now and leg.deadlines.get(timer) == due:
-                    del leg.deadlines[timer]
-                    self._leg_timer(leg, timer, now)
-        self._collect()
+        for owner in self._due_owners(now):
+            if isinstance(owner, ClientEntry):
+                self._run_client(owner, owner.tx.handle_timer(now), now)
+            elif isinstance(owner, ServerEntry):
+                self._run_server(owner, owner.tx.handle_timer(now), now)
+            else:
+                for timer, due in sorted(owner.deadlines.items(), key=lambda kv: kv[1]):
+                    if due <= now and owner.deadlines.get(timer) == due:
+                        del owner.deadlines[timer]
+                        self._leg_timer(owner, timer, now)
+                self._schedule(owner)
 
     def hangup(self, call_id: str, now: float, cause: EndCause = EndCause.HUNG_UP) -> None:
         """End the call whatever its state: BYE when established, CANCEL while our INVITE is
@@ -157,7 +154,6 @@ class UserAgent(UacHalf, UasHalf):
             self._on_response(message, now)
         else:
             self._on_request(message, peer, now)
-        self._collect()
 
     def _on_response(self, response: Response, now: float) -> None:
         vias = response.via
@@ -184,8 +180,9 @@ class UserAgent(UacHalf, UasHalf):
             return
         kind = Kind.INVITE_SERVER if request.method == "INVITE" else Kind.NON_INVITE_SERVER
         tx = Transaction(kind, request, reliable=peer.reliable, timers=self.config.timers)
-        entry = ServerEntry(tx, self._response_peer(request, peer))
+        entry = ServerEntry(key, tx, self._response_peer(request, peer))
         self._servers[key] = entry
+        self._by_tx[tx] = entry
         if request.method == "CANCEL":
             self._on_cancel(request, entry, now)
         elif in_dialog:
@@ -206,7 +203,7 @@ class UserAgent(UacHalf, UasHalf):
         if timer is LegTimer.RETRANSMIT_2XX and leg.pending_2xx is not None:
             self._out.append(Outgoing(self._response_target(leg), leg.pending_2xx))
             leg.pending_2xx_interval = min(leg.pending_2xx_interval * 2, t.t2)
-            leg.deadlines[LegTimer.RETRANSMIT_2XX] = now + leg.pending_2xx_interval
+            self._arm(leg, LegTimer.RETRANSMIT_2XX, now + leg.pending_2xx_interval)
         elif timer is LegTimer.ACK_WAIT and leg.pending_2xx is not None:
             # §13.3.1.4: no ACK in 64*T1: confirm the dialog only to end it with a BYE.
             leg.pending_2xx = None
@@ -218,13 +215,14 @@ class UserAgent(UacHalf, UasHalf):
             # §9.1: no final response 64*T1 after our CANCEL: the INVITE is as good as cancelled.
             if leg.invite_tx is not None:
                 leg.invite_tx.abandon()
+                self._clients.pop(client_key(leg.invite.branch or "", "INVITE"), None)
         elif timer is LegTimer.REINVITE_RETRY:
             self._maybe_reinvite(leg, now)
         elif timer is LegTimer.LINGER:
             if leg.transactions_done:
-                self._legs.pop(leg.call_id, None)
+                self._drop_leg(leg)
             else:
-                leg.deadlines[LegTimer.LINGER] = now + 64 * t.t1
+                self._arm(leg, LegTimer.LINGER, now + 64 * t.t1)
 
     def _response_target(self, leg: Leg) -> Peer:
         entry = next((e for e in self._servers.values() if e.tx is leg.invite_tx), None)
