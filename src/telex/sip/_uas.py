@@ -110,11 +110,10 @@ class UasHalf(UaBase):
                 return
             try:
                 offer = parse_sdp(request.body)
-                AudioSession("0.0.0.0", 9, "0").answer(offer)  # a dry run: any audio we can serve?
             except SipParseError:
                 self._reply(entry, request, 400, now)
                 return
-            except SdpNegotiationError:
+            if not AudioSession("", 0, "0").can_answer(offer):  # any audio stream we can serve?
                 self._reply(entry, request, 488, now, extra=[("Warning", '304 - "Media type not available"')])
                 return
         self._reply(entry, request, 100, now)

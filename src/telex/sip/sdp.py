@@ -488,14 +488,11 @@ class AudioSession:
             remote_direction=theirs,
         )
 
-    def answer(
-        self, offer: SessionDescription, direction: Direction = Direction.SENDRECV
-    ) -> tuple[SessionDescription, NegotiatedAudio]:
-        """The UAS side (or a re-INVITE's): accept the first audio stream we can serve.
+    def can_answer(self, offer: SessionDescription) -> bool:
+        """Whether ``answer`` would find an audio stream to accept (without building one)."""
+        return self._choose(offer) is not None
 
-        ``direction`` is what we want (sendonly to hold them); the answer's direction is the
-        intersection with the mirror of the offer's (RFC 3264 §6.1)."""
-        chosen: tuple[int, Media, Codec, Codec | None] | None = None
+    def _choose(self, offer: SessionDescription) -> tuple[int, Media, Codec, Codec | None] | None:
         for i, m in enumerate(offer.media):
             if m.media != "audio" or m.port == 0 or "RTP/AVP" not in m.proto.upper():
                 continue
@@ -513,8 +510,17 @@ class AudioSession:
                     ),
                     None,
                 )
-            chosen = (i, m, codec, event)
-            break
+            return i, m, codec, event
+        return None
+
+    def answer(
+        self, offer: SessionDescription, direction: Direction = Direction.SENDRECV
+    ) -> tuple[SessionDescription, NegotiatedAudio]:
+        """The UAS side (or a re-INVITE's): accept the first audio stream we can serve.
+
+        ``direction`` is what we want (sendonly to hold them); the answer's direction is the
+        intersection with the mirror of the offer's (RFC 3264 §6.1)."""
+        chosen = self._choose(offer)
         if chosen is None:
             raise SdpNegotiationError("no audio stream with PCMU or PCMA")
         index, offered_media, codec, event = chosen
