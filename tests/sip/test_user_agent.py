@@ -498,3 +498,121 @@ def test_hold_needs_an_established_call() -> None:
     b.answer(call_id, net.now, rtp=RTP_B)
     net.pump()
     assert b.leg(call_id).direction is Direction.SENDRECV  # type: ignore[union-attr]
+
+
+def test_hangup_before_the_ack_waits_for_it_then_sends_bye() -> None:
+    net, a, b = setup()
+    call_id, _ = dial(net, a, b)
+    net.drop = lambda src, dst, data: data.startswith(b"ACK")
+    b.answer(call_id, net.now, rtp=RTP_B)
+    net.pump()
+    b.hangup(call_id, net.now)
+    net.pump()
+    assert "B>A BYE" not in wire(net)  # RFC 3261 §15: not before the ACK
+    net.drop = lambda src, dst, data: False
+    net.advance(0.6)  # the 2xx retransmission brings a fresh ACK, then the BYE goes
+    assert wire(net)[-3:] == ["A>B ACK", "B>A BYE", "A>B 200"]
+    assert kinds(net.take(b)) == ["Ended"]
+
+
+def test_transport_error_ends_a_pending_call_unavailable() -> None:
+    net = Net()
+    a = net.add(*CARRIER)
+    peer = Peer("udp", "203.0.113.9", 5060)
+    call_id = a.invite("sip:x@203.0.113.9", peer=peer, rtp=RTP_A, now=net.now)
+    a.data_to_send()
+    a.transport_error(peer, net.now)
+    assert a.events() == [Ended(call_id, EndCause.UNAVAILABLE, False, 503)]
+
+
+def test_answer_without_sdp_after_an_sdp_offer_is_refused_with_bye() -> None:
+    net, a, b = setup()
+    call_id, _ = dial(net, a, b)
+    leg = b.leg(call_id)
+    assert leg is not None
+    b.answer(call_id, net.now, rtp=RTP_B)
+    out = b.data_to_send()
+    ok = next(o for o in out if o.data.startswith(b"SIP/2.0 200"))
+    head, _, _ = ok.data.partition(b"\r\n\r\n")
+    head = b"\r\n".join(line for line in head.split(b"\r\n") if not line.startswith((b"Content-", b"l:")))
+    a.receive_datagram(head + b"\r\nContent-Length: 0\r\n\r\n", net.peer_of(b), net.now)
+    ended = first(a.events(), Ended)
+    assert isinstance(ended, Ended) and (ended.cause, ended.status) == (EndCause.FAILED, 488)
+    assert [o.data.split(b" ")[0] for o in a.data_to_send()] == [b"ACK", b"BYE"]
+
+
+def test_second_2xx_from_another_fork_is_acknowledged_and_ended() -> None:
+    net, a, b = setup()
+    call_id, _ = dial(net, a, b)
+    b.answer(call_id, net.now, rtp=RTP_B)
+    ok = next(o.data for o in b.data_to_send() if o.data.startswith(b"SIP/2.0 200"))
+    a.receive_datagram(ok, net.peer_of(b), net.now)
+    assert kinds(a.events()) == ["Answered"]
+    a.data_to_send()
+    leg = b.leg(call_id)
+    assert leg is not None
+    forked = ok.replace(leg.local_tag.encode(), b"otherfork")
+    a.receive_datagram(forked, net.peer_of(b), net.now)
+    sent = [o.data for o in a.data_to_send()]
+    assert [d.split(b" ")[0] for d in sent] == [b"ACK", b"BYE"]
+    assert all(b"tag=otherfork" in d for d in sent)
+    assert a.events() == []  # the call itself goes on
+
+
+def test_reinvite_while_our_2xx_awaits_its_ack_gets_500_retry_after() -> None:
+    net, a, b = setup()
+    call_id, _ = dial(net, a, b)
+    net.drop = lambda src, dst, data: data.startswith(b"ACK")
+    b.answer(call_id, net.now, rtp=RTP_B)
+    net.pump()
+    net.drop = lambda src, dst, data: False
+    a.hold(call_id, net.now)
+    net.pump()
+    assert "B>A 500" in wire(net)
+    reply = next(d for s, _, d in net.wire if d.startswith(b"SIP/2.0 500"))
+    assert b"Retry-After:" in reply
+    assert first(net.take(a), ReinviteFailed) == ReinviteFailed(call_id, 500)
+
+
+def test_in_dialog_options_and_out_of_order_cseq() -> None:
+    net, a, b, call_id = established()
+    leg = a.leg(call_id)
+    assert leg is not None and leg.dialog is not None
+    dialog = leg.dialog
+    from telex.sip.headers import Via
+
+    options = dialog.create_request("OPTIONS", Via("UDP", *CARRIER, (("branch", "z9hG4bKopt"),)))
+    assert [r.status for r in _raw(net, b, options.encode())] == [200]
+    stale = dialog.create_request("INFO", Via("UDP", *CARRIER, (("branch", "z9hG4bKold"),)), cseq=None)
+    stale.headers.set("CSeq", f"{dialog.local_seq - 5} INFO")
+    assert [r.status for r in _raw(net, b, stale.encode())] == [500]
+
+
+def test_tcp_keepalive_ping_gets_a_pong_and_broken_framing_closes() -> None:
+    net = Net()
+    b = net.add(*TELEX, transport="tcp")
+    peer = Peer("tcp", *CARRIER)
+    assert b.receive_stream(b"\r\n\r\n", peer, net.now)
+    assert [o.data for o in b.data_to_send()] == [b"\r\n"]
+    assert not b.receive_stream(b"INVITE sip:x@y SIP/2.0\r\nVia: nonsense\r\n\r\n", peer, net.now)
+    assert b.counters.stream_errors == 1
+
+
+def test_dtmf_info_plain_digit_and_bad_signal() -> None:
+    net, a, b, call_id = established()
+    leg = a.leg(call_id)
+    assert leg is not None and leg.dialog is not None
+    from telex.sip.headers import Via
+
+    for n, (kind, body, status) in enumerate(
+        [
+            ("application/dtmf", b"7", 200),
+            ("application/dtmf-relay", b"Signal=Z\r\n", 400),
+            ("text/plain", b"x", 415),
+        ]
+    ):
+        info = leg.dialog.create_request(
+            "INFO", Via("UDP", *CARRIER, (("branch", f"z9hG4bKi{n}"),)), body=body, content_type=kind
+        )
+        assert [r.status for r in _raw(net, b, info.encode())] == [status]
+    assert b.events() == [DtmfInfo(call_id, "7", None)]
