@@ -23,7 +23,6 @@ import os
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
-from starlette.routing import WebSocketRoute
 
 from telex import __version__
 from telex.bus import Bus, open_bus
@@ -214,7 +213,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         node.verifier, node.events, node.hub, settings.realtime, node.clock, node.topics,
         frozenset(CHAT_SCOPES) | CALL_SCOPES,
     )  # fmt: skip
-    app.router.routes.append(WebSocketRoute("/realtime", gateway))
+    app.add_socket("/realtime", gateway)
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )

@@ -21,6 +21,7 @@ from telex.config import Settings
 from telex.identity.keyring import encode_key
 from telex.tls import ensure_certificate
 from telex.web.middleware import JsonLogFormatter
+from telex.web.websocket import TelexWebSocketProtocol
 
 __all__ = ["connection_string", "run_server", "serve"]
 
@@ -66,7 +67,7 @@ async def serve(settings: Settings) -> None:
         "log_config": None,
         "access_log": False,
         "timeout_graceful_shutdown": settings.http.shutdown_grace_seconds,
-        "ws": "websockets-sansio",
+        "ws": TelexWebSocketProtocol,
         # The protocol layer refuses oversized frames (1009) before buffering them; the gateway
         # checks again. Compression would let a small frame inflate past the limit.
         "ws_max_size": settings.realtime.max_frame_bytes,

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 
 from telex.app import Node, build_app
+from telex.web.websocket import TelexWebSocketProtocol
 
 __all__ = ["running"]
 
@@ -20,7 +21,12 @@ async def running(node: Node, *, hub_only: bool = False, turn: bool = False) -> 
     its TURN server (``Node.start``); ``hub_only`` starts just the hub (a node on a ``FakeClock``
     must not run the keyring refresher, which sleeps on it)."""
     config = uvicorn.Config(
-        build_app(node), host="127.0.0.1", port=0, lifespan="off", log_level="warning", ws="websockets-sansio"
+        build_app(node),
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        ws=TelexWebSocketProtocol,
     )
     server = uvicorn.Server(config)
     hub_task = asyncio.create_task(node.hub.run(node.bus)) if hub_only else None

@@ -54,12 +54,17 @@ class TopicScopes:
     def __init__(self, default: frozenset[str], by_prefix: Mapping[str, frozenset[str]]) -> None:
         self._default = default
         self._prefixes = sorted(by_prefix.items(), key=lambda item: -len(item[0]))
+        self._known: dict[str, frozenset[str]] = {}  # asked once per topic, not once per socket
 
     def needed(self, topic: str) -> frozenset[str]:
-        for prefix, scopes in self._prefixes:
-            if topic.startswith(prefix):
-                return scopes
-        return self._default
+        known = self._known.get(topic)
+        if known is not None:
+            return known
+        scopes = next((s for prefix, s in self._prefixes if topic.startswith(prefix)), self._default)
+        if len(self._known) >= 10_000:
+            self._known.clear()
+        self._known[topic] = scopes
+        return scopes
 
     def permits(self, topic: str, scopes: frozenset[str]) -> bool:
         return not scopes.isdisjoint(self.needed(topic))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -43,12 +43,20 @@ class UserRepository(Protocol):
     async def revoke(self, user: UserId, now: float) -> bool:
         """Bump the token generation of a live user; False if there is none."""
 
+    async def revoked_since(self, since: float) -> list[UserRecord]:
+        """Users revoked or deleted at ``since`` or later (both set ``revoked_at``)."""
+
     async def delete(self, user: UserId, now: float) -> bool:
         """Tombstone a live user; False if there is none."""
 
 
 # Built once: building a statement per call costs more than running it against the page cache.
 _GET_USER = select(users).where(users.c.id == bindparam("id"))
+_REVOKED_SINCE = select(users).where(users.c.revoked_at >= bindparam("since"))
+
+
+def _record(row: Any) -> UserRecord:
+    return UserRecord(UserId(row.id), row.created_at, row.token_generation, row.revoked_at, row.deleted)
 
 
 class SqlUserRepository:
@@ -64,9 +72,12 @@ class SqlUserRepository:
     async def get(self, user: UserId) -> UserRecord | None:
         async with self._db.read() as conn:
             row = (await conn.execute(_GET_USER, {"id": user})).first()
-        if row is None:
-            return None
-        return UserRecord(UserId(row.id), row.created_at, row.token_generation, row.revoked_at, row.deleted)
+        return None if row is None else _record(row)
+
+    async def revoked_since(self, since: float) -> list[UserRecord]:
+        async with self._db.read() as conn:
+            rows = await conn.execute(_REVOKED_SINCE, {"since": since})
+            return [_record(r) for r in rows]
 
     async def revoke(self, user: UserId, now: float) -> bool:
         async with self._db.write() as conn:

@@ -78,6 +78,22 @@ class TokenVerifier:
         state = await self._user_state(user)
         return state.generation, state.live
 
+    def expired(self, principal: Principal) -> bool:
+        """Whether the token has expired (no store access)."""
+        return self._clock.now() >= principal.expires_at + self._leeway
+
+    async def revoked_since(self, since: float) -> dict[UserId, tuple[int, bool]]:
+        """``(generation, live)`` of every user revoked or deleted at ``since`` (wall clock) or
+        later, read in one go, and remembered: what open connections re-check each round."""
+        records = await self._users.revoked_since(since)
+        now = self._clock.monotonic()
+        out: dict[UserId, tuple[int, bool]] = {}
+        for record in records:
+            state = _UserState(record.token_generation, not record.deleted, now)
+            self._user_states[record.id] = state
+            out[record.id] = (state.generation, state.live)
+        return out
+
     def forget_user(self, user: UserId) -> None:
         """Drop cached state of ``user`` (after a revocation or deletion on this node)."""
         self._user_states.pop(user, None)

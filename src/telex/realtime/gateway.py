@@ -14,6 +14,13 @@ own protocol objects. Frames go out on the caller's turn: the ASGI ``send`` of a
 socket completes without suspending, so it is driven synchronously (``_send_now``); only when
 the transport pushes back (a client that does not read) does a task wait for it, while further
 frames pile up in the session's bounded outbox until it overflows (4008).
+
+Under the server ``telex serve`` runs (uvicorn's websockets-sansio protocol), a frame for a
+writable socket skips even that: ASGI has no synchronous send, but that protocol object carries
+the sans-I/O ``websockets`` connection and the transport, and the frame is written the way
+``websockets``' own ``broadcast()`` writes it (``_DirectWriter``); fan-out is the hot path of
+the whole node (bench/realtime.py). Under any other server, or when the socket is not writable,
+the ASGI send is used.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
 from telex.identity.scopes import Scope as TokenScope
-from telex.identity.tokens import Principal
 from telex.identity.verifier import TokenVerifier
 from telex.realtime import protocol as p
 from telex.realtime.hub import Hub
@@ -83,14 +89,57 @@ def _send_now(
     return asyncio.get_running_loop().create_task(_resume(coro, yielded))
 
 
+class _DirectWriter:
+    """Writes text frames straight into the server's WebSocket protocol object (see the module
+    docstring), when the ASGI ``send`` belongs to one that exposes what that takes."""
+
+    __slots__ = ("_proto",)
+
+    def __init__(self, proto: Any) -> None:
+        self._proto = proto
+
+    @classmethod
+    def of(cls, send: Send) -> _DirectWriter | None:
+        proto = getattr(send, "__self__", None)
+        needed = ("conn", "transport", "writable", "close_sent", "disconnected")
+        if proto is None or not all(hasattr(proto, name) for name in needed):
+            return None
+        if not (hasattr(proto.conn, "send_text") and hasattr(proto.conn, "data_to_send")):
+            return None
+        return cls(proto)
+
+    def write(self, frame: bytes) -> bool:
+        """Write ``frame`` (UTF-8) now; False if this socket cannot take it this way (use the ASGI
+        send)."""
+        proto = self._proto
+        if proto.close_sent or proto.disconnected or not proto.writable.is_set():
+            return False
+        proto.conn.send_text(frame)
+        proto.transport.write(b"".join(proto.conn.data_to_send()))
+        return True
+
+
 class _Connection:
     """One socket: the hub's ``Sink``, the session's shell."""
 
-    __slots__ = ("_blocked", "_clock", "_closing", "_send", "_task", "closed", "session", "user_id")
+    __slots__ = (
+        "_blocked",
+        "_clock",
+        "_closing",
+        "_direct",
+        "_now",
+        "_send",
+        "_task",
+        "closed",
+        "session",
+        "user_id",
+    )
 
     def __init__(self, session: RealtimeSession, send: Send, clock: Clock) -> None:
         self.session = session
         self._send = send
+        self._direct = _DirectWriter.of(send)
+        self._now = clock.monotonic
         self._clock = clock
         self._blocked = False
         self._closing = False
@@ -110,12 +159,15 @@ class _Connection:
         if session.close is not None:
             self._start_close(session.close)
             return
+        direct = self._direct
         while not self._blocked and not self.closed:
-            frame = session.pop_frame(self._clock.monotonic())
+            frame = session.pop_frame(self._now())
             if frame is None:
                 return
             try:
-                task = _send_now(self._send, {"type": "websocket.send", "text": frame})
+                if direct is not None and direct.write(frame):
+                    continue
+                task = _send_now(self._send, {"type": "websocket.send", "text": frame.decode()})
             except Exception:  # the peer is gone; the receive loop sees the disconnect
                 self.closed = True
                 return
@@ -202,9 +254,15 @@ class _Timers:
             self.schedule(conn)
 
 
+# Node clocks may disagree by this much: a revocation stamped by another node's clock is still
+# seen if it lands this far before the instant this node last looked.
+_CLOCK_SKEW = 5.0
+
+
 class _Liveness:
-    """One task re-checks every open connection's token, once per distinct token per round:
-    thousands of idle sockets cost one wake-up per round, not one each."""
+    """One task re-checks every open connection's token each ``every`` seconds, whatever the
+    number of connections: expiry from the token itself, revocations and deletions from one read
+    of the users revoked since the previous round (on any node: the store is shared)."""
 
     def __init__(self, verifier: TokenVerifier, clock: Clock, every: float) -> None:
         self._verifier = verifier
@@ -212,10 +270,12 @@ class _Liveness:
         self._every = every
         self._open: set[_Connection] = set()
         self._task: asyncio.Task[None] | None = None
+        self._since = 0.0
 
     def add(self, conn: _Connection) -> None:
         self._open.add(conn)
         if self._task is None or self._task.done():
+            self._since = self._clock.now()
             self._task = asyncio.create_task(self._run())
 
     def discard(self, conn: _Connection) -> None:
@@ -224,19 +284,22 @@ class _Liveness:
     async def _run(self) -> None:
         while self._open:
             await self._clock.sleep(self._every)
-            by_token: dict[Principal, list[_Connection]] = {}
-            for conn in self._open:
-                if conn.session.principal is not None:
-                    by_token.setdefault(conn.session.principal, []).append(conn)
-            for principal, conns in by_token.items():
-                try:
-                    await self._verifier.check_live(principal)
-                except TelexError:
-                    for conn in conns:
-                        conn.session.revoked()
-                        conn.flush()
-                except Exception:  # the store may be briefly unavailable: check again next round
-                    log.exception("token check failed")
+            started = self._clock.now()
+            try:
+                changed = await self._verifier.revoked_since(self._since - _CLOCK_SKEW)
+            except Exception:  # the store may be briefly unavailable: check again next round
+                log.exception("token check failed")
+                continue
+            self._since = started
+            for conn in list(self._open):
+                principal = conn.session.principal
+                if principal is None:
+                    continue
+                state = changed.get(principal.user_id)
+                stale = state is not None and (not state[1] or state[0] != principal.generation)
+                if stale or self._verifier.expired(principal):
+                    conn.session.revoked()
+                    conn.flush()
 
 
 def _origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:

@@ -188,18 +188,24 @@ class Hub:
         return loaded
 
     def _dispatch(self, event: DomainEvent, audience: Audience) -> None:
-        position = event.position
+        position, all_sinks = event.position, self._sinks
         for member in audience:
-            sinks = self._sinks.get(member.user)
+            sinks = all_sinks.get(member.user)
             if sinks and member.contains(position) and event.reaches(member.user):
-                for sink in list(sinks):
-                    if not sink.offer(event):
-                        self.remove(sink)
+                self._offer(sinks, event)
+
+    def _offer(self, sinks: set[Sink], event: DomainEvent) -> None:
+        if len(sinks) == 1:  # the usual case: one socket per user on this node
+            for sink in sinks:
+                if not sink.offer(event):
+                    self.remove(sink)
+                return
+        for sink in list(sinks):  # a copy: a refused sink leaves the set
+            if not sink.offer(event):
+                self.remove(sink)
 
     def _dispatch_current(self, event: DomainEvent, audience: Audience) -> None:
         for member in audience:
             sinks = self._sinks.get(member.user)
             if sinks and member.current and event.reaches(member.user):
-                for sink in list(sinks):
-                    if not sink.offer(event):
-                        self.remove(sink)
+                self._offer(sinks, event)

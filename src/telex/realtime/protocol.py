@@ -33,6 +33,7 @@ __all__ = [
     "parse_client_frame",
     "pong_frame",
     "ready_frame",
+    "recipient_tail",
 ]
 
 
@@ -109,35 +110,45 @@ def parse_client_frame(text: str | None, max_bytes: int) -> AuthFrame | PingFram
     raise ProtocolError(Close.BAD_REQUEST, "unknown frame type")
 
 
-# Encoded once per event and shared by every socket it goes to (fan-out splices the recipient
-# in); keyed by the event's id, which is unique.
-_encoded: dict[str, str] = {}
+# Encoded once per event and shared by every socket it goes to (fan-out appends the recipient);
+# keyed by the event's id, which is unique. Frames are UTF-8 bytes: a socket writes them as they
+# are, with no per-socket encoding.
+_encoded: dict[str, bytes] = {}
 
 
-def _frame_head(event: DomainEvent) -> str:
-    """The frame up to the end of ``data``'s own fields, without the cursor for an ephemeral event."""
+def _frame_head(event: DomainEvent) -> bytes:
+    """The frame up to where the recipient goes (inside ``data``), without the cursor for an
+    ephemeral event."""
     head = _encoded.get(event.id)
     if head is None:
         frame: dict[str, str] = {"type": "event", "event": event.type}
         if event.durable:
             frame["cursor"] = encode_cursor(event.position)
-        data = json.dumps(event.data, separators=(",", ":"))
-        head = json.dumps(frame, separators=(",", ":"))[:-1] + ',"data":' + data[:-1]
+        data = json.dumps(event.data, separators=(",", ":"), ensure_ascii=False)
+        text = json.dumps(frame, separators=(",", ":"))[:-1] + ',"data":' + data[:-1]
+        text += "" if text.endswith("{") else ","
+        head = text.encode()
         if len(_encoded) >= 4096:
             _encoded.clear()
         _encoded[event.id] = head
     return head
 
 
-def event_frame(event: DomainEvent, recipient: str, cursor: int | None = None) -> str:
-    """The frame of ``event`` for ``recipient``. An ephemeral event has no position of its own: it
-    carries ``cursor``, the last position sent on that socket, so a client may always take a
-    frame's cursor as its own."""
-    tail = json.dumps(identifier_kind(recipient), separators=(",", ":"))
+def recipient_tail(recipient: str) -> bytes:
+    """What closes every frame for ``recipient`` (a socket computes it once)."""
+    return b'"recipient":' + json.dumps(identifier_kind(recipient), separators=(",", ":")).encode() + b"}}"
+
+
+def event_frame(
+    event: DomainEvent, recipient: str, cursor: int | None = None, *, tail: bytes | None = None
+) -> bytes:
+    """The frame of ``event`` for ``recipient`` (``tail``: its ``recipient_tail``, if at hand). An
+    ephemeral event has no position of its own: it carries ``cursor``, the last position sent on
+    that socket, so a client may always take a frame's cursor as its own."""
     head = _frame_head(event)
     if not event.durable:
-        head = head.replace('"data":', f'"cursor":"{encode_cursor(cursor or 0)}","data":', 1)
-    return head + ("" if head.endswith("{") else ",") + '"recipient":' + tail + "}}"
+        head = head.replace(b'"data":', b'"cursor":"%s","data":' % encode_cursor(cursor or 0).encode(), 1)
+    return head + (tail if tail is not None else recipient_tail(recipient))
 
 
 def ready_frame(user: str, cursor: int, heartbeat_seconds: float) -> str:

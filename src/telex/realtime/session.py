@@ -29,7 +29,6 @@ raises ``SessionMisuse``.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
@@ -159,6 +158,7 @@ class RealtimeSession:
         "_max_frame",
         "_outbox",
         "_permits",
+        "_tail",
         "close",
         "principal",
         "state",
@@ -184,12 +184,14 @@ class RealtimeSession:
         self._max_frame = max_frame_bytes
         self._limit = queue_limit
         self._permits = permits
-        self._outbox: deque[str] = deque()
+        # A list, not a deque: it is nearly always empty, and an empty deque costs 600 bytes.
+        self._outbox: list[bytes] = []
         self._effects: list[Effect] = []
         self._deferred: list[str] = []
         self._held: list[DomainEvent] = []
         self._delivered = 0
         self._last_sent = now
+        self._tail = b""
 
     # outputs --------------------------------------------------------------------------------------
     def effects(self) -> list[Effect]:
@@ -197,12 +199,12 @@ class RealtimeSession:
         out, self._effects = self._effects, []
         return out
 
-    def pop_frame(self, now: float) -> str | None:
+    def pop_frame(self, now: float) -> bytes | None:
         """The next frame to send, if any (the shell sends it before asking for another)."""
         if not self._outbox:
             return None
         self._last_sent = now
-        return self._outbox.popleft()
+        return self._outbox.pop(0)
 
     @property
     def pending_frames(self) -> int:
@@ -266,6 +268,7 @@ class RealtimeSession:
             self._close(p.Close.BAD_REQUEST, "cursor is ahead of the log")
             return
         self.principal, self.user_id = principal, principal.user_id
+        self._tail = p.recipient_tail(self.user_id)
         start = cursor if cursor is not None else hub_cursor
         self._delivered = start
         self._last_sent = now
@@ -309,6 +312,9 @@ class RealtimeSession:
 
     def offer(self, event: DomainEvent) -> bool:
         """A live event for this user from the hub; False once the session cannot take more."""
+        if self.state is State.LIVE:  # the fan-out path: (LIVE, EVENT) stays LIVE
+            self._send_event(event)
+            return self.close is None
         if self.state is State.CLOSED:
             return False
         self.state = self._enter(Input.EVENT)
@@ -338,6 +344,8 @@ class RealtimeSession:
 
     # helpers --------------------------------------------------------------------------------------
     def _send_event(self, event: DomainEvent) -> None:
+        """Queue ``event``'s frame unless it went out already, is not for this user, or the
+        token's scopes exclude its topic."""
         principal = self.principal
         assert principal is not None
         if event.durable:
@@ -345,9 +353,11 @@ class RealtimeSession:
                 return  # replayed already, or held and replayed
             self._delivered = event.position
         if event.reaches(self.user_id) and self._permits(event, principal.scopes):
-            self._queue(p.event_frame(event, self.user_id, self._delivered))
+            self._queue(p.event_frame(event, self.user_id, self._delivered, tail=self._tail))
 
-    def _queue(self, frame: str) -> None:
+    def _queue(self, frame: bytes | str) -> None:
+        if isinstance(frame, str):
+            frame = frame.encode()
         if len(self._outbox) >= self._limit:
             self._overflow()
             return

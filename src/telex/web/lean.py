@@ -106,14 +106,27 @@ class TelexApp(FastAPI):
     goes through FastAPI as usual."""
 
     lean: LeanRoutes | None = None
-    lean_context: Callable[[ASGIApp], ASGIApp] | None = None
     _lean_app: ASGIApp | None = None
+    # WebSocket endpoints that are plain ASGI apps, by path: they get the server's own ``send``
+    # and ``receive``, with no framework layer (and no coroutine frame of one) in between.
+    _sockets: dict[str, ASGIApp] | None = None
+
+    def add_socket(self, path: str, endpoint: ASGIApp) -> None:
+        """Serve WebSocket upgrades of ``path`` with ``endpoint``, below FastAPI."""
+        if self._sockets is None:
+            self._sockets = {}
+        self._sockets[path] = endpoint
 
     def enable_lean(self, routes: LeanRoutes, context: Callable[[ASGIApp], ASGIApp]) -> None:
         self.lean = routes
         self._lean_app = context(self._serve_lean)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and self._sockets is not None:
+            endpoint = self._sockets.get(scope["path"])
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
         if self._lean_app is not None and scope["type"] == "http":
             assert self.lean is not None
             found = self.lean.match(scope["method"], scope["path"])

@@ -5,6 +5,9 @@ Visibility used to live in each capability's own table (``chat_memberships`` and
 ``topic_members``, for every topic. Existing intervals are copied over: a chat thread's topic is
 its id; a call participant is a member of ``call:<call>`` and of ``call:<call>/<participant>``.
 
+Also an index on ``users.revoked_at``: open realtime sockets learn of revocations and deletions
+from one read of the users revoked since the last round, however many sockets are open.
+
 Revision ID: 0005
 Revises: 0004
 """
@@ -60,6 +63,8 @@ def upgrade() -> None:
         batch.add_column(sa.Column("subject", sa.String(512), nullable=True))
         batch.add_column(sa.Column("audience", sa.Text, nullable=True))
     op.create_index("ix_events_topic_position", "events", ["topic", "position"])
+    # Open sockets re-check revocations and deletions with one read of those since an instant.
+    op.create_index("ix_users_revoked_at", "users", ["revoked_at"])
 
 
 def downgrade() -> None:
