@@ -24,7 +24,7 @@ from telex.chat.schema import chat_memberships, chat_messages, chat_receipts, ch
 from telex.core.ids import UserId
 from telex.events.backbone import Backbone, EventUnit
 from telex.events.model import DomainEvent
-from telex.store.database import Conn, Database
+from telex.store.database import FAST, Conn, Database
 from telex.store.schema import users
 
 __all__ = ["ChatStore", "ChatTx", "Record", "message_from_row"]
@@ -44,14 +44,16 @@ _MEMBERSHIP = (
     .join(T, T.c.id == M.c.thread_id)
     .where(M.c.thread_id == bindparam("t"), M.c.user_id == bindparam("u"), _CURRENT)
     .where(T.c.deleted_at.is_(None))
+    .execution_options(**FAST)
 )
-_INSERT_MESSAGE = insert(MSG)
+_INSERT_MESSAGE = insert(MSG).execution_options(**FAST)
 _BUMP_THREAD = (
     update(T)
     .where(T.c.id == bindparam("t"))
     .values(last_seq=bindparam("seq"), last_message_ms=bindparam("ms"), last_message_at=bindparam("at"))
+    .execution_options(**FAST)
 )
-_THREAD = select(T).where(T.c.id == bindparam("t"), T.c.deleted_at.is_(None))
+_THREAD = select(T).where(T.c.id == bindparam("t"), T.c.deleted_at.is_(None)).execution_options(**FAST)
 
 
 def _participants_json(parts: Iterable[Participant]) -> str:

@@ -27,14 +27,14 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from telex.events.audience import Audience, Interval
 from telex.events.model import DomainEvent
 from telex.events.schema import events, topic_members
-from telex.store.database import Conn, Database
+from telex.store.database import FAST, Conn, Database
 
 __all__ = ["EventLog", "event_from_row"]
 
 E = events
 TM = topic_members
 
-_INSERT_ONE = insert(E).returning(E.c.position)
+_INSERT_ONE = insert(E).returning(E.c.position).execution_options(**FAST)
 _INSERT_MANY = insert(E).returning(E.c.position, sort_by_parameter_order=True)
 _JOIN = insert(TM)
 _LEAVE = (

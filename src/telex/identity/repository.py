@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from telex.core.ids import ResourceId, UserId
 from telex.identity.tokens import ALGORITHM, SigningKey
-from telex.store.database import Database
+from telex.store.database import FAST, Database
 from telex.store.schema import keyring, signing_keys, users
 
 __all__ = [
@@ -51,12 +51,12 @@ class UserRepository(Protocol):
 
 
 # Built once: building a statement per call costs more than running it against the page cache.
-_GET_USER = select(users).where(users.c.id == bindparam("id"))
+_GET_USER = select(users).where(users.c.id == bindparam("id")).execution_options(**FAST)
 _REVOKED_SINCE = select(users).where(users.c.revoked_at >= bindparam("since"))
 
 
 def _record(row: Any) -> UserRecord:
-    return UserRecord(UserId(row.id), row.created_at, row.token_generation, row.revoked_at, row.deleted)
+    return UserRecord(UserId(row.id), row.created_at, row.token_generation, row.revoked_at, bool(row.deleted))
 
 
 class SqlUserRepository:

@@ -30,9 +30,9 @@ from sqlalchemy.sql.base import Executable
 
 from telex.core.errors import ErrorCode, TelexError
 from telex.store.group import GroupCommit
-from telex.store.sqlite import SqliteReaders, SqliteWriter
+from telex.store.sqlite import FAST, SqliteReaders, SqliteWriter
 
-__all__ = ["APPEND_LOCK_KEY", "Conn", "Database", "WriteConn", "async_url"]
+__all__ = ["APPEND_LOCK_KEY", "FAST", "Conn", "Database", "WriteConn", "async_url"]
 
 # Reader connections on SQLite: read transactions that are open at the same time each hold one.
 _SQLITE_READERS = 8

@@ -21,6 +21,7 @@ off because commits run in the writer's thread while the loop waits for them.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import queue
 import sqlite3
@@ -32,9 +33,57 @@ from sqlalchemy import Engine, Result
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.base import Executable
 
-__all__ = ["InlineConnection", "SqliteReaders", "SqliteWriter"]
+__all__ = ["FAST", "InlineConnection", "SqliteReaders", "SqliteWriter"]
 
 T = TypeVar("T")
+
+# The execution option that marks a hot statement (a chat send's, a token check's) to be run on
+# the raw sqlite3 connection: SQLAlchemy's per-execution work (execution context, result
+# machinery) costs several times what SQLite itself takes for a keyed read or a one-row insert.
+# Only for statements whose values need no type conversion either way (strings, numbers,
+# NULLs): tests/contract/test_fast_statements.py holds each one to SQLAlchemy's own results.
+# Other backends ignore the option.
+FAST = {"telex_fast": True}
+
+
+class _FastResult:
+    """The part of SQLAlchemy's ``Result`` the hot statements' callers use."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows = rows
+
+    def first(self) -> Any:
+        return self._rows[0] if self._rows else None
+
+    def scalar(self) -> Any:
+        return self._rows[0][0] if self._rows else None
+
+    def scalar_one(self) -> Any:
+        if len(self._rows) != 1:
+            raise ValueError(f"expected one row, got {len(self._rows)}")
+        return self._rows[0][0]
+
+    def scalars(self) -> list[Any]:
+        return [row[0] for row in self._rows]
+
+    def __iter__(self) -> Any:
+        return iter(self._rows)
+
+
+class _Compiled:
+    __slots__ = ("order", "row", "sql")
+
+    def __init__(self, sql: str, order: tuple[str, ...]) -> None:
+        self.sql = sql
+        self.order = order
+        self.row: Any = None  # the named-tuple type of its rows, once seen
+
+
+# By statement and parameter names (an INSERT's columns are the ones given). Marked statements
+# are module-level constants, built once: the cache holds them, and never grows past them.
+_compiled: dict[tuple[Executable, tuple[str, ...]], _Compiled] = {}
 
 
 class InlineConnection:
@@ -46,7 +95,26 @@ class InlineConnection:
         self._conn = conn
 
     async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        if isinstance(parameters, dict) and statement.get_execution_options().get("telex_fast"):
+            return self._fast(statement, parameters)  # type: ignore[return-value]
         return self._conn.execute(statement, parameters)
+
+    def _fast(self, statement: Executable, parameters: dict[str, Any]) -> _FastResult:
+        names = tuple(sorted(parameters))
+        key = (statement, names)
+        compiled = _compiled.get(key)
+        if compiled is None:
+            done = statement.compile(dialect=self._conn.dialect, column_keys=list(names))  # type: ignore[attr-defined]
+            compiled = _compiled[key] = _Compiled(str(done), tuple(done.positiontup or ()))
+        raw = self._conn.connection.dbapi_connection
+        assert raw is not None
+        cursor = raw.execute(compiled.sql, tuple(parameters[name] for name in compiled.order))
+        if cursor.description is None:
+            return _FastResult([])
+        if compiled.row is None:
+            compiled.row = collections.namedtuple("Row", [d[0] for d in cursor.description])  # type: ignore[misc]
+        make = compiled.row._make
+        return _FastResult([make(r) for r in cursor.fetchall()])
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
         return self._conn.exec_driver_sql(statement, parameters)
