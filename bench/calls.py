@@ -13,7 +13,8 @@ made through the HMAC identity API. Measured in the same run, on the same TURN s
 * **Baseline**: the same two aiortc peers, same relay-only ICE configuration and tracks, with
   the offer and answer handed over in process instead of through Telex.
 * **Signaling**: one participant sends ``--signals`` ICE-candidate signals to another over
-  REST (20 in flight); messages/s until the last one arrived on the addressee's realtime socket.
+  REST (20 in flight); messages/s until the last one arrived on the addressee's realtime socket,
+  and the server's CPU per signal (from /proc).
 
 p50/p95 are nearest-rank. The bench client shares the machine's 2 cores with the server, and
 the aiortc peers with each other: absolute numbers are for this machine, the ratio is the point.
@@ -40,6 +41,7 @@ from aiortc import RTCPeerConnection
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.live import LiveServer
+from tests.support.procs import cpu_seconds
 from tests.support.signing import HmacSigner
 
 from telex.client.calling import SAMPLES, CallClient, _Muting, _PcmTrack
@@ -133,7 +135,8 @@ async def direct_calls(server: LiveServer, n: int) -> list[float]:
     return times
 
 
-async def signaling(server: LiveServer, count: int) -> float:
+async def signaling(server: LiveServer, count: int) -> tuple[float, float]:
+    """(signals per second, server CPU milliseconds per signal)."""
     a, b = await make_user(server), await make_user(server)
     group = str(uuid.uuid4())
     async with (
@@ -165,10 +168,12 @@ async def signaling(server: LiveServer, count: int) -> float:
                     if got == count:
                         return
 
-        start = time.perf_counter()
+        assert server.proc is not None
+        start, cpu0 = time.perf_counter(), cpu_seconds(server.proc.pid)
         async with asyncio.timeout(TIMEOUT * 5):
             await asyncio.gather(receive(), *(send() for _ in range(count)))
-        return count / (time.perf_counter() - start)
+        wall, cpu = time.perf_counter() - start, cpu_seconds(server.proc.pid) - cpu0
+        return count / wall, cpu / count * 1000
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -177,13 +182,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         await telex_calls(server, 1)  # warm-up: imports, codecs, first allocations
         telex = await telex_calls(server, args.calls)
         direct = await direct_calls(server, args.calls)
-        rate = await signaling(server, args.signals)
+        rate, cpu_ms = await signaling(server, args.signals)
     out: dict[str, Any] = {"calls": args.calls}
     for name, values in (("telex", telex), ("direct", direct)):
         out[name] = {"p50_ms": percentile(values, 50) * 1000, "p95_ms": percentile(values, 95) * 1000}
     out["ratio_p50"] = out["telex"]["p50_ms"] / out["direct"]["p50_ms"]
     out["ratio_p95"] = out["telex"]["p95_ms"] / out["direct"]["p95_ms"]
     out["signals_per_second"] = rate
+    out["signal_cpu_ms"] = cpu_ms
     return out
 
 
@@ -201,7 +207,10 @@ def main() -> None:
         r = result[name]
         print(f"  {name:7} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms")
     print(f"  ratio   p50 {result['ratio_p50']:7.2f}      p95 {result['ratio_p95']:7.2f}")
-    print(f"signaling through Telex (REST in, realtime out): {result['signals_per_second']:.0f} messages/s")
+    print(
+        f"signaling through Telex (REST in, realtime out): {result['signals_per_second']:.0f} messages/s, "
+        f"{result['signal_cpu_ms']:.2f} ms of server CPU each"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
 

@@ -63,7 +63,14 @@ async def relayed_packets(live: LiveServer) -> float:
 
 
 async def hears(call: Call, participant_id: str, frames: int = 25) -> None:
-    await call.wait_for(lambda c: c.participants[participant_id].audio_frames_received >= frames)
+    # The participant may not be known yet: its join reaches this client as an event, maybe from
+    # another node.
+    await call.wait_for(
+        lambda c: (
+            participant_id in c.participants
+            and c.participants[participant_id].audio_frames_received >= frames
+        )
+    )
 
 
 def peak(call: Call, participant_id: str, last: int = 10) -> int:

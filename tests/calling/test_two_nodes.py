@@ -52,7 +52,12 @@ async def test_a_call_spans_two_nodes(tmp_path: Path, pg_cluster: PostgresCluste
                 await hears(call_b, call_a.participant_id)
             await call_b.mute()
             async with asyncio.timeout(10):
-                await call_a.wait_for(lambda c: c.participants[call_b.participant_id].is_muted)
+                await call_a.wait_for(
+                    lambda c: (
+                        call_b.participant_id in c.participants
+                        and c.participants[call_b.participant_id].is_muted
+                    )
+                )
             await asyncio.sleep(4)  # past the keep-alive timeout, with both nodes' timers running
             assert call_a.participants[call_b.participant_id].state == "connected"
             assert call_b.participants[call_a.participant_id].state == "connected"

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Executable
 
+from telex.calling import repository as call_sql
 from telex.chat import repository as chat_sql
 from telex.events import log as log_sql
 from telex.identity import repository as identity_sql
@@ -54,6 +55,17 @@ async def test_fast_statements_answer_as_sqlalchemy_does(tmp_path: Path) -> None
             }  # fmt: skip
             await conn.execute(chat_sql._INSERT_MESSAGE, message)
             await conn.execute(chat_sql._BUMP_THREAD, {"t": thread, "seq": 2, "ms": 2000, "at": 2.25})
+            await conn.execute(
+                call_sql.C.insert(),
+                {"id": "c1", "kind": "group", "group_id": "g", "state": "connected", "caller_id": user,
+                 "video_offered": True, "created_at": 1.0},
+            )  # fmt: skip
+            for leg, muted in (("l1", True), ("l2", False)):
+                await conn.execute(
+                    call_sql.P.insert(),
+                    {"id": leg, "call_id": "c1", "user_id": user, "role": "member", "state": "connected",
+                     "created_at": 1.0 + muted, "muted": muted, "video": not muted, "screen_sharing": False},
+                )  # fmt: skip
             row = log_sql._row(
                 log_sql.DomainEvent("chatMessageReceived", thread, {"a": [1, "é"]}, 2.25, user)
             )
@@ -66,9 +78,12 @@ async def test_fast_statements_answer_as_sqlalchemy_does(tmp_path: Path) -> None
                 (chat_sql._MEMBERSHIP, {"t": thread, "u": "8:acs:nobody"}),
                 (chat_sql._THREAD, {"t": thread}),
                 (identity_sql._GET_USER, {"id": user}),
+                (call_sql._CALL, {"id": "c1"}),
+                (call_sql._LEGS, {"id": "c1"}),
             ]:
                 fast_rows = _rows(await conn.execute(statement, params))
                 slow_rows = _rows(await conn.execute(_slow(statement), params))
+                # Booleans come back from the raw connection as 0/1: the callers convert them.
                 assert fast_rows == slow_rows, statement
             thread_row = (await conn.execute(chat_sql._THREAD, {"t": thread})).first()
             assert (thread_row.last_seq, thread_row.last_message_ms, thread_row.last_message_at) == (
@@ -78,5 +93,8 @@ async def test_fast_statements_answer_as_sqlalchemy_does(tmp_path: Path) -> None
             )
             got = (await conn.execute(identity_sql._GET_USER, {"id": user})).first()
             assert identity_sql._record(got).deleted is False
+            call = await call_sql.CallTx(conn, None).load("c1")
+            assert call is not None and call.video_offered is True
+            assert [(leg.muted, leg.video) for leg in call.legs] == [(False, True), (True, False)]
     finally:
         await db.close()

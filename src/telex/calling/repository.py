@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import func, insert, select, union, update
+from sqlalchemy import bindparam, func, insert, select, union, update
 
 from telex.calling.events import call_topic, events_for, leg_topic
 from telex.calling.machine import Call, CallKind, CallState, EffectKind, EndReason, Leg, LegState, Role
@@ -23,10 +23,13 @@ from telex.calling.schema import call_participants as P
 from telex.calling.schema import calls as C
 from telex.events.backbone import Backbone, EventUnit
 from telex.events.model import DomainEvent
-from telex.store.database import Conn, Database
+from telex.store.database import FAST, Conn, Database
 
 __all__ = ["CallStore", "CallTx"]
 
+# A call and its participants: read by every command and signal (built once; run raw on SQLite).
+_CALL = select(C).where(C.c.id == bindparam("id")).execution_options(**FAST)
+_LEGS = select(P).where(P.c.call_id == bindparam("id")).order_by(P.c.created_at).execution_options(**FAST)
 _JOINED = [s.value for s in (LegState.CONNECTING, LegState.CONNECTED, LegState.ON_HOLD)]
 
 
@@ -36,7 +39,8 @@ def _leg(row: Any) -> Leg:
         created_at=row.created_at, display_name=row.display_name,
         end_reason=EndReason(row.end_reason) if row.end_reason else None,
         ring_deadline=row.ring_deadline, connected_at=row.connected_at, left_at=row.left_at,
-        alive_until=row.alive_until, muted=row.muted, video=row.video, screen_sharing=row.screen_sharing,
+        alive_until=row.alive_until, muted=bool(row.muted), video=bool(row.video),
+        screen_sharing=bool(row.screen_sharing),
     )  # fmt: skip
 
 
@@ -68,16 +72,16 @@ class CallTx:
         self._unit = unit
 
     async def load(self, call_id: str) -> Call | None:
-        row = (await self.conn.execute(select(C).where(C.c.id == call_id))).first()
+        row = (await self.conn.execute(_CALL, {"id": call_id})).first()
         if row is None:
             return None
         call = Call(
             id=row.id, kind=CallKind(row.kind), state=CallState(row.state), caller_id=row.caller_id,
-            created_at=row.created_at, group_id=row.group_id, video_offered=row.video_offered,
+            created_at=row.created_at, group_id=row.group_id, video_offered=bool(row.video_offered),
             connected_at=row.connected_at, ended_at=row.ended_at,
             end_reason=EndReason(row.end_reason) if row.end_reason else None,
         )  # fmt: skip
-        legs = await self.conn.execute(select(P).where(P.c.call_id == call_id).order_by(P.c.created_at))
+        legs = await self.conn.execute(_LEGS, {"id": call_id})
         call.legs = [_leg(r) for r in legs]
         return call
 
