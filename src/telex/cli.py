@@ -10,6 +10,7 @@ from typing import Any
 
 from telex.config import ConfigError, Settings, load_settings
 from telex.turn.cli import add_subcommands as add_turn_subcommands
+from telex.turn.cli import settings_overrides as turn_overrides
 
 __all__ = ["main"]
 
@@ -58,6 +59,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    if args.command == "turn":  # its flags are [turn] settings
+        return load_settings(getattr(args, "config", None), cli={"turn": turn_overrides(args)})
     cli: dict[str, Any] = {}
     for name in ("data_dir", "database", "host", "port", "tls_port", "bus"):
         value = getattr(args, name, None)
@@ -118,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     func = getattr(args, "func", None)  # subcommands that dispatch themselves (telex turn …)
     if func is not None:
-        return int(func(args) or 0)
+        return int(func(args, settings.turn) or 0)
     return 2
 
 

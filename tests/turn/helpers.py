@@ -1,5 +1,6 @@
-"""Drive ``TurnCore`` directly: a fake relay opener and a raw STUN client with full control over
-every attribute (aioice normalises addresses, so adversarial encodings need our own builder)."""
+"""Drive ``TurnCore`` directly: a fake relay opener that carries out the core's ``OpenRelay`` and
+``CloseRelay`` effects, and a raw STUN client with full control over every attribute (aioice
+normalises addresses, so adversarial encodings need our own builder)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from telex.core.clock import FakeClock
 from telex.turn.allocation import Address, Allocation, ClientKey
-from telex.turn.core import CoreConfig, Reply, ToPeer, TurnCore
+from telex.turn.core import CloseRelay, CoreConfig, Event, OpenRelay, Reply, ToPeer, TurnCore
 from telex.turn.credentials import make_credentials
 from telex.turn.policy import PeerPolicy
 from telex.turn.stun import (
@@ -41,13 +42,15 @@ class FakeRelay:
 
 @dataclass
 class FakeOpener:
-    """Hands out relay ports from a small range; ``None`` when exhausted (→ 508)."""
+    """Hands out relay ports from a small range; ``None`` when exhausted (the core answers 508)."""
 
     host: str = "127.0.0.1"
     host6: str = "::1"
     ports: list[int] = field(default_factory=lambda: list(range(50000, 50010)))
     open_relays: dict[int, FakeRelay] = field(default_factory=dict)
     dont_fragment: list[bool] = field(default_factory=list)
+
+    by_allocation: dict[ClientKey, FakeRelay] = field(default_factory=dict)
 
     def open(
         self, allocation: Allocation, family: int, *, even_port: bool, dont_fragment: bool
@@ -59,6 +62,7 @@ class FakeOpener:
             if port not in self.open_relays and not (even_port and port % 2):
                 relay = FakeRelay((self.host if family == 4 else self.host6, port))
                 self.open_relays[port] = relay
+                self.by_allocation[allocation.key] = relay
                 return relay
         return None
 
@@ -75,6 +79,34 @@ class Harness:
     ) -> Client:
         return Client(self, (host, port), user, transport)
 
+    def apply(self, events: list[Event]) -> list[Reply | ToPeer]:
+        """Carry out the effects as the adapter would; return the replies and relayed payloads."""
+        out: list[Reply | ToPeer] = []
+        for event in events:
+            if isinstance(event, OpenRelay):
+                relay = self.opener.open(
+                    event.allocation,
+                    event.family,
+                    even_port=event.even_port,
+                    dont_fragment=event.dont_fragment,
+                )
+                now = self.clock.now()
+                if relay is None:
+                    out += self.apply(self.core.relay_failed(event.allocation, now))
+                else:
+                    out += self.apply(self.core.relay_opened(event.allocation, relay.address, now))
+            elif isinstance(event, CloseRelay):
+                closing = self.opener.by_allocation.pop(event.allocation.key, None)
+                if closing is not None:
+                    closing.close()
+            else:
+                out.append(event)
+        return out
+
+    def run_timers(self) -> None:
+        """Run what is due at the clock's ``now`` and carry out its effects (timers only close relays)."""
+        assert self.apply(self.core.handle_timer(self.clock.now())) == []
+
 
 def make_harness(**overrides: object) -> Harness:
     clock = FakeClock()
@@ -88,7 +120,7 @@ def make_harness(**overrides: object) -> Harness:
         relay_ports=range(50000, 50010),
     )
     secrets = [SECRET]
-    core = TurnCore(config, lambda: secrets, opener, policy, os.urandom(32))
+    core = TurnCore(config, lambda: secrets, policy, os.urandom(32))
     return Harness(core, opener, clock, secrets)
 
 
@@ -116,7 +148,7 @@ class Client:
 
     def raw(self, data: bytes) -> list[Reply | ToPeer]:
         self.sent.append(data)
-        return self.h.core.handle_client(data, self.key, self.h.clock.now())
+        return self.h.apply(self.h.core.handle_client(data, self.key, self.h.clock.now()))
 
     def send(self, data: bytes) -> Message | None:
         replies = [e for e in self.raw(data) if isinstance(e, Reply)]

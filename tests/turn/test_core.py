@@ -180,10 +180,10 @@ def test_allocation_expires_on_timer_and_releases_its_port() -> None:
     deadline = h.core.next_timer()
     assert deadline == h.clock.now() + 600
     h.clock.advance(599)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert h.core.allocations
     h.clock.advance(1)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert not h.core.allocations
     assert relay.closed
 
@@ -255,10 +255,10 @@ def test_t14_permission_expires_after_300_seconds() -> None:
     alloc = h.core.allocations[c.key]
     assert h.core.handle_peer(alloc, b"hi", ("8.8.8.8", 53), h.clock.now()) is not None
     h.clock.advance(299)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert h.core.handle_peer(alloc, b"hi", ("8.8.8.8", 53), h.clock.now()) is not None
     h.clock.advance(2)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert h.core.handle_peer(alloc, b"hi", ("8.8.8.8", 53), h.clock.now()) is None
 
 
@@ -340,12 +340,12 @@ def test_channel_expires_at_600_seconds_even_after_its_permission_expired() -> N
     alloc = h.core.allocations[c.key]
     start = h.clock.now()
     h.clock.advance(300)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert alloc.permissions == {}
     assert alloc.channels == {0x4000: ("8.8.8.8", 53)}
     assert h.core.next_timer() == start + 600
     h.clock.advance(300)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert alloc.channels == {}
     assert h.core.next_timer() == start + 900  # the cool-down ends
 
@@ -356,12 +356,12 @@ def test_expired_channel_cools_down_for_five_minutes() -> None:
     c.allocate(lifetime=3600)
     c.channel_bind(0x4000, "8.8.8.8", 53)
     h.clock.advance(601)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert code_of(c.channel_bind(0x4000, "1.1.1.1", 53)) == 400  # number still reserved
     assert code_of(c.channel_bind(0x4001, "8.8.8.8", 53)) == 400  # peer still reserved
     assert c.channel_bind(0x4000, "8.8.8.8", 53).cls == Class.SUCCESS  # same pair may come back
     h.clock.advance(601 + 300)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert c.channel_bind(0x4002, "8.8.8.8", 53).cls == Class.SUCCESS  # free again
 
 
@@ -389,10 +389,10 @@ def test_channel_binding_expires_after_600_seconds_but_refresh_keeps_it() -> Non
     h.clock.advance(590)
     c.channel_bind(0x4000, "8.8.8.8", 53)
     h.clock.advance(20)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert alloc.channels == {0x4000: ("8.8.8.8", 53)}
     h.clock.advance(600)
-    h.core.handle_timer(h.clock.now())
+    h.run_timers()
     assert alloc.channels == {}
     assert alloc.peer_channels == {}
 

@@ -109,7 +109,8 @@ async def test_external_address_is_advertised_in_xor_relayed_address(start_serve
         assert relayed is not None
         assert str(relayed[0]) == "203.0.113.9"
         (alloc,) = server.core.allocations.values()
-        assert alloc.relay.address == ("127.0.0.1", relayed[1])  # bound locally, advertised outside
+        # Bound locally, advertised outside.
+        assert server.relay_address(alloc.key) == ("127.0.0.1", relayed[1])
     finally:
         probe.close()
 

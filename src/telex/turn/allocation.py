@@ -7,16 +7,16 @@ An allocation belongs to one client 5-tuple and one authenticated username. It o
     channels      number    -> peer addr   (600 s, RFC 8656 §12; a number binds one peer and a
     peer_channels peer addr -> number       peer one number for the allocation's life)
 
-The relay socket is an injected ``RelayHandle`` (the adapter's object). The ChannelData hot path in
-the adapter reads ``channels``, ``peer_channels`` and ``permissions`` directly: they are plain
-dicts so that path costs a few lookups and no parsing.
+The relay socket belongs to the adapter: the core asks for one with an ``OpenRelay`` effect and
+learns its address through ``TurnCore.relay_opened``. ``channels``, ``peer_channels`` and
+``permissions`` are plain dicts so that the core's per-datagram rules (``TurnCore.to_peer``,
+``TurnCore.to_client``) cost a few lookups and no parsing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
-from typing import Protocol
 
 __all__ = [
     "CHANNEL_COOLDOWN",
@@ -27,8 +27,6 @@ __all__ = [
     "Address",
     "Allocation",
     "ClientKey",
-    "RelayHandle",
-    "RelayOpener",
 ]
 
 # Fixed by RFC 8656 §9 and §12; coturn's config says the permission lifetime "MUST not be changed".
@@ -43,23 +41,6 @@ Address = tuple[str, int]
 ClientKey = tuple[str, Address, Address]
 
 
-class RelayHandle(Protocol):
-    """A bound relay socket, owned by the adapter."""
-
-    @property
-    def address(self) -> Address: ...
-
-    def close(self) -> None: ...
-
-
-class RelayOpener(Protocol):
-    """Binds relay sockets; returns ``None`` when no port is free (then the core answers 508)."""
-
-    def open(
-        self, allocation: Allocation, family: int, *, even_port: bool, dont_fragment: bool
-    ) -> RelayHandle | None: ...
-
-
 @dataclass(eq=False, slots=True)
 class Allocation:
     key: ClientKey
@@ -70,7 +51,6 @@ class Allocation:
     expires: float
     allocate_tid: bytes
     allocate_response: bytes = b""
-    relay: RelayHandle | None = None
     relayed_address: tuple[IPv4Address | IPv6Address, int] | None = None
     permissions: dict[str, float] = field(default_factory=dict)
     channels: dict[int, Address] = field(default_factory=dict)

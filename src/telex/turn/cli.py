@@ -5,8 +5,15 @@
 
 Secrets come from a file (one per line; the first signs, all verify) or the ``[turn] secrets``
 setting, never from argv, where any local user could read them in ``/proc/<pid>/cmdline``
-(security.md §1.5). ``add_subcommands`` is called by ``telex.cli``; ``python -m telex.turn.cli``
-runs the same parser standalone.
+(security.md §1.5).
+
+    telex.cli ─► add_subcommands(parser) ─► parse ─► load_settings(--config, settings_overrides(args))
+              ─► args.func(args, settings.turn)
+
+This module imports nothing above ``telex.turn``: the caller loads the settings (``telex.cli``
+with the whole configuration: file, ``TELEX_*`` variables, these flags) and hands over the
+``[turn]`` section. ``python -m telex.turn.cli`` runs the same parser standalone, on the defaults
+and the flags only.
 """
 
 from __future__ import annotations
@@ -24,13 +31,14 @@ from telex.core.clock import SystemClock
 from telex.turn.coturn import coturn_config
 from telex.turn.settings import TurnSettings
 
-__all__ = ["add_subcommands", "main"]
+__all__ = ["add_subcommands", "main", "settings_overrides"]
 
 
 def add_subcommands(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``turn`` (and its ``coturn-config`` subcommand) to a ``telex`` argument parser.
 
-    Each parser sets ``func``: call ``args.func(args)``, which returns the exit status.
+    Each parser sets ``func``: call ``args.func(args, settings)`` with the ``[turn]`` settings
+    loaded with ``settings_overrides(args)`` on top; it returns the exit status.
     """
     turn = subparsers.add_parser("turn", help="run a standalone STUN/TURN relay node")
     _common(turn)
@@ -59,8 +67,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-port", type=int, default=None)
 
 
-def _settings(args: argparse.Namespace) -> TurnSettings:
-    overrides: dict[str, Any] = {
+def settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[turn]`` settings given as flags (``--port``, ``--realm``, ``--min-port``, ``--max-port``)."""
+    return {
         key: value
         for key, value in (
             ("port", args.port),
@@ -70,12 +79,6 @@ def _settings(args: argparse.Namespace) -> TurnSettings:
         )
         if value is not None
     }
-    if args.config is not None:
-        # The full loader applies the file, TELEX_TURN__* variables and unknown-key checks.
-        from telex.config import load_settings
-
-        return load_settings(args.config, cli={"turn": overrides}).turn
-    return TurnSettings(**overrides)
 
 
 def _secrets(args: argparse.Namespace, settings: TurnSettings) -> list[str]:
@@ -85,8 +88,7 @@ def _secrets(args: argparse.Namespace, settings: TurnSettings) -> list[str]:
     return list(settings.secrets)
 
 
-def coturn_command(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+def coturn_command(args: argparse.Namespace, settings: TurnSettings) -> int:
     secrets = _secrets(args, settings)
     if not secrets:
         print("telex turn coturn-config: no secret (use --secret-file or [turn] secrets)", file=sys.stderr)
@@ -121,8 +123,7 @@ async def _serve(settings: TurnSettings, secrets: list[bytes], host: str) -> Non
         await server.stop()
 
 
-def run_command(args: argparse.Namespace) -> int:
-    settings = _settings(args)
+def run_command(args: argparse.Namespace, settings: TurnSettings) -> int:
     secrets = _secrets(args, settings)
     if not secrets:
         print("telex turn: no secret (use --secret-file or [turn] secrets)", file=sys.stderr)
@@ -139,11 +140,15 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Standalone: the defaults and the flags, no configuration file (``telex turn`` reads one)."""
     parser = argparse.ArgumentParser(prog="telex")
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_subcommands(subparsers)
     args = parser.parse_args(argv)
-    status: int = args.func(args)
+    if args.config is not None:
+        print("python -m telex.turn.cli reads no config file: use telex turn --config FILE", file=sys.stderr)
+        return 2
+    status: int = args.func(args, TurnSettings(**settings_overrides(args)))
     return status
 
 

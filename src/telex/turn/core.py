@@ -1,16 +1,26 @@
 """The sans-I/O TURN server core (RFC 8489 STUN, RFC 8656 TURN over a UDP relay).
 
 Theory of operation: the adapter hands every datagram from a client to ``handle_client`` with the
-5-tuple and ``now``; the core answers with events (``Reply`` bytes for the client, ``ToPeer`` for
-the relay socket). Datagrams from peers go to ``handle_peer``. Time only moves when the adapter
-calls ``handle_timer(now)`` at ``next_timer()``. Nothing here opens a socket or reads a clock.
+5-tuple and ``now``; the core answers with events: ``Reply`` bytes for the client, ``ToPeer`` for
+the relay socket, and two effects on relay sockets, ``OpenRelay`` (bind one, then report back
+with ``relay_opened`` or ``relay_failed``) and ``CloseRelay``. Datagrams from peers go to
+``handle_peer``. Time only moves when the adapter calls ``handle_timer(now)`` at ``next_timer()``.
+Nothing here opens a socket or reads a clock.
 
-    datagram ─► ChannelData? ─► channel_data()  ─► ToPeer
+    datagram ─► ChannelData? ─► channel_data() ─► to_peer() ─► ToPeer
             └─► parse ─► FINGERPRINT ─► Binding ─► Reply(XOR-MAPPED-ADDRESS)
                                     └─► Send indication ─► policy ─► ToPeer
-                                    └─► request ─► authenticate ─► _allocate, _refresh,
-                                                                   _create_permission,
+                                    └─► request ─► authenticate ─► _allocate ─► OpenRelay
+                                                                   _refresh, _create_permission,
                                                                    _channel_bind ─► Reply
+    OpenRelay ─► adapter binds ─► relay_opened(alloc, address) ─► Reply(XOR-RELAYED-ADDRESS)
+                            └──► relay_failed(alloc) ─► Reply(508)
+    peer datagram ─► handle_peer() ─► to_client() ─► ChannelData / Data indication
+
+Fast path: ``to_peer`` and ``to_client`` are the per-datagram relay rules (channel lookup,
+permission, bandwidth) on their own, taking only numbers and addresses, so an adapter can relay
+ChannelData straight between its receive buffer and a socket and still have every rule decided
+here, once. ``channel_data`` and ``handle_peer`` are the same rules plus parsing and framing.
 
 Authentication comes before anything that allocates state or parses optional variable-length
 attributes (security.md §5.2, the CVE-2026-43994 lesson). Error responses go through a per-source
@@ -34,7 +44,6 @@ from telex.turn.allocation import (
     Address,
     Allocation,
     ClientKey,
-    RelayOpener,
 )
 from telex.turn.credentials import (
     NonceStatus,
@@ -48,7 +57,7 @@ from telex.turn.policy import PeerPolicy
 from telex.turn.ratelimit import SourceLimiter
 from telex.turn.stun import Attr, Class, Message, Method
 
-__all__ = ["CoreConfig", "Counters", "Reply", "ToPeer", "TurnCore"]
+__all__ = ["CloseRelay", "CoreConfig", "Counters", "Event", "OpenRelay", "Reply", "ToPeer", "TurnCore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +94,35 @@ class ToPeer:
     peer: Address
 
 
-Event = Reply | ToPeer
+@dataclass(slots=True)
+class OpenRelay:
+    """Effect: bind a UDP relay socket for ``allocation`` (``family`` 4 or 6; an even port if
+    ``even_port``; the DF bit on everything it sends if ``dont_fragment``), then call
+    ``relay_opened`` with its address, or ``relay_failed`` when no port is free."""
+
+    allocation: Allocation
+    family: int
+    even_port: bool
+    dont_fragment: bool
+
+
+@dataclass(slots=True)
+class CloseRelay:
+    """Effect: the allocation is gone; close its relay socket and forget its fast paths."""
+
+    allocation: Allocation
+
+
+Event = Reply | ToPeer | OpenRelay | CloseRelay
+
+
+@dataclass(slots=True)
+class _Opening:
+    """An Allocate waiting for its relay socket: what the success response needs."""
+
+    msg: Message
+    user: RestUser
+    lifetime: int
 
 
 @dataclass(slots=True)
@@ -133,18 +170,18 @@ class TurnCore:
         self,
         config: CoreConfig,
         secrets: Callable[[], Sequence[bytes]],
-        relays: RelayOpener,
         policy: PeerPolicy,
         nonce_key: bytes,
     ) -> None:
         self.config = config
         self._secrets = secrets
-        self._relays = relays
         self._policy = policy
         self._nonce_key = nonce_key
         self._limiter = SourceLimiter(config.error_rate_per_source, config.error_rate_per_source)
         self._guess_limiter = SourceLimiter(_GUESSES_PER_SECOND, _GUESS_BURST)
         self.allocations: dict[ClientKey, Allocation] = {}
+        # Allocations whose relay socket the adapter is binding (between OpenRelay and its answer).
+        self._opening: dict[ClientKey, tuple[Allocation, _Opening]] = {}
         self._per_user: dict[str, int] = {}
         self._timers: list[tuple[float, int, ClientKey]] = []
         self._seq = itertools.count()
@@ -183,11 +220,12 @@ class TurnCore:
         alloc = self.allocations.get(key)
         if alloc is None or len(data) < 4:
             return None
-        number = (data[0] << 8) | data[1]
         size = (data[2] << 8) | data[3]
-        peer = alloc.channels.get(number)
-        if peer is None or 4 + size > len(data) or not alloc.charge(size, now):
+        if 4 + size > len(data):
             self.counters.dropped += 1
+            return None
+        peer = self.to_peer(alloc, (data[0] << 8) | data[1], size, now)
+        if peer is None:
             return None
         return ToPeer(alloc, memoryview(data)[4 : 4 + size], peer)
 
@@ -197,16 +235,85 @@ class TurnCore:
         Without a permission for the peer's IP it is dropped (RFC 8656 §10.3, T-15). With a bound
         channel it becomes ChannelData, otherwise a Data indication.
         """
-        if peer[0] not in alloc.permissions or not alloc.charge(len(data), now):
+        number = self.to_client(alloc, peer, len(data), now)
+        if number < 0:
+            return None
+        if number:
+            return number.to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+        return self.data_indication(peer, data)
+
+    # ---------------------------------------------------------------- fast path
+
+    def to_peer(self, alloc: Allocation, number: int, size: int, now: float) -> Address | None:
+        """The relay rule for ``size`` bytes of ChannelData on channel ``number`` from ``alloc``'s
+        client: the bound peer to send them to, or ``None`` to drop them (unbound channel, or over
+        the bandwidth cap; counted). Called once per datagram by the adapter's fast path."""
+        peer = alloc.channels.get(number)
+        if peer is None or (alloc.rate > 0 and not alloc.charge(size, now)):
             self.counters.dropped += 1
             return None
-        number = alloc.peer_channels.get(peer)
-        if number is not None:
-            return number.to_bytes(2, "big") + len(data).to_bytes(2, "big") + data
+        return peer
+
+    def to_client(self, alloc: Allocation, peer: Address, size: int, now: float) -> int:
+        """The relay rule for ``size`` bytes from ``peer`` on ``alloc``'s relay socket: -1 to drop
+        them (no permission for the peer's IP, RFC 8656 §10.3, or over the bandwidth cap;
+        counted), else the channel number to frame them as ChannelData (RFC 8656 §12.5), or 0
+        for a Data indication (``data_indication``). Called once per datagram by the fast path."""
+        if peer[0] not in alloc.permissions or (alloc.rate > 0 and not alloc.charge(size, now)):
+            self.counters.dropped += 1
+            return -1
+        return alloc.peer_channels.get(peer, 0)
+
+    def data_indication(self, peer: Address, data: bytes) -> bytes:
+        """A Data indication carrying ``data`` from ``peer`` (RFC 8656 §11.4)."""
         tid = os.urandom(12)
         xor_peer = stun.encode_xor_address(ip_address(peer[0]), peer[1], tid)
         attrs = [(Attr.XOR_PEER_ADDRESS, xor_peer), (Attr.DATA, data)]
         return stun.encode_message(Method.DATA, Class.INDICATION, tid, attrs)
+
+    # ---------------------------------------------------------------- relay sockets
+
+    def relay_opened(self, alloc: Allocation, address: Address, now: float) -> list[Event]:
+        """The adapter bound ``alloc``'s relay socket (``OpenRelay``) at ``address``: answer the
+        Allocate. If the allocation went away meanwhile (its TCP connection closed), the answer
+        is ``CloseRelay`` instead."""
+        entry = self._opening.pop(alloc.key, None)
+        if entry is None or entry[0] is not alloc:
+            return [CloseRelay(alloc)]
+        opening = entry[1]
+        msg = opening.msg
+        alloc.expires = now + opening.lifetime
+        alloc.tokens_at = now
+        relayed_ip, relayed_port = self._policy.advertised(address, alloc.family)
+        alloc.relayed_address = (relayed_ip, relayed_port)
+        reply = self._reply(
+            msg,
+            [
+                (
+                    Attr.XOR_RELAYED_ADDRESS,
+                    stun.encode_xor_address(relayed_ip, relayed_port, msg.transaction_id),
+                ),
+                (Attr.LIFETIME, stun.encode_uint(opening.lifetime)),
+                (
+                    Attr.XOR_MAPPED_ADDRESS,
+                    stun.encode_xor_address(ip_address(alloc.key[1][0]), alloc.key[1][1], msg.transaction_id),
+                ),
+            ],
+            opening.user,
+        )
+        alloc.allocate_response = reply.data
+        self.allocations[alloc.key] = alloc
+        self._schedule(alloc)
+        return [reply]
+
+    def relay_failed(self, alloc: Allocation, now: float) -> list[Event]:
+        """No relay socket could be bound for ``alloc`` (no free port): 508, and no state."""
+        entry = self._opening.pop(alloc.key, None)
+        if entry is None or entry[0] is not alloc:
+            return []
+        self._release_quota(alloc)
+        opening = entry[1]
+        return self._error(opening.msg, alloc.key, now, 508, opening.user)
 
     # ---------------------------------------------------------------- timers
 
@@ -214,31 +321,44 @@ class TurnCore:
         """When ``handle_timer`` should next run (an absolute ``now`` value), or None."""
         return self._timers[0][0] if self._timers else None
 
-    def handle_timer(self, now: float) -> None:
-        """Expire allocations, permissions and channel bindings that are due."""
+    def handle_timer(self, now: float) -> list[Event]:
+        """Expire allocations, permissions and channel bindings that are due; ``CloseRelay`` for
+        every allocation that expired."""
+        effects: list[Event] = []
         while self._timers and self._timers[0][0] <= now:
             _, _, key = heapq.heappop(self._timers)
             alloc = self.allocations.get(key)
             if alloc is None:
                 continue
             if alloc.expires <= now:
-                self._delete(alloc)
+                effects += self._delete(alloc)
             else:
                 alloc.expire(now)
                 # Only the earliest deadline is ever queued; queue the next one.
                 self._schedule(alloc)
         self._limiter.purge(now)
         self._guess_limiter.purge(now)
+        return effects
 
-    def remove(self, key: ClientKey) -> None:
+    def remove(self, key: ClientKey) -> list[Event]:
         """Delete the allocation of ``key`` if any (its TCP control connection closed)."""
         alloc = self.allocations.get(key)
         if alloc is not None:
-            self._delete(alloc)
+            return self._delete(alloc)
+        opening = self._opening.pop(key, None)
+        if opening is not None:
+            self._release_quota(opening[0])
+        return []
 
-    def close_all(self) -> None:
+    def close_all(self) -> list[Event]:
+        """Delete every allocation (the server stops): ``CloseRelay`` for each."""
+        effects: list[Event] = []
         for alloc in list(self.allocations.values()):
-            self._delete(alloc)
+            effects += self._delete(alloc)
+        for alloc, _ in self._opening.values():
+            self._release_quota(alloc)
+        self._opening.clear()
+        return effects
 
     def _schedule(self, alloc: Allocation) -> None:
         heapq.heappush(self._timers, (alloc.next_deadline(), next(self._seq), alloc.key))
@@ -384,6 +504,8 @@ class TurnCore:
             if existing.allocate_tid == msg.transaction_id and existing.username == user.username:
                 return [Reply(existing.allocate_response)]  # a retransmission
             return self._error(msg, key, now, 437, user)
+        if key in self._opening:
+            return []  # a retransmission while the relay socket is being bound: the answer comes
         transport = msg.get(Attr.REQUESTED_TRANSPORT)
         if transport is None or len(transport) != 4:
             return self._error(msg, key, now, 400, user)
@@ -408,7 +530,7 @@ class TurnCore:
             return self._error(msg, key, now, 440, user)
         if self._per_user.get(user.user_id, 0) >= self.config.user_quota:
             return self._error(msg, key, now, 486, user)
-        if len(self.allocations) >= self.config.total_quota:
+        if len(self.allocations) + len(self._opening) >= self.config.total_quota:
             return self._error(msg, key, now, 508, user)
         lifetime = self._lifetime(msg, allocate=True)
         alloc = Allocation(
@@ -424,34 +546,9 @@ class TurnCore:
             tokens=Allocation.burst_for(self.config.max_bytes_per_second),
             tokens_at=now,
         )
-        relay = self._relays.open(
-            alloc, family, even_port=even is not None, dont_fragment=msg.has(Attr.DONT_FRAGMENT)
-        )
-        if relay is None:
-            return self._error(msg, key, now, 508, user)
-        alloc.relay = relay
-        relayed_ip, relayed_port = self._policy.advertised(relay.address, family)
-        alloc.relayed_address = (relayed_ip, relayed_port)
-        reply = self._reply(
-            msg,
-            [
-                (
-                    Attr.XOR_RELAYED_ADDRESS,
-                    stun.encode_xor_address(relayed_ip, relayed_port, msg.transaction_id),
-                ),
-                (Attr.LIFETIME, stun.encode_uint(lifetime)),
-                (
-                    Attr.XOR_MAPPED_ADDRESS,
-                    stun.encode_xor_address(ip_address(key[1][0]), key[1][1], msg.transaction_id),
-                ),
-            ],
-            user,
-        )
-        alloc.allocate_response = reply.data
-        self.allocations[key] = alloc
+        self._opening[key] = (alloc, _Opening(msg, user, lifetime))
         self._per_user[user.user_id] = self._per_user.get(user.user_id, 0) + 1
-        self._schedule(alloc)
-        return [reply]
+        return [OpenRelay(alloc, family, even is not None, msg.has(Attr.DONT_FRAGMENT))]
 
     def _lifetime(self, msg: Message, *, allocate: bool) -> int:
         requested = stun.decode_uint(msg.get(Attr.LIFETIME))
@@ -469,23 +566,26 @@ class TurnCore:
         if family_attr is not None and _FAMILY.get(family_attr[0] if family_attr else 0) != alloc.family:
             return self._error(msg, key, now, 443, user)
         lifetime = self._lifetime(msg, allocate=False)
+        effects: list[Event] = []
         if lifetime == 0:
-            self._delete(alloc)
+            effects = self._delete(alloc)
         else:
             alloc.expires = now + lifetime
             self._schedule(alloc)
-        return [self._reply(msg, [(Attr.LIFETIME, stun.encode_uint(lifetime))], user)]
+        return [*effects, self._reply(msg, [(Attr.LIFETIME, stun.encode_uint(lifetime))], user)]
 
-    def _delete(self, alloc: Allocation) -> None:
+    def _delete(self, alloc: Allocation) -> list[Event]:
         if self.allocations.pop(alloc.key, None) is None:
-            return
+            return []
+        self._release_quota(alloc)
+        return [CloseRelay(alloc)]
+
+    def _release_quota(self, alloc: Allocation) -> None:
         left = self._per_user.get(alloc.user_id, 1) - 1
         if left:
             self._per_user[alloc.user_id] = left
         else:
             self._per_user.pop(alloc.user_id, None)
-        if alloc.relay is not None:
-            alloc.relay.close()
 
     # ---------------------------------------------------------------- permissions and channels
 
