@@ -4,14 +4,12 @@
     client ──TCP/TLS► _TcpConnection ┴► TurnCore events/effects ┘
     peer ───UDP──► _Relay ──► core.to_client ──► ChannelData / Data indication ──► client
 
-Every UDP socket (listeners and relays) sits in one ``_Poller``: an epoll set of its own, watched
-by the loop through a single ``add_reader``. A wake-up polls that set without blocking and reads
-one datagram from each ready socket, round after round until none is ready. Level-triggered
-epoll says whether a socket holds more, so no read ever comes back empty (an empty non-blocking
-read costs a syscall and a Python exception, ~0.6 µs here) and at call rates, where most wake-ups
-find one datagram per socket, one loop callback and one clock read serve them all; busy sockets
-are served round-robin. stdlib asyncio's datagram transport would read one datagram per loop
-iteration (performance.md pitfall 11); this runs on uvloop or the stdlib loop alike.
+Sockets are read with ``loop.add_reader``, because stdlib asyncio's datagram transport reads one
+datagram per loop iteration (performance.md pitfall 11); the same code runs on uvloop or the
+stdlib loop. A listener drains up to ``_BATCH`` datagrams per wake-up: every client sends to it,
+so it often holds several. A relay socket reads one datagram per wake-up: at call rates it holds
+one at a time, and a second read would come back empty (a syscall and a Python exception,
+~0.6 µs here); when it does hold more, the level-triggered loop calls it again.
 
 The core decides; the adapter moves bytes. Relay sockets are bound when the core returns an
 ``OpenRelay`` effect and closed on ``CloseRelay``. The ChannelData fast path (client→peer and
@@ -31,7 +29,6 @@ import errno
 import logging
 import os
 import random
-import select
 import socket
 import ssl
 import struct
@@ -53,10 +50,7 @@ __all__ = ["TurnServer"]
 
 log = logging.getLogger(__name__)
 
-# Per wake-up: at most this many rounds of one datagram per ready socket, then the loop runs its
-# other callbacks (TCP, timers) before the poller is called again.
-_ROUNDS = 64
-_MAX_EVENTS = 512
+_BATCH = 64  # datagrams a listener reads per wake-up at most
 _MAX_DATAGRAM = 65535
 _RCVBUF = 1 << 20
 _IP_PMTUDISC_DO = getattr(
@@ -93,53 +87,6 @@ def _tls_context(settings: TurnSettings) -> ssl.SSLContext | None:
 _HEADER = struct.Struct("!HH")  # ChannelData: channel number, length (RFC 8656 §12.4)
 
 
-class _Poller:
-    """One epoll set for every UDP socket of a server, watched through one ``add_reader``.
-
-    ``select.epoll`` is the standard library's; a socket's handler reads exactly one datagram per
-    call and is called again while the socket stays readable (level-triggered)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, clock: Clock, stats: TurnStats) -> None:
-        self._loop = loop
-        self._clock = clock
-        self._stats = stats
-        self._epoll = select.epoll()
-        self._handlers: dict[int, Callable[[float], None]] = {}
-        loop.add_reader(self._epoll.fileno(), self._on_ready)
-
-    def add(self, fd: int, handler: Callable[[float], None]) -> None:
-        self._handlers[fd] = handler
-        self._epoll.register(fd, select.EPOLLIN)
-
-    def remove(self, fd: int) -> None:
-        """Stop watching ``fd``; call before closing the socket (its number may be reused)."""
-        if self._handlers.pop(fd, None) is not None:
-            with contextlib.suppress(OSError):
-                self._epoll.unregister(fd)
-
-    def close(self) -> None:
-        self._loop.remove_reader(self._epoll.fileno())
-        self._epoll.close()
-        self._handlers.clear()
-
-    def _on_ready(self) -> None:
-        # One clock read per wake-up: the bandwidth rule needs ``now`` only to refill its bucket.
-        now = self._clock.now()
-        poll, handlers = self._epoll.poll, self._handlers
-        for _ in range(_ROUNDS):
-            events = poll(0, _MAX_EVENTS)
-            if not events:
-                return
-            for fd, _ in events:
-                handler = handlers.get(fd)
-                if handler is not None:
-                    try:
-                        handler(now)
-                    except Exception:
-                        self._stats.internal_errors += 1
-                        log.exception("turn: error handling a datagram")
-
-
 class _Relay:
     """One allocation's relay socket."""
 
@@ -158,14 +105,13 @@ class _Relay:
         self.client_tcp: _TcpConnection | None = None
 
     def close(self) -> None:
-        if self.server._poller is not None:
-            self.server._poller.remove(self.fd)
+        self.server._loop.remove_reader(self.fd)
         self.sock.close()
         listener = self.server._udp_by_local.get(self.alloc.key[2])
         if listener is not None and self.alloc.key[0] == "udp":
             listener.by_client.pop(self.client_addr, None)
 
-    def on_readable(self, now: float) -> None:
+    def on_readable(self) -> None:
         """One datagram from a peer: the core's ``to_client`` rule, then ChannelData (framed in
         place in front of the payload) or a Data indication to the client."""
         server = self.server
@@ -175,28 +121,33 @@ class _Relay:
             size, addr = self.sock.recvfrom_into(payload)
         except OSError:
             return  # nothing after all, or an ICMP error surfaced on the socket
-        peer: Address = (addr[0], addr[1]) if self.v6 else addr
-        number = server.core.to_client(self.alloc, peer, size, now)
-        if number < 0:
-            return
-        stats = server.stats
-        client_sock = self.client_sock
-        if number and client_sock is not None:
-            _HEADER.pack_into(server._scratch, 0, number, size)
-            try:
-                client_sock.sendto(server._scratch_view[: 4 + size], self.client_addr)
-            except (BlockingIOError, InterruptedError):
-                stats.dropped += 1  # UDP semantics: a full socket buffer drops the datagram
+        try:
+            peer: Address = (addr[0], addr[1]) if self.v6 else addr
+            number = server.core.to_client(self.alloc, peer, size, server._clock.now())
+            if number < 0:
                 return
-            except OSError:
-                stats.send_errors += 1
-                return
-        else:
-            data = bytes(payload[:size])
-            out = _HEADER.pack(number, size) + data if number else server.core.data_indication(peer, data)
-            self.send_to_client(out)
-        stats.packets_to_client += 1
-        stats.bytes_to_client += size
+            stats = server.stats
+            client_sock = self.client_sock
+            if number and client_sock is not None:
+                _HEADER.pack_into(server._scratch, 0, number, size)
+                try:
+                    client_sock.sendto(server._scratch_view[: 4 + size], self.client_addr)
+                except (BlockingIOError, InterruptedError):
+                    stats.dropped += 1  # UDP semantics: a full socket buffer drops the datagram
+                    return
+                except OSError:
+                    stats.send_errors += 1
+                    return
+            else:
+                data = bytes(payload[:size])
+                self.send_to_client(
+                    _HEADER.pack(number, size) + data if number else server.core.data_indication(peer, data)
+                )
+            stats.packets_to_client += 1
+            stats.bytes_to_client += size
+        except Exception:
+            server.stats.internal_errors += 1
+            log.exception("turn: error relaying a peer datagram")
 
     def send_to_client(self, data: bytes) -> None:
         if self.client_sock is not None:
@@ -220,43 +171,51 @@ class _UdpListener:
         self._buffer = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buffer)
 
-    def on_readable(self, now: float) -> None:
-        """One datagram from a client: ChannelData straight to the peer the core's ``to_peer``
-        rule names, anything else through ``TurnCore.handle_client``."""
-        server, buf, view = self.server, self._buffer, self._view
-        try:
-            size, addr = self.sock.recvfrom_into(view)
-        except OSError:
-            return
-        client: Address = (addr[0], addr[1]) if self.v6 else addr
-        if size >= 4 and 0x40 <= buf[0] <= 0x7F:
-            # Fast path: ChannelData (RFC 8656 §12.5) — a header, the core's rule, one send.
-            relay = self.by_client.get(client)
-            length = (buf[2] << 8) | buf[3]
-            if relay is None or 4 + length > size:
-                server.stats.dropped += 1
-                return
-            peer = server.core.to_peer(relay.alloc, (buf[0] << 8) | buf[1], length, now)
-            if peer is None:
-                return
-            stats = server.stats
+    def on_readable(self) -> None:
+        """Up to ``_BATCH`` datagrams from clients: ChannelData straight to the peer the core's
+        ``to_peer`` rule names, anything else through ``TurnCore.handle_client``."""
+        server, sock, buf, view = self.server, self.sock, self._buffer, self._view
+        stats, to_peer, by_client = server.stats, server.core.to_peer, self.by_client
+        now = server._clock.now()  # one clock read per wake-up
+        for _ in range(_BATCH):
             try:
-                relay.sock.sendto(view[4 : 4 + length], peer)
+                size, addr = sock.recvfrom_into(view)
             except (BlockingIOError, InterruptedError):
-                stats.dropped += 1
                 return
             except OSError:
-                stats.send_errors += 1
-                return
-            stats.packets_to_peer += 1
-            stats.bytes_to_peer += length
-            return
+                continue  # an ICMP error surfaced on the socket
+            try:
+                client: Address = (addr[0], addr[1]) if self.v6 else addr
+                if size < 4 or not 0x40 <= buf[0] <= 0x7F:
+                    self._stun(bytes(view[:size]), client, now)
+                    continue
+                # Fast path: ChannelData (RFC 8656 §12.5) — a header, the core's rule, one send.
+                relay = by_client.get(client)
+                length = (buf[2] << 8) | buf[3]
+                if relay is None or 4 + length > size:
+                    stats.dropped += 1
+                    continue
+                peer = to_peer(relay.alloc, (buf[0] << 8) | buf[1], length, now)
+                if peer is None:
+                    continue
+                try:
+                    relay.sock.sendto(view[4 : 4 + length], peer)
+                except (BlockingIOError, InterruptedError):
+                    stats.dropped += 1
+                    continue
+                except OSError:
+                    stats.send_errors += 1
+                    continue
+                stats.packets_to_peer += 1
+                stats.bytes_to_peer += length
+            except Exception:
+                stats.internal_errors += 1
+                log.exception("turn: error handling a client datagram")
+
+    def _stun(self, data: bytes, client: Address, now: float) -> None:
+        server, sock = self.server, self.sock
         key: ClientKey = ("udp", client, self.local)
-        sock = self.sock
-        server.apply(
-            server.core.handle_client(bytes(view[:size]), key, now),
-            lambda data: server._sendto(sock, data, client),
-        )
+        server.apply(server.core.handle_client(data, key, now), lambda out: server._sendto(sock, out, client))
 
 
 class _TcpConnection(asyncio.Protocol):
@@ -315,7 +274,6 @@ class TurnServer:
     """
 
     _loop: asyncio.AbstractEventLoop  # set by start(): the loop the server runs in
-    _poller: _Poller | None = None  # every UDP socket's readiness, from start() to stop()
 
     def __init__(
         self,
@@ -406,13 +364,12 @@ class TurnServer:
         self._timer_task = asyncio.create_task(self._run_timers(), name="turn-timers")
 
     async def _bind(self, port: int) -> None:
-        self._poller = poller = _Poller(self._loop, self._clock, self.stats)
         for host in self._hosts:
             sock = _udp_socket(host, port)
             listener = _UdpListener(self, sock)
             self._udp.append(listener)
             self._udp_by_local[listener.local] = listener
-            poller.add(sock.fileno(), listener.on_readable)
+            self._loop.add_reader(sock.fileno(), listener.on_readable)
             if port == 0 and len(self._hosts) == 1:
                 port = listener.local[1] if self.settings.tcp else 0
             if self.settings.tcp:
@@ -441,8 +398,7 @@ class TurnServer:
                 self.registry.unregister(self._collector)
         self.apply(self.core.close_all(), lambda data: None)
         for listener in self._udp:
-            if self._poller is not None:
-                self._poller.remove(listener.sock.fileno())
+            self._loop.remove_reader(listener.sock.fileno())
             listener.sock.close()
         self._udp.clear()
         self._udp_by_local.clear()
@@ -454,9 +410,6 @@ class TurnServer:
             await server.wait_closed()
         self._tcp_servers.clear()
         self._tls_servers.clear()
-        if self._poller is not None:
-            self._poller.close()
-            self._poller = None
 
     @property
     def udp_port(self) -> int:
@@ -564,8 +517,7 @@ class TurnServer:
             else:
                 relay.client_tcp = self._tcp_connections.get(allocation.key)
             self._relays[allocation.key] = relay
-            assert self._poller is not None  # relays are only opened between start() and stop()
-            self._poller.add(relay.fd, relay.on_readable)
+            self._loop.add_reader(relay.fd, relay.on_readable)
             return relay
         return None
 
