@@ -172,6 +172,7 @@ class Telex:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")} | OPEN_LIMITS
+        env["TELEX_TURN__TLS_PORT"] = str(free_port())  # never the default 5349: another server may hold it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "telex", "serve", "--data-dir", str(workdir / "telex"), "--port", str(self.port),
              "--tls-port", str(free_port()), "--turn-port", str(free_port(socket.SOCK_DGRAM))],
