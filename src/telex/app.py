@@ -26,15 +26,10 @@ from prometheus_client import CollectorRegistry
 
 from telex import __version__
 from telex.bus import Bus, open_bus
+from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
 from telex.calling.api import calling_router
-from telex.calling.events import CALL_TOPIC_PREFIX
-from telex.calling.repository import CallStore
-from telex.calling.service import CALL_SCOPES, CallingService
+from telex.chat import CHAT_SCOPES, ChatService, ChatStore, RateLimiter
 from telex.chat.api import chat_router
-from telex.chat.guard import CHAT_SCOPES
-from telex.chat.ratelimit import RateLimiter
-from telex.chat.repository import ChatStore
-from telex.chat.service import ChatService
 from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
 from telex.demo.routes import demo_router
@@ -42,13 +37,15 @@ from telex.demo.service import DemoService
 from telex.events.audience import TopicScopes
 from telex.events.backbone import Backbone
 from telex.events.log import EventLog
+from telex.identity import (
+    IdentityService,
+    KeyringHolder,
+    SqlKeyringRepository,
+    SqlUserRepository,
+    TokenVerifier,
+)
 from telex.identity.api import identity_router
-from telex.identity.keyring import KeyringHolder
-from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
-from telex.identity.service import IdentityService
-from telex.identity.verifier import TokenVerifier
-from telex.realtime.gateway import RealtimeGateway
-from telex.realtime.hub import Hub
+from telex.realtime import Hub, RealtimeGateway
 from telex.store.database import Database
 from telex.tls import ensure_certificate
 from telex.turn.api import relay_router

@@ -15,12 +15,12 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from telex.calling.settings import CallingSettings
-from telex.chat.settings import ChatSettings
+from telex.calling import CallingSettings
+from telex.chat import ChatSettings
 from telex.core.settings import StrictSettings
 from telex.demo.settings import DemoSettings
-from telex.identity.settings import IdentitySettings
-from telex.realtime.settings import RealtimeSettings
+from telex.identity import IdentitySettings
+from telex.realtime import RealtimeSettings
 from telex.turn.settings import TurnSettings
 from telex.web.settings import HttpSettings
 

@@ -18,7 +18,7 @@ import uvicorn
 
 from telex.app import Node, build_app
 from telex.config import Settings
-from telex.identity.keyring import encode_key
+from telex.identity import encode_key
 from telex.tls import ensure_certificate
 from telex.web.middleware import JsonLogFormatter
 from telex.web.websocket import TelexWebSocketProtocol

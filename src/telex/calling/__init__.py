@@ -1,4 +1,15 @@
 """Voice, video and data calls: the state machine (``machine``), storage (``repository``), the
-service that authorizes and records every change (``service``) and the realtime payloads
-(``payloads``). Media never passes through here: clients connect to each other over WebRTC,
-relayed by Telex TURN; this capability carries their signaling. See docs/calling.md."""
+service that authorizes and records every change (``service``) and the domain events
+(``events``). Media never passes through here: clients connect to each other over WebRTC,
+relayed by Telex TURN; this capability carries their signaling. See docs/calling.md.
+
+What other capabilities and the composition root may use is exported here; the routes
+(``calling.api``) import the web layer and are wired by the composition root.
+"""
+
+from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent
+from telex.calling.repository import CallStore
+from telex.calling.service import CALL_SCOPES, CallingService
+from telex.calling.settings import CallingSettings
+
+__all__ = ["CALL_SCOPES", "CALL_TOPIC_PREFIX", "CallEvent", "CallStore", "CallingService", "CallingSettings"]

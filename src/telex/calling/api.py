@@ -34,7 +34,7 @@ from telex.calling.wire import (
     SignalRequest,
     StartCallRequest,
 )
-from telex.identity.tokens import Principal
+from telex.identity import Principal
 from telex.web.auth import BearerAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse

@@ -24,8 +24,7 @@ from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import identifier_kind
 from telex.events.model import DomainEvent
-from telex.identity.scopes import Scope
-from telex.identity.tokens import Principal
+from telex.identity import Principal, Scope
 
 __all__ = ["CALL_SCOPES", "CallingService", "Joined"]
 

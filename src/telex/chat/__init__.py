@@ -1,1 +1,22 @@
-"""Chat (ACS Chat-compatible): threads, messages, participants, receipts, typing."""
+"""Chat (ACS Chat-compatible): threads, messages, participants, receipts, typing.
+
+What other capabilities and the composition root may use is exported here; the routes
+(``chat.api``) import the web layer and are wired by the composition root.
+"""
+
+from telex.chat.guard import CHAT_SCOPES
+from telex.chat.models import MessageType, ParticipantSpec
+from telex.chat.ratelimit import RateLimiter
+from telex.chat.repository import ChatStore
+from telex.chat.service import ChatService
+from telex.chat.settings import ChatSettings
+
+__all__ = [
+    "CHAT_SCOPES",
+    "ChatService",
+    "ChatSettings",
+    "ChatStore",
+    "MessageType",
+    "ParticipantSpec",
+    "RateLimiter",
+]

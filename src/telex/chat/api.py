@@ -45,7 +45,7 @@ from telex.chat.wire import (
 )
 from telex.core.clock import iso_time
 from telex.core.errors import ErrorCode, TelexError
-from telex.identity.tokens import Principal
+from telex.identity import Principal
 from telex.web.auth import BearerAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse

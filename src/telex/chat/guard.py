@@ -15,8 +15,7 @@ from enum import Enum
 
 from telex.chat.repository import ChatTx, Record
 from telex.core.errors import ErrorCode, TelexError
-from telex.identity.scopes import Scope
-from telex.identity.tokens import Principal
+from telex.identity import Principal, Scope
 
 __all__ = ["CHAT_SCOPES", "Action", "require_member", "require_scope", "thread_not_found"]
 

@@ -41,7 +41,7 @@ from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
 from telex.events.backbone import Backbone
-from telex.identity.tokens import Principal
+from telex.identity import Principal
 
 __all__ = ["ChatService"]
 

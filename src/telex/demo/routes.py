@@ -21,7 +21,7 @@ from telex.core.clock import Clock, iso_time
 from telex.core.errors import ErrorCode, TelexError
 from telex.demo.service import MAX_NAME, DemoService
 from telex.demo.session import Session, decode_session, encode_session
-from telex.identity.tokens import IssuedToken
+from telex.identity import IssuedToken
 from telex.web.body import body_doc, read_json
 
 __all__ = ["DEMO_DIR", "demo_router"]

@@ -21,15 +21,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from telex.chat.models import ParticipantSpec
-from telex.chat.service import ChatService
+from telex.chat import ChatService, ParticipantSpec
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
 from telex.demo.session import Session
-from telex.identity.scopes import Scope
-from telex.identity.service import IdentityService
-from telex.identity.tokens import IssuedToken, Principal
+from telex.identity import IdentityService, IssuedToken, Principal, Scope
 
 __all__ = ["DemoService", "SignedIn"]
 

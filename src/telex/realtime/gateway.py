@@ -40,8 +40,8 @@ from telex.core.errors import ErrorCode, TelexError
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
-from telex.identity.scopes import Scope as TokenScope
-from telex.identity.verifier import TokenVerifier
+from telex.identity import Scope as TokenScope
+from telex.identity import TokenVerifier
 from telex.realtime import protocol as p
 from telex.realtime.hub import Hub
 from telex.realtime.session import CloseConnection, ReadReplay, RealtimeSession, VerifyToken

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from telex.events.model import DomainEvent
-from telex.identity.tokens import Principal
+from telex.identity import Principal
 from telex.realtime import protocol as p
 
 __all__ = [

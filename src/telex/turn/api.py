@@ -19,9 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
-from telex.identity.scopes import Scope
-from telex.identity.service import IdentityService
-from telex.identity.verifier import TokenVerifier
+from telex.identity import IdentityService, Scope, TokenVerifier
 from telex.turn.relayconfig import MAX_TTL, issue_relay_configuration
 from telex.turn.settings import TurnSettings
 from telex.web.auth import HmacAuth, bearer_token

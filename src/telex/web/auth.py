@@ -9,11 +9,7 @@ from starlette.requests import HTTPConnection, Request
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
-from telex.identity import hmac_auth
-from telex.identity.keyring import KeyringHolder
-from telex.identity.scopes import Scope
-from telex.identity.tokens import Principal
-from telex.identity.verifier import TokenVerifier
+from telex.identity import KeyringHolder, Principal, Scope, TokenVerifier, hmac_auth
 
 __all__ = ["BearerAuth", "HmacAuth", "raw_target"]
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from telex.identity.keyring import KeyringHolder
+from telex.identity import KeyringHolder
 from telex.web.lean import LeanRoutes, hot_route
 
 __all__ = ["ops_router"]
