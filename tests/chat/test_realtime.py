@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import socket
 import time
@@ -235,6 +236,40 @@ async def test_slow_consumer_is_cut_off_without_slowing_others(tmp_path: Path) -
                 assert got[-1].data["message"] == "last" and rt.connects == 1
             # once it reads again, the stalled client finds the resumable close code
             assert await close_code(stalled) == 4008
+    finally:
+        await node.close()
+
+
+async def test_a_peer_that_never_reads_is_disconnected_after_overflow(tmp_path: Path) -> None:
+    node = await open_node(tmp_path, queue_size=8)
+    make = users_of(node)
+    a, slow = await make(), await make()
+    try:
+        async with running(node) as url, ChatClient(url, a.token) as chat:
+            tid = await chat.create_thread("t", [slow.id])
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+            stalled = await raw(url, slow, max_queue=1, sock=sock, compression=None)
+            sent = 0
+            while node.hub.connections == 1 and sent < 400:
+                await chat.send_message(tid, random.randbytes(10_000).hex())
+                sent += 1
+            assert node.hub.connections == 0, "the stalled client was never dropped"
+            # It never reads, so it can never take the close frame: within the close bound (5 s)
+            # the server drops the TCP connection, buffered frames and all.
+            fd = stalled.transport.get_extra_info("socket").fileno()
+            peer = socket.socket(fileno=os.dup(fd))
+            try:
+                deadline = time.monotonic() + 10
+                closed = False
+                while not closed and time.monotonic() < deadline:
+                    await asyncio.sleep(0.2)
+                    info = peer.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)
+                    closed = info[0] != 1  # tcpi_state: 1 is ESTABLISHED
+                assert closed, "the server kept the connection of a peer that never reads"
+            finally:
+                peer.close()
     finally:
         await node.close()
 

@@ -30,6 +30,8 @@ import contextlib
 import heapq
 import itertools
 import logging
+import socket
+import struct
 from collections.abc import Coroutine
 from typing import Any
 
@@ -52,7 +54,8 @@ __all__ = ["RealtimeGateway"]
 log = logging.getLogger(__name__)
 
 _REPLAY_BATCH = 500
-_CLOSE_TIMEOUT = 1.0
+# How long a closing socket's peer has to take the close frames before the connection is dropped.
+_CLOSE_TIMEOUT = 5.0
 
 
 async def _resume(coro: Coroutine[Any, Any, None], yielded: Any) -> None:
@@ -107,6 +110,17 @@ class _DirectWriter:
         if not (hasattr(proto.conn, "send_text") and hasattr(proto.conn, "data_to_send")):
             return None
         return cls(proto)
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent data and all (a peer that stopped reading). A plain
+        close would leave the kernel holding the unsent frames, probing a zero window for
+        minutes; a zero linger makes the close a reset that frees them at once."""
+        transport = self._proto.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
 
     def write(self, frame: bytes) -> bool:
         """Write ``frame`` (UTF-8) now; False if this socket cannot take it this way (use the ASGI
@@ -203,8 +217,14 @@ class _Connection:
         await self._send({"type": "websocket.close", "code": close.code, "reason": close.reason[:120]})
 
     def _abort(self) -> None:
-        if not self.closed and self._task is not None and not self._task.done():
-            self.closed = True
+        """The close frames did not go out in time: the peer is not reading. Release everything
+        now (a graceful close would wait for the peer to read the buffered frames first)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._direct is not None:
+            self._direct.abort()
+        if self._task is not None and not self._task.done():
             self._task.cancel()
 
 
@@ -355,6 +375,7 @@ class RealtimeGateway:
             heartbeat=s.heartbeat_seconds,
             max_frame_bytes=s.max_frame_bytes,
             queue_limit=s.queue_size,
+            queue_bytes=s.queue_bytes,
             permits=self._permits,
         )
         conn = _Connection(session, send, self._clock)

@@ -20,7 +20,8 @@ Exactly once, in order: the shell registers the connection with the hub *before*
 at or below the last position sent ever goes out again.
 
 The outbox is bounded: a client that does not read (its shell cannot send) lets frames pile up
-here, and past ``queue_limit`` the session closes with 4008 (slow consumer, resumable).
+here, and past ``queue_limit`` frames or ``queue_bytes`` bytes the session closes with 4008 (slow
+consumer, resumable).
 
 Two kinds of error, as in h11: a client that breaks the protocol gets a close code
 (``ProtocolError``'s); a shell that feeds an input the current state cannot take is a bug and
@@ -155,8 +156,10 @@ class RealtimeSession:
         "_held",
         "_last_sent",
         "_limit",
+        "_limit_bytes",
         "_max_frame",
         "_outbox",
+        "_outbox_bytes",
         "_permits",
         "_tail",
         "close",
@@ -173,6 +176,7 @@ class RealtimeSession:
         heartbeat: float,
         max_frame_bytes: int,
         queue_limit: int,
+        queue_bytes: int = 1 << 62,
         permits: Permits,
     ) -> None:
         self.state = State.AWAITING_AUTH
@@ -183,6 +187,8 @@ class RealtimeSession:
         self._heartbeat = heartbeat
         self._max_frame = max_frame_bytes
         self._limit = queue_limit
+        self._limit_bytes = queue_bytes
+        self._outbox_bytes = 0
         self._permits = permits
         # A list, not a deque: it is nearly always empty, and an empty deque costs 600 bytes.
         self._outbox: list[bytes] = []
@@ -204,7 +210,9 @@ class RealtimeSession:
         if not self._outbox:
             return None
         self._last_sent = now
-        return self._outbox.pop(0)
+        frame = self._outbox.pop(0)
+        self._outbox_bytes -= len(frame)
+        return frame
 
     @property
     def pending_frames(self) -> int:
@@ -358,10 +366,11 @@ class RealtimeSession:
     def _queue(self, frame: bytes | str) -> None:
         if isinstance(frame, str):
             frame = frame.encode()
-        if len(self._outbox) >= self._limit:
+        if len(self._outbox) >= self._limit or self._outbox_bytes + len(frame) > self._limit_bytes:
             self._overflow()
             return
         self._outbox.append(frame)
+        self._outbox_bytes += len(frame)
 
     def _overflow(self) -> None:
         self._close(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")
@@ -372,5 +381,6 @@ class RealtimeSession:
         self.state = State.CLOSED
         self.close = CloseConnection(code, reason)
         self._outbox.clear()
+        self._outbox_bytes = 0
         self._held.clear()
         self._effects.append(self.close)

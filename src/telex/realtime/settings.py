@@ -12,7 +12,9 @@ __all__ = ["RealtimeSettings"]
 class RealtimeSettings(StrictSettings):
     """The realtime gateway (``/realtime``) and this node's fan-out hub (the ``[realtime]`` section)."""
 
+    # Frames a socket may have waiting to be sent (items and bytes) before it is closed with 4008.
     queue_size: int = Field(default=1024, ge=8)
+    queue_bytes: int = Field(default=4 << 20, ge=64 << 10)
     heartbeat_seconds: float = Field(default=15.0, gt=0)
     auth_timeout_seconds: float = Field(default=5.0, gt=0)
     max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
