@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from telex.core import jsonlimits
 from telex.core.ids import identifier_kind
 from telex.events.model import DomainEvent
 
@@ -94,7 +95,7 @@ def parse_client_frame(text: str | None, max_bytes: int) -> AuthFrame | PingFram
     if len(text) > max_bytes or len(text.encode()) > max_bytes:
         raise ProtocolError(Close.TOO_BIG, "frame too large")
     try:
-        frame = json.loads(text)
+        frame = jsonlimits.loads(text, max_depth=8)  # client frames are flat
     except ValueError as exc:
         raise ProtocolError(Close.BAD_REQUEST, "frames are JSON objects") from exc
     if not isinstance(frame, dict):

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
+from telex.core import jsonlimits
 from telex.core.errors import ErrorCode, TelexError
 
 __all__ = ["body_doc", "read_json", "request_hostname"]
@@ -44,7 +45,9 @@ async def read_json(request: Request, model: type[M], *, allow_empty: bool = Fal
             return None
         raise TelexError(ErrorCode.VALIDATION_FAILED, "A JSON request body is required.")
     try:
-        data = json.loads(raw)
+        data = jsonlimits.loads(raw)
+    except jsonlimits.JsonTooDeep as exc:
+        raise TelexError(ErrorCode.INVALID_JSON, f"The request body is not valid JSON: {exc}.") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TelexError(ErrorCode.INVALID_JSON, "The request body is not valid JSON.") from exc
     try:
