@@ -47,15 +47,18 @@ from telex.identity import (
 from telex.identity.api import identity_router
 from telex.realtime import Hub, RealtimeGateway
 from telex.store.database import Database
-from telex.tls import ensure_certificate
+from telex.tls import server_tls
 from telex.turn.api import relay_router
 from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
+from telex.web.cors import Cors, OriginPolicy
 from telex.web.errors import install_error_handlers
 from telex.web.lean import LeanRoutes, TelexApp
 from telex.web.middleware import AccessLog, HttpMetrics, RequestContextMiddleware
+from telex.web.routes_home import home_router
 from telex.web.routes_ops import ops_router
 from telex.web.routes_sdk import sdk_router
+from telex.web.unsupported import install_unsupported
 
 __all__ = ["Node", "access_key_override", "build_app"]
 
@@ -82,7 +85,7 @@ def _with_turn_certificate(settings: Settings) -> Settings:
     turn = settings.turn
     if not turn.enabled or turn.tls_cert_file is not None:
         return settings
-    tls = ensure_certificate(settings.data_dir)
+    tls = server_tls(settings)
     turn = turn.model_copy(update={"tls_cert_file": tls.cert, "tls_key_file": tls.key})
     return settings.model_copy(update={"turn": turn})
 
@@ -205,18 +208,25 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     app.include_router(identity_router(node.identity, hmac, hot))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
     app.include_router(calling_router(node.calling, bearer, hot))
+    # One origin allowlist for REST (CORS) and /realtime.
+    own = [settings.public_url.rstrip("/")] if settings.public_url else []
+    origins = OriginPolicy(settings.http.allowed_origins, own)
     # One socket carries chat and call events; a token needs a chat or a voip scope to open it.
     gateway = RealtimeGateway(
         node.verifier, node.events, node.hub, settings.realtime, node.clock, node.topics,
-        frozenset(CHAT_SCOPES) | CALL_SCOPES,
+        frozenset(CHAT_SCOPES) | CALL_SCOPES, origins=origins.refused,
     )  # fmt: skip
     app.add_socket("/realtime", gateway)
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )
     app.include_router(sdk_router())
-    if node.demo is not None:  # last: it serves the demo's files by name at the root
+    if node.demo is not None:  # it serves the demo's files by name at the root
         app.include_router(demo_router(node.demo, node.clock))
+    else:
+        app.include_router(home_router())
+    # ACS APIs Telex lacks answer 501 naming the API; only requests no route matched get there.
+    app.router.default = install_unsupported(app.router.default)
     if node.http_metrics is None:  # once per node: every app of the node shares them
         node.http_metrics = HttpMetrics(node.registry)
     access_log = AccessLog(enabled=logging.getLogger("telex.access").isEnabledFor(logging.INFO))
@@ -227,7 +237,11 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         metrics=node.http_metrics,
         access_log=access_log,
     )
+    cors = functools.partial(Cors, policy=origins, max_age=settings.http.cors_max_age_seconds)
+    # Added first, so it runs inside the request context (request id, log line, metrics), on
+    # FastAPI's routes and, below, on the hot routes alike.
+    app.add_middleware(cors.func, **cors.keywords)
     app.add_middleware(context.func, **context.keywords)
     if lean:
-        app.enable_lean(hot, context)
+        app.enable_lean(hot, lambda inner: context(cors(inner)))
     return app

@@ -2,18 +2,27 @@
 
 Unknown keys are errors at every layer (a typo in a config file must not silently fall back to a
 default). Nested sections use ``__`` in environment names: ``TELEX_IDENTITY__HMAC_SKEW_SECONDS``.
+A list setting takes a JSON array or comma-separated values from the environment:
+``TELEX_HTTP__ALLOWED_ORIGINS='["https://a.example"]'`` or ``=https://a.example,https://b.example``.
 Secrets may come from files: ``access_key_file`` instead of ``TELEX_ACCESS_KEY``.
+
+    TOML ──┐
+    env ───┼─► (env strings of list settings split) ─► merged dict ─► Settings.model_validate
+    CLI ───┘                                                            └─ ConfigError naming the key
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from telex.calling import CallingSettings
 from telex.chat import ChatSettings
@@ -21,8 +30,9 @@ from telex.core.settings import StrictSettings
 from telex.demo.settings import DemoSettings
 from telex.identity import IdentitySettings
 from telex.realtime import RealtimeSettings
+from telex.tls import TlsSettings
 from telex.turn.settings import TurnSettings
-from telex.web.settings import HttpSettings
+from telex.web.settings import HttpSettings, normalize_origin
 
 __all__ = [
     "CallingSettings",
@@ -33,12 +43,16 @@ __all__ = [
     "IdentitySettings",
     "RealtimeSettings",
     "Settings",
+    "TlsSettings",
     "TurnSettings",
     "load_settings",
 ]
 
 # Environment variables that are read directly rather than as settings.
 _ENV_NOT_SETTINGS = frozenset({"TELEX_ACCESS_KEY"})
+# Settings that moved: the old key is an error that names the new one.
+_MOVED = {("realtime", "allowed_origins"): "http.allowed_origins"}
+_LIST_TYPES = (tuple, list, set, frozenset)
 
 
 class ConfigError(Exception):
@@ -54,8 +68,13 @@ class Settings(StrictSettings):
     database: str = ""
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     access_key_file: Path | None = None
+    # The URL clients reach this server by (behind a reverse proxy, or a public name):
+    # "https://telex.example.com". It becomes the connection string's endpoint, a name in the
+    # self-signed certificate and an origin of the server's own. Empty: https://host:tls_port/.
+    public_url: str = ""
     identity: IdentitySettings = IdentitySettings()
     http: HttpSettings = HttpSettings()
+    tls: TlsSettings = TlsSettings()
     turn: TurnSettings = TurnSettings()
     chat: ChatSettings = ChatSettings()
     realtime: RealtimeSettings = RealtimeSettings()
@@ -63,6 +82,19 @@ class Settings(StrictSettings):
     demo: DemoSettings = DemoSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            origin = normalize_origin(value.rstrip("/"))
+        except ValueError:
+            origin = "*"
+        if origin == "*":
+            raise ValueError("must be http(s)://host[:port] (Telex serves at the root, no path)")
+        return origin + "/"
 
     @property
     def database_url(self) -> str:
@@ -92,6 +124,48 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     return layer
 
 
+def _list_field(annotation: Any) -> bool:
+    """A tuple/list setting (possibly ``X | None``)."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return any(_list_field(a) for a in typing.get_args(annotation) if a is not type(None))
+    return typing.get_origin(annotation) in _LIST_TYPES or annotation in _LIST_TYPES
+
+
+def _split_list(name: str, text: str) -> Any:
+    """A list from an environment string: a JSON array, or comma-separated values."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            return json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            problem = f"{name}: not a JSON array ({exc})"
+            raise ConfigError(f"invalid configuration (environment): {problem}") from exc
+    return [part.strip() for part in stripped.split(",") if part.strip()]
+
+
+def _lists_from_env(model: type[BaseModel], layer: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``layer`` with the string values of list settings turned into lists (the environment has
+    only strings; pydantic would read a string as one value, or refuse it)."""
+    out = dict(layer)
+    for key, value in layer.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue  # unknown: validation names it
+        annotation = field.annotation
+        if isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            out[key] = _lists_from_env(annotation, value, f"{prefix}{key}.")
+        elif isinstance(value, str) and _list_field(annotation):
+            out[key] = _split_list(f"{prefix}{key}", value)
+    return out
+
+
+def _check_moved(layer: Mapping[str, Any], source: str) -> None:
+    for (section, key), new in _MOVED.items():
+        old = layer.get(section)
+        if isinstance(old, Mapping) and key in old:
+            raise ConfigError(f"invalid configuration ({source}): {section}.{key}: moved to {new}")
+
+
 def _describe(exc: ValidationError, source: str) -> str:
     parts = []
     for err in exc.errors():
@@ -114,13 +188,17 @@ def load_settings(
         config_file = Path(env["TELEX_CONFIG"])
     if config_file is not None:
         try:
-            merged = _merge(merged, tomllib.loads(config_file.read_text()))
+            file_layer = tomllib.loads(config_file.read_text())
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read config file {config_file}: {exc}") from exc
+        _check_moved(file_layer, str(config_file))
+        merged = _merge(merged, file_layer)
         sources.append(str(config_file))
     env_layer = _env_layer(env)
     env_layer.pop("config", None)
     if env_layer:
+        _check_moved(env_layer, "environment")
+        env_layer = _lists_from_env(Settings, env_layer)
         sources.append("environment")
     merged = _merge(merged, env_layer)
     if cli:

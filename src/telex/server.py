@@ -82,6 +82,7 @@ async def serve(settings: Settings) -> None:
     primary = encode_key(node.keyring.state.primary_key)
     print(f"Telex {settings.data_dir.resolve()} (resource {node.keyring.state.resource_id})", flush=True)
     print(f"  HTTP   http://{_url_host(settings.host)}:{http_port}/", flush=True)
+    assert tls.ca is not None  # the self-signed files (own certificates come with telex serve's TLS settings)
     print(f"  HTTPS  https://{_url_host(settings.host)}:{https_port}/  CA: {tls.ca.resolve()}", flush=True)
     await node.start()
     if node.turn is not None:

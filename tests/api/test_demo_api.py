@@ -146,9 +146,11 @@ async def test_a_room_keeps_its_thread_across_a_restart(tmp_path: Path) -> None:
     assert (tmp_path / "data" / "demo.json").stat().st_mode & 0o077 == 0
 
 
-async def test_without_demo_there_is_no_page_and_no_sign_in(node: Node) -> None:
+async def test_without_demo_there_is_no_demo_page_and_no_sign_in(node: Node) -> None:
     async with _browser(build_app(node)) as browser:
-        assert (await browser.get("/")).status_code == 404
+        home = await browser.get("/")  # the small page about this server (tests/api/test_home.py)
+        assert home.status_code == 200 and "telex serve --demo" in home.text
+        assert (await browser.get("/demo.js")).status_code == 404
         r = await browser.post("/demo/api/session", json={"displayName": "Ada"})
         assert r.status_code == 404
         assert r.json()["error"]["code"] == "NotFound"

@@ -30,11 +30,16 @@ OPEN_LIMITS: dict[str, Any] = {
 _REALTIME_KEYS = frozenset(RealtimeSettings.model_fields)
 
 
-async def open_node(tmp_path: Path, database: str = "", **overrides: Any) -> Node:
-    """A node with chat's rate limits lifted; ``overrides`` are chat or realtime settings."""
+async def open_node(
+    tmp_path: Path, database: str = "", http: dict[str, Any] | None = None, **overrides: Any
+) -> Node:
+    """A node with chat's rate limits lifted; ``overrides`` are chat or realtime settings,
+    ``http`` the ``[http]`` section."""
     chat = {k: v for k, v in overrides.items() if k not in _REALTIME_KEYS}
     realtime = {k: v for k, v in overrides.items() if k in _REALTIME_KEYS}
-    settings = make_settings(tmp_path, database=database, chat={**OPEN_LIMITS, **chat}, realtime=realtime)
+    settings = make_settings(
+        tmp_path, database=database, chat={**OPEN_LIMITS, **chat}, realtime=realtime, http=http or {}
+    )
     return await Node.open(settings, SystemClock())
 
 

@@ -309,7 +309,10 @@ async def test_an_expired_token_closes_the_socket_within_a_second(tmp_path: Path
 
 async def test_handshake_and_frame_rules(tmp_path: Path) -> None:
     node = await open_node(
-        tmp_path, allowed_origins=["https://app.example"], auth_timeout_seconds=0.3, max_frame_bytes=2048
+        tmp_path,
+        http={"allowed_origins": ["https://app.example"]},
+        auth_timeout_seconds=0.3,
+        max_frame_bytes=2048,
     )
     make = users_of(node)
     u = await make()
@@ -318,6 +321,10 @@ async def test_handshake_and_frame_rules(tmp_path: Path) -> None:
             with pytest.raises(InvalidStatus) as refused:
                 await connect(ws_url(url), origin="https://evil.example")  # type: ignore[arg-type]
             assert refused.value.response.status_code == 403
+            # The refusal names the origin and the setting, in the ACS error body (as REST).
+            error = json.loads(refused.value.response.body)["error"]
+            assert error["code"] == "Forbidden" and "https://evil.example" in error["message"]
+            assert "http.allowed_origins" in error["message"]
             ws = await raw(url, u, origin="https://app.example")  # type: ignore[arg-type]
             await ws.close()
 

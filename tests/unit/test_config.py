@@ -81,5 +81,78 @@ def test_example_config_lists_every_setting_with_its_default() -> None:
         assert name in written, f"telex.example.toml lacks {name}"
         section = field.annotation
         if isinstance(section, type) and hasattr(section, "model_fields"):
-            missing = set(section.model_fields) - set(written[name]) - {"tls_cert_file", "tls_key_file"}
+            commented = {"tls_cert_file", "tls_key_file", "cert_file", "key_file"}
+            missing = set(section.model_fields) - set(written[name]) - commented
             assert not missing, f"telex.example.toml [{name}] lacks {sorted(missing)}"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        '["https://a.example", "https://b.example:8443"]',
+        "https://a.example,https://b.example:8443",
+        " https://a.example , https://b.example:8443 ,",
+        "HTTPS://A.example:443,https://b.example:8443/",  # normalised as browsers send Origin
+    ],
+)
+def test_list_settings_come_from_the_environment(value: str) -> None:
+    s = load_settings(environ={"TELEX_HTTP__ALLOWED_ORIGINS": value})
+    assert s.http.allowed_origins == ("https://a.example", "https://b.example:8443")
+
+
+def test_every_list_setting_takes_json_or_commas() -> None:
+    env = {
+        "TELEX_TURN__DENIED_PEERS": "198.51.100.0/24, 203.0.113.0/24",
+        "TELEX_TURN__EXTERNAL_URLS": '["turn:relay2.example:3478?transport=udp"]',
+        "TELEX_TLS__HOSTNAMES": "telex.example,192.0.2.7",
+        "TELEX_HTTP__ALLOWED_ORIGINS": "",
+    }
+    s = load_settings(environ=env)
+    assert s.turn.denied_peers == ("198.51.100.0/24", "203.0.113.0/24")
+    assert s.turn.external_urls == ("turn:relay2.example:3478?transport=udp",)
+    assert s.tls.hostnames == ("telex.example", "192.0.2.7")
+    assert s.http.allowed_origins == ()
+
+
+def test_a_bad_json_list_in_the_environment_names_the_key() -> None:
+    with pytest.raises(ConfigError, match=r"http\.allowed_origins: not a JSON array"):
+        load_settings(environ={"TELEX_HTTP__ALLOWED_ORIGINS": '["https://a.example"'})
+
+
+@pytest.mark.parametrize("origin", ["app.example", "https://app.example/path", "ftp://x", "https://"])
+def test_an_origin_that_is_not_one_is_refused(origin: str) -> None:
+    with pytest.raises(ConfigError, match=r"http\.allowed_origins"):
+        load_settings(environ={}, cli={"http": {"allowed_origins": [origin]}})
+
+
+def test_the_moved_origin_setting_names_its_new_place(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"realtime\.allowed_origins: moved to http\.allowed_origins"):
+        load_settings(environ={"TELEX_REALTIME__ALLOWED_ORIGINS": "https://a.example"})
+    cfg = tmp_path / "telex.toml"
+    cfg.write_text('[realtime]\nallowed_origins = ["https://a.example"]\n')
+    with pytest.raises(ConfigError, match=r"realtime\.allowed_origins: moved to http\.allowed_origins"):
+        load_settings(cfg, environ={})
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("https://Telex.Example.com", "https://telex.example.com/"),
+        ("https://telex.example.com:443/", "https://telex.example.com/"),
+        ("https://telex.example.com:8443", "https://telex.example.com:8443/"),
+        ("http://[2001:db8::7]:8080", "http://[2001:db8::7]:8080/"),
+    ],
+)
+def test_public_url_is_kept_as_an_origin_with_a_slash(given: str, stored: str) -> None:
+    assert load_settings(environ={"TELEX_PUBLIC_URL": given}).public_url == stored
+
+
+@pytest.mark.parametrize("given", ["telex.example.com", "https://telex.example.com/prefix", "*"])
+def test_public_url_must_be_a_root_url(given: str) -> None:
+    with pytest.raises(ConfigError, match="public_url"):
+        load_settings(environ={"TELEX_PUBLIC_URL": given})
+
+
+def test_tls_files_go_together() -> None:
+    with pytest.raises(ConfigError, match="tls"):
+        load_settings(environ={"TELEX_TLS__CERT_FILE": "/etc/telex/cert.pem"})

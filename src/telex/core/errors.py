@@ -44,6 +44,8 @@ class ErrorCode(Enum):
     TOO_MANY_REQUESTS = ("TooManyRequests", 429)
     # 5xx
     INTERNAL = ("InternalError", 500)
+    # An ACS API this server does not have yet (web/unsupported.py), not a missing resource.
+    NOT_IMPLEMENTED = ("NotImplemented", 501)
     UNAVAILABLE = ("ServiceUnavailable", 503)
 
 

@@ -10,6 +10,7 @@ Errors are the ACS error body like everywhere else; a missing or expired session
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,20 @@ def demo_router(demo: DemoService, clock: Clock) -> APIRouter:
     async def index() -> FileResponse:
         return _static(files.get("index.html"))
 
-    # The page refers to its files relative to "/", so each is served by name at the root.
-    @router.get("/{name}")
-    async def asset(name: str) -> FileResponse:
-        return _static(files.get(name))
+    # The page refers to its files relative to "/", so each is served by name at the root: one
+    # route per file (listed once, at start), not a catch-all that would answer every other
+    # single-segment path (such as /rooms) with the demo's 404.
+    for name, path in files.items():
+        router.add_api_route(f"/{name}", _file_route(path), methods=["GET"])
 
     return router
+
+
+def _file_route(path: Path) -> Callable[[], Awaitable[FileResponse]]:
+    async def asset() -> FileResponse:
+        return _static(path)
+
+    return asset
 
 
 def _static(path: Path | None) -> FileResponse:

@@ -29,10 +29,11 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import json
 import logging
 import socket
 import struct
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -322,16 +323,10 @@ class _Liveness:
                     conn.flush()
 
 
-def _origin_allowed(scope: Scope, allowed: tuple[str, ...]) -> bool:
-    headers = dict(scope.get("headers") or [])
-    origin = headers.get(b"origin")
-    if origin is None:
-        return True
-    text = origin.decode("latin-1")
-    if text in allowed:
-        return True
-    host = headers.get(b"host", b"").decode("latin-1")
-    return text in (f"http://{host}", f"https://{host}")
+def _refuse_origin(origin: str) -> dict[str, Any]:
+    """The body of the 403 that refuses an upgrade from ``origin``: the ACS error body, as REST."""
+    message = f"The origin {origin} is not allowed (http.allowed_origins)."
+    return {"error": {"code": ErrorCode.FORBIDDEN.wire, "message": message}}
 
 
 class RealtimeGateway:
@@ -346,7 +341,12 @@ class RealtimeGateway:
         clock: Clock,
         topics: TopicScopes,
         scopes: frozenset[TokenScope],
+        *,
+        origins: Callable[[Scope], str | None],
     ) -> None:
+        """``origins``: the origin a browser upgrade comes from when it is refused, else None
+        (the REST API's ``OriginPolicy.refused``: one allowlist for both ways in)."""
+        self._origins = origins
         self._verifier = verifier
         self._log = log_
         self._hub = hub
@@ -364,8 +364,15 @@ class RealtimeGateway:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        if not _origin_allowed(scope, self._settings.allowed_origins):
-            await send({"type": "websocket.close", "code": p.Close.POLICY})  # before accept: 403
+        refused = self._origins(scope)
+        if refused is not None:
+            if "websocket.http.response" in scope.get("extensions", {}):
+                body = json.dumps(_refuse_origin(refused)).encode()
+                headers = [(b"content-type", b"application/json"), (b"x-ms-error-code", b"Forbidden")]
+                await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
+                await send({"type": "websocket.http.response.body", "body": body})
+            else:
+                await send({"type": "websocket.close", "code": p.Close.POLICY})  # before accept: 403
             return
         await send({"type": "websocket.accept"})
         s = self._settings

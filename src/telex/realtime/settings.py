@@ -22,5 +22,3 @@ class RealtimeSettings(StrictSettings):
     token_check_seconds: float = Field(default=0.5, gt=0, le=1)
     # The hub re-reads the log this often even without a bus announcement (a lost one costs latency).
     poll_seconds: float = Field(default=1.0, gt=0)
-    # Browser origins allowed to open /realtime (clients without an Origin header are always allowed).
-    allowed_origins: tuple[str, ...] = ()
