@@ -1,13 +1,20 @@
-"""The ``telex`` command: ``serve``, ``connection-string``, ``keys``, ``turn``."""
+"""The ``telex`` command: ``serve``, ``connection-string``, ``keys``, ``turn``.
+
+Every failure a person can fix is one line on stderr naming the setting, flag or path, and a
+non-zero exit status (2 for configuration, 1 for the rest); ``--debug`` adds the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+from telex import __version__
 from telex.config import ConfigError, Settings, load_settings
 from telex.turn.cli import add_subcommands as add_turn_subcommands
 from telex.turn.cli import settings_overrides as turn_overrides
@@ -15,31 +22,54 @@ from telex.turn.cli import settings_overrides as turn_overrides
 __all__ = ["main"]
 
 
+class _Refused(Exception):
+    """A command that must not go on (one line for stderr)."""
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="TOML config file (also TELEX_CONFIG)")
     p.add_argument("--data-dir", dest="data_dir", type=Path, help="data directory (default ./.telex)")
     p.add_argument("--database", help="database URL (default: SQLite in the data dir)")
+    p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="telex", description="Self-hosted communication services.")
+    parser.add_argument("--version", action="version", version=f"telex {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the server")
     _common(serve)
-    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument(
+        "--host", help="listen address of HTTP, HTTPS and TURN (default 127.0.0.1; 0.0.0.0 = all)"
+    )
     serve.add_argument("--port", type=int, help="HTTP port (default 8080)")
     serve.add_argument("--tls-port", dest="tls_port", type=int, help="HTTPS port (default 8443)")
-    serve.add_argument("--turn-port", dest="turn_port", type=int, help="STUN/TURN port (default 3478)")
+    serve.add_argument(
+        "--turn-port", dest="turn_port", type=int, help="STUN/TURN port, UDP and TCP (default 3478)"
+    )
+    serve.add_argument("--turns-port", dest="turns_port", type=int, help="TURN over TLS port (default 5349)")
+    serve.add_argument(
+        "--public-url",
+        dest="public_url",
+        help="the URL clients reach this server by, e.g. https://telex.example.com",
+    )
     serve.add_argument("--bus", help="pub/sub between nodes: redis://host:port/db (default: in-process)")
     serve.add_argument(
         "--demo", action="store_true", default=None, help="serve the demo web app at / (signs anyone in)"
     )
 
-    cs = sub.add_parser("connection-string", help="print the connection string")
+    cs = sub.add_parser(
+        "connection-string",
+        help="print the connection string",
+        description="Print the connection string of the server that uses this data directory: the "
+        "endpoint it advertised when it last started, and its access key.",
+    )
     _common(cs)
-    cs.add_argument("--host", help="host to put in the endpoint")
-    cs.add_argument("--tls-port", dest="tls_port", type=int)
+    cs.add_argument("--host", dest="endpoint_host", help="put this host in the endpoint instead")
+    cs.add_argument(
+        "--tls-port", dest="endpoint_port", type=int, help="put this HTTPS port in the endpoint instead"
+    )
     cs.add_argument("--secondary", action="store_true", help="use the secondary key")
 
     keys = sub.add_parser("keys", help="rotate access or signing keys")
@@ -62,31 +92,83 @@ def _settings(args: argparse.Namespace) -> Settings:
     if args.command == "turn":  # its flags are [turn] settings
         return load_settings(getattr(args, "config", None), cli={"turn": turn_overrides(args)})
     cli: dict[str, Any] = {}
-    for name in ("data_dir", "database", "host", "port", "tls_port", "bus"):
+    for name in ("data_dir", "database", "host", "port", "tls_port", "bus", "public_url"):
         value = getattr(args, name, None)
         if value is not None:
             cli[name] = value
     if getattr(args, "demo", None):
         cli["demo"] = {"enabled": True}
-    if getattr(args, "turn_port", None) is not None:
-        cli["turn"] = {"port": args.turn_port}
+    turn = {
+        key: getattr(args, flag)
+        for key, flag in (("port", "turn_port"), ("tls_port", "turns_port"))
+        if getattr(args, flag, None) is not None
+    }
+    if turn:
+        cli["turn"] = turn
     return load_settings(getattr(args, "config", None), cli=cli)
 
 
-async def _with_node(settings: Settings, action: str, which: str = "") -> str:
-    from telex.app import Node
-    from telex.identity.keyring import encode_key
-    from telex.server import connection_string
+async def _has_telex_data(settings: Settings) -> bool:
+    """Whether the store holds a keyring, without creating one (or a database file)."""
+    if not settings.database:
+        return (settings.data_dir / "telex.db").is_file()
+    from telex.identity import SqlKeyringRepository
+    from telex.store import Database
 
-    node = await Node.open(settings)
+    db = Database(settings.database_url)
+    try:
+        return await SqlKeyringRepository(db).load() is not None
+    except Exception:
+        return False
+    finally:
+        await db.close()
+
+
+def _endpoint(settings: Settings, host: str | None = None, port: int | None = None) -> str:
+    """What the server advertised at its last start (data_dir/endpoint.json), else what the
+    settings say; ``host``/``port`` replace their part."""
+    from telex.server import endpoint_url
+    from telex.startup import read_endpoint
+
+    recorded = read_endpoint(settings.data_dir)
+    endpoint = str(recorded["endpoint"]) if recorded and recorded.get("endpoint") else ""
+    endpoint = endpoint or endpoint_url(settings, settings.tls_port)
+    if host is None and port is None:
+        return endpoint
+    parts = urlsplit(endpoint)
+    name = host or parts.hostname or "localhost"
+    name = f"[{name}]" if ":" in name and not name.startswith("[") else name
+    return f"https://{name}:{port or parts.port or 443}/"
+
+
+async def _with_node(settings: Settings, action: str, args: argparse.Namespace) -> str:
+    from telex.app import Node
+    from telex.identity import encode_key
+    from telex.server import connection_string
+    from telex.startup import safe_url, step
+
+    if not await _has_telex_data(settings):
+        where = (
+            f"database {safe_url(settings.database)}"
+            if settings.database
+            else str(settings.data_dir.resolve())
+        )
+        raise _Refused(
+            f"{where} holds no Telex data: give the --data-dir (or --database) that telex serve uses"
+        )
+    with step(
+        f"database {safe_url(settings.database)}" if settings.database else f"data_dir {settings.data_dir}"
+    ):
+        node = await Node.open(settings)
     try:
         if action == "rotate":
+            which = args.which
             if which == "primary" and node.keyring.primary_overridden:
-                raise SystemExit("telex: the primary key comes from TELEX_ACCESS_KEY; change it there")
+                raise _Refused("the primary key comes from TELEX_ACCESS_KEY; change it there")
             await node.keyring.rotate_access_key(which)
             key = node.keyring.state.primary_key if which == "primary" else node.keyring.state.secondary_key
             return f"rotated the {which} key; new connection string:\n" + connection_string(
-                settings.host, settings.tls_port, encode_key(key)
+                _endpoint(settings), encode_key(key)
             )
         if action == "turn-secret":
             return "\n".join(s.decode("ascii", "replace") for s in node.turn_secrets())
@@ -94,8 +176,9 @@ async def _with_node(settings: Settings, action: str, which: str = "") -> str:
             signer = await node.keyring.rotate_signing_key()
             return f"new signing key {signer.kid}; older keys verify until their tokens expire"
         state = node.keyring.state
-        key = state.secondary_key if which == "secondary" else state.primary_key
-        return connection_string(settings.host, settings.tls_port, encode_key(key))
+        key = state.secondary_key if args.secondary else state.primary_key
+        endpoint = _endpoint(settings, args.endpoint_host, args.endpoint_port)
+        return connection_string(endpoint, encode_key(key))
     finally:
         await node.close()
 
@@ -110,14 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         from telex.server import run_server
 
-        run_server(settings)
-        return 0
-    if args.command == "connection-string":
-        print(asyncio.run(_with_node(settings, "show", "secondary" if args.secondary else "primary")))
-        return 0
-    if args.command == "keys":
-        action = args.keys_command
-        print(asyncio.run(_with_node(settings, action, getattr(args, "which", ""))))
+        return run_server(settings, debug=args.debug)
+    if args.command in ("connection-string", "keys"):
+        from telex.startup import StartupError
+
+        action = "show" if args.command == "connection-string" else args.keys_command
+        try:
+            print(asyncio.run(_with_node(settings, action, args)))
+        except (_Refused, StartupError) as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"telex: {exc}", file=sys.stderr)
+            return 1
         return 0
     func = getattr(args, "func", None)  # subcommands that dispatch themselves (telex turn …)
     if func is not None:

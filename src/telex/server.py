@@ -1,6 +1,9 @@
 """``telex serve``: one process, the HTTP and HTTPS listeners on one event loop, graceful stop.
 
-start: open Node ─► TLS files ─► bind sockets ─► print connection string ─► serve
+start: data_dir usable ─► TLS files ─► open Node (store, keyring) ─► bind HTTP, HTTPS
+       ─► start TURN ─► both servers up ─► banner + data_dir/endpoint.json ─► serve
+       any failure before "up": a StartupError, printed as one line naming the setting, port or path
+SIGHUP (or a change of tls.cert_file/key_file, looked at every few seconds): reload the certificate
 SIGTERM/SIGINT: stop accepting ─► drain in-flight requests (≤ shutdown_grace_seconds) ─► close Node
 """
 
@@ -12,20 +15,39 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Iterator
+import traceback
+from collections.abc import Callable, Coroutine, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 import uvicorn
 
+from telex import __version__
 from telex.app import Node, build_app
 from telex.config import Settings
 from telex.identity import encode_key
-from telex.tls import ensure_certificate
+from telex.startup import (
+    StartupError,
+    busy_port,
+    check_data_dir,
+    describe,
+    is_wildcard,
+    listen_error,
+    record_endpoint,
+    safe_url,
+    step,
+    with_turn_relay_address,
+)
+from telex.tls import CertificateReloader, TlsFiles, check_key_pair, server_tls
 from telex.web.middleware import JsonLogFormatter
 from telex.web.websocket import TelexWebSocketProtocol
 
-__all__ = ["connection_string", "run_server", "serve"]
+__all__ = ["connection_string", "endpoint_url", "run_server", "serve"]
 
 log = logging.getLogger(__name__)
+
+# How often the operator's certificate files are looked at for a renewal (SIGHUP is immediate).
+_CERT_CHECK_SECONDS = 5.0
 
 
 class _Server(uvicorn.Server):
@@ -36,32 +58,158 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, setting: str) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise listen_error(host, port, setting, exc) from exc
     sock.setblocking(False)
     return sock
 
 
 def _url_host(host: str) -> str:
-    if host in ("0.0.0.0", "::", ""):
+    if is_wildcard(host):
         return "localhost"
     return f"[{host}]" if ":" in host else host
 
 
-def connection_string(host: str, tls_port: int, key_b64: str) -> str:
-    return f"endpoint=https://{_url_host(host)}:{tls_port}/;accesskey={key_b64}"
+def endpoint_url(settings: Settings, https_port: int) -> str:
+    """The endpoint clients are told to use: ``public_url``, else the first of ``tls.hostnames``
+    (or the listening host) with the HTTPS port."""
+    if settings.public_url:
+        return settings.public_url
+    name = settings.tls.hostnames[0] if settings.tls.hostnames else settings.host
+    return f"https://{_url_host(name)}:{https_port}/"
 
 
-async def serve(settings: Settings) -> None:
-    node = await Node.open(settings)
-    tls = ensure_certificate(settings.data_dir)
+def connection_string(endpoint: str, key_b64: str) -> str:
+    return f"endpoint={endpoint};accesskey={key_b64}"
+
+
+def _tls_files(settings: Settings) -> TlsFiles:
+    if settings.tls.cert_file is not None:
+        with step(f"tls.cert_file {settings.tls.cert_file} / tls.key_file {settings.tls.key_file}"):
+            files = server_tls(settings)
+            check_key_pair(files.cert, files.key)
+        return files
+    with step(f"data_dir {settings.data_dir}: the self-signed certificate"):
+        return server_tls(settings)
+
+
+async def _open_node(settings: Settings) -> Node:
+    where = (
+        "database " + safe_url(settings.database) if settings.database else f"data_dir {settings.data_dir}"
+    )
+    with step(where):
+        return await Node.open(settings)
+
+
+async def _start_turn(node: Node, settings: Settings) -> None:
+    try:
+        await node.start()
+    except OSError as exc:
+        turn = settings.turn
+        hosts = turn.listen_addresses or (settings.host,)
+        checks = [(turn.port, socket.SOCK_DGRAM, "turn.port, --turn-port")]
+        if turn.tcp:
+            checks.append((turn.port, socket.SOCK_STREAM, "turn.port, --turn-port"))
+        if turn.tls_cert_file is not None:
+            checks.append((turn.tls_port, socket.SOCK_STREAM, "turn.tls_port, --turns-port"))
+        for host in hosts:
+            for port, kind, setting in checks:
+                if busy_port(host, port, kind):
+                    raise listen_error(host, port, setting, exc) from exc
+        raise StartupError(f"TURN on {','.join(hosts)} port {turn.port}: {exc.strerror or exc}") from exc
+
+
+async def _wait_started(servers: list[_Server], tasks: list[asyncio.Task[None]]) -> bool:
+    """Until every server is up (True) or one has stopped (False): uvicorn has no start event."""
+    while not all(s.started for s in servers):
+        if any(t.done() for t in tasks):
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def _banner(settings: Settings, node: Node, http_port: int, https_port: int, tls: TlsFiles, note: str) -> str:
+    host = _url_host(settings.host)
+    endpoint = endpoint_url(settings, https_port)
+    trust = f"CA: {tls.ca.resolve()}" if tls.ca is not None else f"certificate: {tls.cert}"
+    lines = [
+        f"Telex {__version__} {settings.data_dir.resolve()} (resource {node.keyring.state.resource_id})",
+        f"  HTTP   http://{host}:{http_port}/",
+        f"  HTTPS  https://{host}:{https_port}/  {trust}",
+    ]
+    if node.turn is not None:
+        turns = f", turns: {node.turn.tls_port}" if node.turn.tls_port else ""
+        lines.append(f"  STUN/TURN {host}:{node.turn.udp_port} (udp, tcp{turns})")
+        if settings.turn.allow_loopback_peers and not (
+            is_wildcard(settings.host) or settings.host.startswith("127.")
+        ):
+            lines.append(
+                "  warning: turn.allow_loopback_peers lets TURN clients reach this host's own services"
+            )
+    if note:
+        lines.append(f"  {note}")
+    if is_wildcard(settings.host) and not settings.public_url and not settings.tls.hostnames:
+        lines.append("  note: set public_url to the name other machines use (certificate, connection string)")
+    if node.demo is not None:
+        lines.append(f"  demo   http://{host}:{http_port}/  (signs anyone in)")
+    if settings.http.allowed_origins:
+        lines.append(f"  browser origins: {', '.join(settings.http.allowed_origins)}")
+    primary = encode_key(node.keyring.state.primary_key)
+    lines.append(f"  connection string: {connection_string(endpoint, primary)}")
+    return "\n".join(lines)
+
+
+def _endpoint_record(
+    settings: Settings, node: Node, http_port: int, https_port: int, tls: TlsFiles
+) -> dict[str, Any]:
+    return {
+        "endpoint": endpoint_url(settings, https_port),
+        "http": f"http://{_url_host(settings.host)}:{http_port}/",
+        "ca": str(tls.ca.resolve()) if tls.ca is not None else None,
+        "resource": str(node.keyring.state.resource_id),
+        "version": __version__,
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+async def _watch_certificate(reloader: CertificateReloader) -> None:
+    while True:
+        await asyncio.sleep(_CERT_CHECK_SECONDS)
+        reloader.check()
+
+
+async def serve(settings: Settings, on_started: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT; ``StartupError`` (one line) when it cannot start. ``on_started``
+    is called once the listeners are up (the banner is out)."""
+    check_data_dir(settings.data_dir)
+    settings, note = with_turn_relay_address(settings)
+    tls = _tls_files(settings)
+    if settings.turn.enabled and settings.turn.tls_cert_file is None:
+        # turns: uses the HTTPS certificate (and is reloaded with it).
+        turn = settings.turn.model_copy(update={"tls_cert_file": tls.cert, "tls_key_file": tls.key})
+        settings = settings.model_copy(update={"turn": turn})
+    node = await _open_node(settings)
+    try:
+        await _serve(settings, node, tls, note, on_started)
+    finally:
+        await node.close()
+    print("Telex stopped.", flush=True)
+
+
+async def _serve(
+    settings: Settings, node: Node, tls: TlsFiles, note: str, on_started: Callable[[], None] | None
+) -> None:
     app = build_app(node)
-    http_sock = _bind(settings.host, settings.port)
-    https_sock = _bind(settings.host, settings.tls_port)
+    http_sock = _bind(settings.host, settings.port, "port, --port")
+    https_sock = _bind(settings.host, settings.tls_port, "tls_port, --tls-port")
     common = {
         "lifespan": "off",
         "log_config": None,
@@ -73,25 +221,15 @@ async def serve(settings: Settings) -> None:
         "ws_max_size": settings.realtime.max_frame_bytes,
         "ws_per_message_deflate": False,
     }
-    servers = [
-        _Server(uvicorn.Config(app, **common)),  # type: ignore[arg-type]
-        _Server(uvicorn.Config(app, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), **common)),  # type: ignore[arg-type]
+    https_config = uvicorn.Config(app, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), **common)  # type: ignore[arg-type]
+    with step(f"TLS certificate {tls.cert}"):
+        https_config.load()  # builds its SSLContext now, so a bad file fails here, in one line
+    servers = [_Server(uvicorn.Config(app, **common)), _Server(https_config)]  # type: ignore[arg-type]
+    await _start_turn(node, settings)
+    tasks = [
+        asyncio.create_task(servers[0].serve(sockets=[http_sock])),
+        asyncio.create_task(servers[1].serve(sockets=[https_sock])),
     ]
-    http_port = http_sock.getsockname()[1]
-    https_port = https_sock.getsockname()[1]
-    primary = encode_key(node.keyring.state.primary_key)
-    print(f"Telex {settings.data_dir.resolve()} (resource {node.keyring.state.resource_id})", flush=True)
-    print(f"  HTTP   http://{_url_host(settings.host)}:{http_port}/", flush=True)
-    assert tls.ca is not None  # the self-signed files (own certificates come with telex serve's TLS settings)
-    print(f"  HTTPS  https://{_url_host(settings.host)}:{https_port}/  CA: {tls.ca.resolve()}", flush=True)
-    await node.start()
-    if node.turn is not None:
-        turns = f", turns: {node.turn.tls_port}" if node.turn.tls_port else ""
-        print(f"  STUN/TURN {_url_host(settings.host)}:{node.turn.udp_port} (udp, tcp{turns})", flush=True)
-    if node.demo is not None:
-        print(f"  demo   http://{_url_host(settings.host)}:{http_port}/  (signs anyone in)", flush=True)
-    print(f"  connection string: {connection_string(settings.host, https_port, primary)}", flush=True)
-
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
@@ -101,24 +239,70 @@ async def serve(settings: Settings) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
+    watcher = None
+    if tls.ca is None:  # the operator's files: reload on SIGHUP and when they change
+        contexts = [
+            c for c in (https_config.ssl, node.turn.tls_context if node.turn else None) if c is not None
+        ]
+        reloader = CertificateReloader(tls, contexts)
+        loop.add_signal_handler(signal.SIGHUP, reloader.reload)
+        watcher = asyncio.create_task(_watch_certificate(reloader))
     try:
-        await asyncio.gather(
-            servers[0].serve(sockets=[http_sock]),
-            servers[1].serve(sockets=[https_sock]),
-        )
+        if await _wait_started(servers, tasks):
+            http_port = http_sock.getsockname()[1]
+            https_port = https_sock.getsockname()[1]
+            with step(f"data_dir {settings.data_dir}"):
+                record_endpoint(
+                    settings.data_dir, _endpoint_record(settings, node, http_port, https_port, tls)
+                )
+            print(_banner(settings, node, http_port, https_port, tls, note), flush=True)
+            if on_started is not None:
+                on_started()
+        await asyncio.gather(*tasks)
     finally:
+        if watcher is not None:
+            watcher.cancel()
+        for task in tasks:
+            task.cancel()
         app.state.access_log.flush()
-        await node.close()
-    print("Telex stopped.", flush=True)
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, *, debug: bool = False) -> int:
+    """``telex serve``: the exit status (0 after a clean stop; 1, with one line on stderr, when it
+    could not start; the traceback too with ``debug``)."""
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonLogFormatter())
+    if settings.log_level != "debug":
+        # Their start-up chatter (migration context, "Started server process" once per listener)
+        # would bury the banner, or the one line that says why the server could not start.
+        for name in ("alembic", "uvicorn.error"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    started = False
+
+    def up() -> None:
+        nonlocal started
+        started = True
+
+    try:
+        _run(serve(settings, up))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        if started:  # a crash of a running server: the whole story
+            raise
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug or isinstance(exc, StartupError) else " (--debug shows the traceback)"
+        print(f"telex: {describe(exc)}{hint}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run(main: Coroutine[Any, Any, None]) -> None:
     try:
         import uvloop
-
-        uvloop.run(serve(settings))
     except ImportError:
-        asyncio.run(serve(settings))
+        asyncio.run(main)
+        return
+    uvloop.run(main)

@@ -44,6 +44,7 @@ class LiveServer:
         self.port = free_port()
         self.tls_port = free_port()
         self.turn_port = free_port(socket.SOCK_DGRAM)
+        self.turns_port = free_port()
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self.connection_string = ""
@@ -74,10 +75,11 @@ class LiveServer:
             if self._start_once(timeout):
                 return self
             if attempt + 1 < attempts:
-                self.port, self.tls_port, self.turn_port = (
+                self.port, self.tls_port, self.turn_port, self.turns_port = (
                     free_port(),
                     free_port(),
                     free_port(socket.SOCK_DGRAM),
+                    free_port(),
                 )
         raise RuntimeError(f"telex serve exited early: {''.join(self.output)}{self.stderr_tail()}")
 
@@ -96,11 +98,12 @@ class LiveServer:
             str(self.tls_port),
             "--turn-port",
             str(self.turn_port),
+            "--turns-port",
+            str(self.turns_port),
         ]
         if self.database:
             args += ["--database", self.database]
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")}
-        env["TELEX_TURN__TLS_PORT"] = str(free_port())
         env.update(self.env)
         self.output = []
         with self._stderr_path.open("w") as stderr:

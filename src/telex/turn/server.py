@@ -422,6 +422,12 @@ class TurnServer:
         return int(self._tcp_servers[0].sockets[0].getsockname()[1])
 
     @property
+    def tls_context(self) -> ssl.SSLContext | None:
+        """The ``turns:`` listeners' TLS context, when configured: a certificate chain loaded into
+        it (``telex serve`` does on SIGHUP) applies to every later handshake."""
+        return self._tls
+
+    @property
     def tls_port(self) -> int | None:
         """The ``turns:`` port, when ``tls_cert_file``/``tls_key_file`` are configured."""
         if not self._tls_servers:
