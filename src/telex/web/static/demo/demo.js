@@ -5,13 +5,15 @@
 //
 // Test hooks (tests/browser depends on them): window.telexDemo = { client, agent, call } and the
 // element ids in index.html; remote tiles are .participant[data-participant-id][data-state]
-// [data-muted][data-video] with a <video>.
+// [data-muted][data-video][data-media] with a <video>; #media-state[data-media] sums the
+// media paths up (none, connecting, reconnecting, connected, failed).
 
 import { AccessTokenCredential, TelexClient, TelexError } from "/sdk/telex.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const relayOnly = params.get("relay") === "1";
+const oneMachine = ["localhost", "127.0.0.1", "[::1]"].includes(location.hostname) || location.hostname.startsWith("127.");
 const PING_CHANNEL = 7; // the demo's data channel: JSON pings and pongs
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -252,6 +254,7 @@ $("copy-link").addEventListener("click", () => copy($("room-link").value, $("cop
 function setCallState(s) {
   $("call-state").textContent = s;
   $("call-state").dataset.state = s;
+  renderMedia();
   const live = !["None", "Disconnected"].includes(s);
   for (const id of ["mute", "camera", "share-screen", "hang-up", "end-for-everyone", "ping"]) $(id).disabled = !live;
 }
@@ -285,6 +288,7 @@ function attachCall(call) {
 
 function ended(call) {
   $("call-end-reason").textContent = call.callEndReason?.reason ?? "";
+  renderMedia();
   $("lobby").hidden = false;
   for (const pid of [...state.tiles.keys()]) removeTile(pid);
   $("tiles").replaceChildren();
@@ -356,10 +360,53 @@ function renderLocal(call) {
 }
 
 function watchParticipant(p) {
-  const render = () => renderRemote(p);
-  for (const e of ["updated", "stateChanged", "streamChanged", "connectionStateChanged"]) p.on(e, render);
+  const render = () => {
+    renderRemote(p);
+    renderMedia();
+  };
+  for (const e of ["updated", "stateChanged", "streamChanged", "connectionStateChanged", "mediaStateChanged"]) {
+    p.on(e, render);
+  }
   render();
 }
+
+// The media path, told apart from the call's state: "Connected" means the server has us in the
+// call; whether anyone can be seen or heard is this.
+const MEDIA_LABELS = { connecting: "connecting media…", reconnecting: "reconnecting media…", failed: "no media path" };
+
+function renderMedia() {
+  const { call } = window.telexDemo;
+  const live = call && call.state !== "Disconnected";
+  const remotes = live ? call.remoteParticipants.filter((p) => p.state === "Connected") : [];
+  const states = remotes.map((p) => p.mediaState);
+  let summary = "none";
+  if (states.length) {
+    if (states.every((s) => s === "connected")) summary = "connected";
+    else if (states.includes("failed")) summary = "failed";
+    else if (states.includes("reconnecting")) summary = "reconnecting";
+    else summary = "connecting";
+  }
+  const el = $("media-state");
+  el.dataset.media = summary;
+  $("call-panel").dataset.media = summary;
+  const failed = remotes.filter((p) => p.mediaState === "failed");
+  el.textContent = summary === "none" ? "" : summary === "connected" ? "· media connected" : `· ${MEDIA_LABELS[summary]}`;
+  $("media-hint").hidden = failed.length === 0;
+  if (!failed.length) return;
+  const names = failed.map((p) => p.displayName || "Guest").join(", ");
+  let text = `No media path to ${names}: the browsers reached each other neither directly nor through the TURN relay.`;
+  if (relayOnly && oneMachine) {
+    text +=
+      " This page is relay-only on one machine, and Telex's TURN server refuses to relay to this machine's own" +
+      " addresses unless the server allows it (turn.allow_loopback_peers = true, for trials on one machine only;" +
+      " see docs/browser-sdk.md). Or open the page without ?relay=1.";
+  } else {
+    text += " Check that both browsers can reach the server's TURN port (3478, UDP and TCP).";
+  }
+  $("media-hint-text").textContent = text;
+}
+
+$("media-retry").addEventListener("click", action((c) => c.retryMedia()));
 
 function renderRemote(p) {
   if (p.state === "Disconnected") return removeTile(p.participantId);
@@ -375,7 +422,8 @@ function renderRemote(p) {
   el.dataset.muted = String(p.isMuted);
   el.dataset.video = String(p.isVideoOn || p.isScreenSharing);
   el.dataset.connection = p.connectionState;
-  const media = p.connectionState === "connected" || p.state !== "Connected" ? "" : ` · ${p.connectionState}`;
+  el.dataset.media = p.mediaState;
+  const media = p.state === "Connected" && p.mediaState !== "connected" ? ` · ${MEDIA_LABELS[p.mediaState]}` : "";
   el.querySelector(".state").textContent = `${p.state}${media}`;
   const video = el.querySelector("video");
   if (p.mediaStream && video.srcObject !== p.mediaStream) {

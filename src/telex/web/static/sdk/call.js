@@ -25,6 +25,11 @@ import { fromWireIdentifier } from "./identifiers.js";
 // have been lost: the server may still have been down).
 const RECONNECT_AFTER_MS = 4000;
 const RETRY_AFTER_MS = 8000;
+// Connections the offering side makes to one participant without ever reaching "connected"
+// before it gives up (mediaState "failed"): a path that cannot work (no route, a relay that
+// refuses the peer) must not turn into signalling forever. Between them it waits 1 s, 2 s, 4 s…
+const MEDIA_ATTEMPTS = 5;
+const RETRY_BACKOFF_MS = 1000;
 
 const REMOTE_STATES = {
   connecting: "Connecting",
@@ -64,6 +69,26 @@ export class RemoteParticipant extends Emitter {
     this.callEndReason = endReason(p.callEndReason);
     this.mediaStream = null; // what it sends us (audio + video tracks), once a connection exists
     this.connectionState = "new"; // of the RTCPeerConnection to it
+    // The media path to it: "connecting" (never connected yet), "connected", "reconnecting"
+    // (lost, being started over), "failed" (no path: gave up after MEDIA_ATTEMPTS, or the
+    // other side's last attempt failed). Event: "mediaStateChanged".
+    this.mediaState = "connecting";
+    this.mediaAttempts = 0; // connections we offered since it was last connected (or ever)
+    this._connectedOnce = false;
+  }
+
+  /** @internal A new connection to it is being made. */
+  _starting(offered) {
+    if (offered) this.mediaAttempts += 1;
+    this._setMediaState(this._connectedOnce ? "reconnecting" : "connecting");
+  }
+
+  /** @internal */
+  _setMediaState(state) {
+    if (state === "connected") this._connectedOnce = true;
+    if (this.mediaState === state) return;
+    this.mediaState = state;
+    this.emit("mediaStateChanged", { participant: this, mediaState: state });
   }
 
   /** @internal */
@@ -399,6 +424,7 @@ export class Call extends Emitter {
       for (const pid of body.peers) {
         if (this._ended) break;
         const peer = this._newPeer(pid);
+        this.remoteParticipants.find((r) => r.participantId === pid)?._starting(true);
         await peer.offer();
       }
     });
@@ -444,9 +470,10 @@ export class Call extends Emitter {
     remote.emit("streamChanged", { participant: remote, mediaStream: peer.stream });
     peer.on("track", () => remote.emit("streamChanged", { participant: remote, mediaStream: peer.stream }));
     peer.on("connectionStateChanged", (s) => {
+      if (this._peers.get(remote.participantId) !== peer) return; // a replaced connection closing
       remote.connectionState = s;
       remote.emit("connectionStateChanged", { participant: remote, connectionState: s });
-      this._watchConnection(remote.participantId, peer, s);
+      this._watchConnection(remote, peer, s);
     });
   }
 
@@ -458,11 +485,28 @@ export class Call extends Emitter {
    * any new offer from a peer it knows by replacing its connection (see `_onSignal`). A fresh
    * connection rather than an ICE restart, because the Python client cannot restart ICE.
    */
-  _watchConnection(pid, peer, state) {
-    if (!peer.offerer || this._ended || peer.closed) return;
-    if (state === "connected") clearTimeout(peer.reconnectTimer);
-    else if (state === "failed") this._reconnect(pid, peer);
-    else if (state === "disconnected") this._startOverIn(pid, peer, RECONNECT_AFTER_MS);
+  _watchConnection(remote, peer, state) {
+    if (this._ended || peer.closed) return;
+    const pid = remote.participantId;
+    if (state === "connected") {
+      clearTimeout(peer.reconnectTimer);
+      remote.mediaAttempts = 0;
+      remote._setMediaState("connected");
+      return;
+    }
+    if (state === "disconnected") {
+      remote._setMediaState("reconnecting");
+      if (peer.offerer) this._startOverIn(pid, peer, RECONNECT_AFTER_MS);
+    } else if (state === "failed") {
+      if (!peer.offerer) {
+        remote._setMediaState("failed"); // until the offering side starts over, if it does
+      } else if (remote.mediaAttempts >= MEDIA_ATTEMPTS) {
+        this._giveUp(remote, peer);
+      } else {
+        const backoff = RETRY_BACKOFF_MS * 2 ** Math.max(0, remote.mediaAttempts - 1);
+        this._startOverIn(pid, peer, Math.min(backoff, RETRY_AFTER_MS));
+      }
+    }
   }
 
   _startOverIn(pid, peer, ms) {
@@ -476,11 +520,39 @@ export class Call extends Emitter {
     await this._enqueue(async () => {
       if (this._ended || this._peers.get(pid) !== peer) return; // gone, or already replaced
       if (peer.connectionState === "connected") return;
+      const remote = this.remoteParticipants.find((r) => r.participantId === pid);
+      if (remote && remote.mediaAttempts >= MEDIA_ATTEMPTS) {
+        this._giveUp(remote, peer);
+        return;
+      }
       this._dropPeer(pid);
       const fresh = this._newPeer(pid);
+      remote?._starting(true);
       await fresh.offer();
       this._startOverIn(pid, fresh, RETRY_AFTER_MS);
     });
+  }
+
+  /** No media path to `remote` after MEDIA_ATTEMPTS connections: stop signalling to it. */
+  _giveUp(remote, peer) {
+    clearTimeout(peer.reconnectTimer);
+    remote._setMediaState("failed");
+  }
+
+  /**
+   * Start the media path to participants it failed for over, with a fresh budget of
+   * MEDIA_ATTEMPTS (a "Try again" after the network or the server's TURN settings changed).
+   */
+  async retryMedia() {
+    for (const remote of this.remoteParticipants) {
+      if (remote.mediaState !== "failed") continue;
+      remote.mediaAttempts = 0;
+      const peer = this._peers.get(remote.participantId);
+      if (peer) {
+        peer.offerer = true; // whoever retries offers; the other side answers any new offer
+        await this._reconnect(remote.participantId, peer);
+      }
+    }
   }
 
   async _onSignal(data) {
@@ -492,6 +564,7 @@ export class Call extends Emitter {
       // `_watchConnection`): a new offer from a known peer replaces the connection to it.
       if (peer) this._dropPeer(from);
       peer = this._newPeer(from);
+      this.remoteParticipants.find((r) => r.participantId === from)?._starting(false);
       await peer.answer(data.sdp);
     } else if (data.type === "answer") {
       await peer?.acceptAnswer(data.sdp);

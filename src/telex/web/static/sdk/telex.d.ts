@@ -219,6 +219,7 @@ export declare class RemoteParticipant extends Emitter<{
   isScreenSharingChanged: ParticipantEvent; displayNameChanged: ParticipantEvent; updated: ParticipantEvent;
   streamChanged: ParticipantEvent & { mediaStream: MediaStream };
   connectionStateChanged: ParticipantEvent & { connectionState: RTCPeerConnectionState | "closed" };
+  mediaStateChanged: ParticipantEvent & { mediaState: MediaState };
 }> {
   readonly participantId: string;
   readonly identifier: CommunicationIdentifierKind;
@@ -232,7 +233,18 @@ export declare class RemoteParticipant extends Emitter<{
   /** Its audio and video (one video track: camera or screen), once a connection exists. */
   readonly mediaStream: MediaStream | null;
   readonly connectionState: RTCPeerConnectionState | "new";
+  /** The media path to it, whatever the connection object in use right now is doing. */
+  readonly mediaState: MediaState;
+  /** Connections offered to it since it was last connected; at 5 the SDK stops (mediaState "failed"). */
+  readonly mediaAttempts: number;
 }
+
+/**
+ * "connecting": no media path yet; "connected"; "reconnecting": lost, being started over;
+ * "failed": none found (after 5 attempts, or the other side's last one failed), no more signalling
+ * until `call.retryMedia()`.
+ */
+export type MediaState = "connecting" | "connected" | "reconnecting" | "failed";
 
 export interface LocalVideoStreamInfo { mediaStreamType: "Video" | "ScreenSharing"; mediaStream?: MediaStream }
 
@@ -271,6 +283,8 @@ export declare class Call extends Emitter<{
   resume(): Promise<void>;
   /** @throws TelexError Forbidden for forEveryone by someone other than the caller. */
   hangUp(options?: { forEveryone?: boolean }): Promise<void>;
+  /** Start over the media path to every participant whose mediaState is "failed". */
+  retryMedia(): Promise<void>;
   /** participantId → stats of the connection to it. */
   getStats(): Promise<Map<string, RTCStatsReport>>;
   createDataChannelSender(options: DataChannelSenderOptions): DataChannelSender;
