@@ -84,8 +84,12 @@ class LiveServer:
         raise RuntimeError(f"telex serve exited early: {''.join(self.output)}{self.stderr_tail()}")
 
     def stderr_tail(self) -> str:
+        return "\n".join(self.stderr_text().splitlines()[-20:])
+
+    def stderr_text(self) -> str:
+        """Everything the server wrote to stderr so far (its logs)."""
         try:
-            return "\n".join(self._stderr_path.read_text().splitlines()[-20:])
+            return self._stderr_path.read_text()
         except OSError:
             return ""
 
