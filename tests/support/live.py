@@ -36,8 +36,14 @@ class LiveServer:
         database: str | None = None,
         env: dict[str, str] | None = None,
         extra_args: list[str] | None = None,
+        wrapper: list[str] | None = None,
+        address: str = "127.0.0.1",
     ) -> None:
+        """``wrapper``: a command the server runs under (e.g. ``nsenter`` into another network
+        namespace); ``address``: where clients reach it (its listening host by default)."""
         self.data_dir = data_dir
+        self.wrapper = wrapper or []
+        self.address = address
         self.database = database
         self.env = env or {}
         self.extra_args = extra_args or []
@@ -54,11 +60,11 @@ class LiveServer:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.address}:{self.port}"
 
     @property
     def https_url(self) -> str:
-        return f"https://127.0.0.1:{self.tls_port}"
+        return f"https://{self.address}:{self.tls_port}"
 
     @property
     def ca(self) -> Path:
@@ -94,7 +100,7 @@ class LiveServer:
             return ""
 
     def _start_once(self, timeout: float) -> bool:
-        args = [sys.executable, "-m", "telex", "serve", "--data-dir", str(self.data_dir)]
+        args = [*self.wrapper, sys.executable, "-m", "telex", "serve", "--data-dir", str(self.data_dir)]
         args += [
             "--port",
             str(self.port),

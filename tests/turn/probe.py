@@ -27,11 +27,14 @@ __all__ = ["Probe"]
 
 
 class Probe:
-    def __init__(self, server: tuple[str, int], username: str, password: str, timeout: float = 2.0) -> None:
+    def __init__(
+        self, server: tuple[str, int], username: str, password: str, timeout: float = 2.0, local: str = ""
+    ) -> None:
+        """``local``: the address to send from (default: the server's, for loopback servers)."""
         family = socket.AF_INET6 if ":" in server[0] else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.settimeout(timeout)
-        self.sock.bind((server[0], 0))
+        self.sock.bind((local or server[0], 0))
         self.server = server
         self.username, self.password = username, password
         self.realm: str | None = None
