@@ -108,10 +108,21 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(getattr(args, "config", None), cli=cli)
 
 
-async def _has_telex_data(settings: Settings) -> bool:
-    """Whether the store holds a keyring, without creating one (or a database file)."""
-    if not settings.database:
-        return (settings.data_dir / "telex.db").is_file()
+def _sqlite_file(settings: Settings) -> Path | None:
+    """The SQLite database file of these settings, or None for PostgreSQL."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.database_url)
+    if url.get_backend_name() != "sqlite":
+        return None
+    return Path(str(url.database or ""))
+
+
+async def _has_telex_data(settings: Settings, sqlite: Path | None) -> bool:
+    """Whether the store holds a keyring, without creating one (or a database file: opening a
+    SQLite database creates it, so its file is looked for before, in ``main``)."""
+    if sqlite is not None:
+        return True
     from telex.identity import SqlKeyringRepository
     from telex.store import Database
 
@@ -122,6 +133,14 @@ async def _has_telex_data(settings: Settings) -> bool:
         return False
     finally:
         await db.close()
+
+
+def _no_data(settings: Settings) -> _Refused:
+    from telex.startup import safe_url
+
+    data_dir = str(settings.data_dir.resolve())
+    where = f"database {safe_url(settings.database)}" if settings.database else data_dir
+    return _Refused(f"{where} holds no Telex data: give the --data-dir (or --database) that telex serve uses")
 
 
 def _endpoint(settings: Settings, host: str | None = None, port: int | None = None) -> str:
@@ -141,21 +160,14 @@ def _endpoint(settings: Settings, host: str | None = None, port: int | None = No
     return f"https://{name}:{port or parts.port or 443}/"
 
 
-async def _with_node(settings: Settings, action: str, args: argparse.Namespace) -> str:
+async def _with_node(settings: Settings, action: str, args: argparse.Namespace, sqlite: Path | None) -> str:
     from telex.app import Node
     from telex.identity import encode_key
     from telex.server import connection_string
     from telex.startup import safe_url, step
 
-    if not await _has_telex_data(settings):
-        where = (
-            f"database {safe_url(settings.database)}"
-            if settings.database
-            else str(settings.data_dir.resolve())
-        )
-        raise _Refused(
-            f"{where} holds no Telex data: give the --data-dir (or --database) that telex serve uses"
-        )
+    if not await _has_telex_data(settings, sqlite):
+        raise _no_data(settings)
     with step(
         f"database {safe_url(settings.database)}" if settings.database else f"data_dir {settings.data_dir}"
     ):
@@ -199,7 +211,10 @@ def main(argv: list[str] | None = None) -> int:
 
         action = "show" if args.command == "connection-string" else args.keys_command
         try:
-            print(asyncio.run(_with_node(settings, action, args)))
+            sqlite = _sqlite_file(settings)
+            if sqlite is not None and not sqlite.is_file():
+                raise _no_data(settings)
+            print(asyncio.run(_with_node(settings, action, args, sqlite)))
         except (_Refused, StartupError) as exc:
             if args.debug:
                 traceback.print_exc()

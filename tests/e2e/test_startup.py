@@ -253,3 +253,10 @@ def test_an_own_certificate_is_used_and_reloaded_on_sighup(tmp_path: Path) -> No
             time.sleep(0.05)
         assert _served_serial(server.turns_port, ca.ca_file) == renewed != turns
         assert renewed != https
+
+
+def test_an_explicit_sqlite_database_without_data_is_refused_and_not_created(tmp_path: Path) -> None:
+    db = tmp_path / "nothing.db"
+    done = _telex("connection-string", "--data-dir", str(tmp_path), "--database", f"sqlite:///{db}")
+    assert done.returncode == 1 and "holds no Telex data" in done.stderr
+    assert not db.exists()
