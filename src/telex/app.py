@@ -20,9 +20,11 @@ import contextlib
 import functools
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry
+from starlette.types import Scope
 
 from telex import __version__
 from telex.bus import Bus, open_bus
@@ -45,6 +47,7 @@ from telex.identity import (
     TokenVerifier,
 )
 from telex.identity.api import identity_router
+from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
 from telex.realtime import Hub, RealtimeGateway
 from telex.store.database import Database
 from telex.tls import ensure_certificate
@@ -186,6 +189,21 @@ class Node:
         await self.db.close()
 
 
+def _origin_check(allowed: tuple[str, ...]) -> Callable[[Scope], str | None]:
+    """The notification socket's browser origins: its own and ``realtime.allowed_origins``, as
+    ``/realtime`` decides."""
+
+    def refused(scope: Scope) -> str | None:
+        headers = dict(scope.get("headers") or [])
+        origin = headers.get(b"origin")
+        if origin is None:
+            return None
+        text, host = origin.decode("latin-1"), headers.get(b"host", b"").decode("latin-1")
+        return None if text in allowed or text in (f"http://{host}", f"https://{host}") else text
+
+    return refused
+
+
 def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     """The ASGI app of a node. ``lean`` serves the hot routes below FastAPI (web/lean.py); off,
     FastAPI serves every route (the tests run both ways and compare)."""
@@ -211,6 +229,15 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         frozenset(CHAT_SCOPES) | CALL_SCOPES,
     )  # fmt: skip
     app.add_socket("/realtime", gateway)
+    if settings.notifications.enabled:  # the JS chat SDK's realtime path, on the same hub (docs/js-sdks.md)
+        app.include_router(
+            notifications_router(node.verifier, node.keyring, node.events, settings.notifications, node.clock)
+        )
+        notifications = NotificationGateway(
+            node.verifier, node.keyring, node.events, node.hub, settings.notifications, node.clock,
+            node.topics, origins=_origin_check(settings.realtime.allowed_origins),
+        )  # fmt: skip
+        app.add_socket(SOCKET_PATH, notifications)
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )
