@@ -42,6 +42,7 @@ from telex.identity.hmac_auth import sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.apiversions import async_hooks
 from tests.support.procs import cpu_seconds, free_port
 
 OPEN_LIMITS = {
@@ -254,7 +255,7 @@ class Telex:
 
     async def bench(self, members: int, quick: bool) -> Result:
         async with httpx.AsyncClient(
-            base_url=self.url, timeout=60, limits=httpx.Limits(max_connections=200)
+            event_hooks=async_hooks(), base_url=self.url, timeout=60, limits=httpx.Limits(max_connections=200)
         ) as http:
             users = await self.users(http, members)
             owner = users[0]
@@ -299,7 +300,7 @@ class Telex:
 
     async def idle(self, count: int) -> tuple[int, float]:
         """Open ``count`` idle authenticated connections; (connections, KiB of server RSS each)."""
-        async with httpx.AsyncClient(base_url=self.url, timeout=60) as http:
+        async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=self.url, timeout=60) as http:
             users = await self.users(http, 50)
         before = self.server.rss_kib()
         gate = asyncio.Semaphore(100)
@@ -399,7 +400,9 @@ class Synapse:
 
     async def bench(self, members: int, quick: bool) -> Result:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with httpx.AsyncClient(base_url=self.url, timeout=90, limits=limits) as http:
+        async with httpx.AsyncClient(
+            event_hooks=async_hooks(), base_url=self.url, timeout=90, limits=limits
+        ) as http:
             users = await self.users(http, members)
             auth = [{"authorization": f"Bearer {t}"} for _, t in users]
             body = {"preset": "private_chat", "invite": [u for u, _ in users[1:]]}

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from telex.identity.hmac_auth import sign
+from tests.support.apiversions import hooks
 from tests.support.live import LiveServer
 from tests.support.signing import HmacSigner
 
@@ -32,7 +33,10 @@ def _telex(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 def _client(server: LiveServer, key: str | None = None) -> httpx.Client:
     return httpx.Client(
-        base_url=server.http_url, auth=HmacSigner(base64.b64decode(key or server.access_key)), timeout=10
+        event_hooks=hooks(),
+        base_url=server.http_url,
+        auth=HmacSigner(base64.b64decode(key or server.access_key)),
+        timeout=10,
     )
 
 
@@ -123,7 +127,7 @@ def test_unknown_config_key_stops_the_server_with_a_clear_error(tmp_path: Path) 
 
 
 def test_restart_keeps_users_keys_and_revocations(fresh_dir: Path) -> None:
-    relay = "/networkTraversal/:issueRelayConfiguration"
+    relay = "/networkTraversal/:issueRelayConfiguration?api-version=2022-03-01-preview"
     with LiveServer(fresh_dir) as server, _client(server) as c:
         body = c.post("/identities", json={"createTokenWithScopes": ["voip"]}).json()
         user, token = body["identity"]["id"], body["accessToken"]["token"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Generator
 import httpx
 
 from telex.identity.hmac_auth import sign
+from tests.support.apiversions import add_api_version
 
 __all__ = ["HmacSigner"]
 
@@ -20,6 +21,7 @@ class HmacSigner(httpx.Auth):
         self.now = now
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        add_api_version(request)  # before signing: the version is part of the signed target
         target = request.url.raw_path.decode("ascii")
         host = request.headers["host"]
         for name, value in sign(request.method, target, host, request.content, self.key, self.now()).items():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from typing import Annotated
 
 from fastapi import Query
 from starlette.requests import Request
@@ -70,17 +69,13 @@ class ApiVersions:
         versions = self
         described = f"The {self.api} API version: {', '.join(self.versions)}."
 
-        async def api_version(
-            request: Request,
-            _: Annotated[
-                str | None,
-                Query(
-                    alias="api-version",
-                    description=described,
-                    json_schema_extra={"enum": list(versions.versions)},
-                ),
-            ] = None,
-        ) -> str:
+        # A default value, not ``Annotated``: annotations are strings here (PEP 563), and FastAPI
+        # resolves them in the module, where ``described`` does not exist.
+        param = Query(
+            None, alias="api-version", description=described, json_schema_extra={"enum": list(self.versions)}
+        )
+
+        async def api_version(request: Request, _: str | None = param) -> str:
             return versions.check(request)
 
         return api_version
