@@ -36,7 +36,7 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[LiveServer]:
-    limits = {"TELEX_CHAT__MESSAGES_PER_THREAD_PER_10S": "0", "TELEX_CHAT__MESSAGES_PER_THREAD_PER_MINUTE": "0"}
+    limits = {f"TELEX_CHAT__MESSAGES_PER_THREAD_PER_{w}": "0" for w in ("10S", "MINUTE")}
     live = LiveServer(tmp_path / "data", env=limits)
     live.start()
     try:
