@@ -97,7 +97,10 @@ def decode_frame(text: str, max_packets: int = 64) -> list[Packet]:
     if not text.startswith(_SEP):
         return [_decode_packet(text)]
     packets: list[Packet] = []
-    units = text.encode("utf-16-le")  # lengths count UTF-16 code units
+    try:
+        units = text.encode("utf-16-le")  # lengths count UTF-16 code units
+    except UnicodeEncodeError as exc:
+        raise FramingError("not text") from exc
     i, n = 0, len(units) // 2
     sep = _SEP.encode("utf-16-le")
     while i < n:
@@ -116,7 +119,11 @@ def decode_frame(text: str, max_packets: int = 64) -> list[Packet]:
         start, end = j + 1, j + 1 + length
         if end > n or length == 0:
             raise FramingError("a packet is shorter than its length")
-        packets.append(_decode_packet(units[2 * start : 2 * end].decode("utf-16-le", errors="strict")))
+        try:
+            packet = units[2 * start : 2 * end].decode("utf-16-le", errors="strict")
+        except UnicodeDecodeError as exc:  # a length that splits a surrogate pair
+            raise FramingError("a packet length splits a character") from exc
+        packets.append(_decode_packet(packet))
         if len(packets) > max_packets:
             raise FramingError("too many packets in one frame")
         i = end
