@@ -42,6 +42,7 @@ from telex.identity.hmac_auth import sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.notifications.client import NotificationClient
 from tests.support.apiversions import async_hooks
 from tests.support.procs import cpu_seconds, free_port
 
@@ -239,10 +240,9 @@ class Telex:
         out = []
         for _ in range(n):
             body = json.dumps({"createTokenWithScopes": ["chat"]}).encode()
-            headers = sign("POST", "/identities", f"127.0.0.1:{self.port}", body, self.key, time.time())
-            r = await http.post(
-                "/identities", content=body, headers={**headers, "content-type": "application/json"}
-            )
+            path = "/identities?api-version=2023-10-01"
+            headers = sign("POST", path, f"127.0.0.1:{self.port}", body, self.key, time.time())
+            r = await http.post(path, content=body, headers={**headers, "content-type": "application/json"})
             r.raise_for_status()
             out.append((r.json()["identity"]["id"], r.json()["accessToken"]["token"]))
         return out
@@ -253,7 +253,9 @@ class Telex:
         assert json.loads(await ws.recv())["type"] == "ready"
         return ws
 
-    async def bench(self, members: int, quick: bool) -> Result:
+    async def bench(self, members: int, quick: bool, sdk_path: bool = False) -> Result:
+        """Messages to a thread of ``members``; receivers on ``/realtime``, or (``sdk_path``) on
+        the JS chat SDK's notification socket (tests/notifications/client.py speaks it)."""
         async with httpx.AsyncClient(
             event_hooks=async_hooks(), base_url=self.url, timeout=60, limits=httpx.Limits(max_connections=200)
         ) as http:
@@ -266,22 +268,38 @@ class Telex:
             r = await http.post("/chat/threads", json=body, headers={"authorization": f"Bearer {owner[1]}"})
             thread = r.json()["chatThread"]["id"]
             n_senders, per_sender = plan(members, quick)
-            sockets = [await self.connect(t) for _, t in users]
             run = Run(expected=n_senders * per_sender * (members - n_senders))
+            sockets: list[Any] = []
+            if sdk_path:
+                clients = [NotificationClient(self.url, t) for _, t in users[n_senders:]]
+                for client in clients:
+                    await client.connect()
+                    sockets.append(client.ws)
 
-            async def receive(ws: ClientConnection) -> None:
-                async for raw in ws:
-                    frame = json.loads(raw)
-                    if frame.get("event") == "chatMessageReceived":
-                        run.delivered(frame["data"]["message"])
+                async def receive_sdk(client: NotificationClient) -> None:
+                    with contextlib.suppress(Exception):
+                        while True:
+                            for note in await client.notifications():
+                                if note["eventId"] == 200:
+                                    run.delivered(note["messageBody"])
 
-            receivers = [asyncio.create_task(receive(ws)) for ws in sockets[n_senders:]]
+                receivers = [asyncio.create_task(receive_sdk(c)) for c in clients]
+            else:
+                sockets = [await self.connect(t) for _, t in users]
+
+                async def receive(ws: ClientConnection) -> None:
+                    async for raw in ws:
+                        frame = json.loads(raw)
+                        if frame.get("event") == "chatMessageReceived":
+                            run.delivered(frame["data"]["message"])
+
+                receivers = [asyncio.create_task(receive(ws)) for ws in sockets[n_senders:]]
 
             senders = [Sender(self.url, {"authorization": f"Bearer {t}"}) for _, t in users[:n_senders]]
 
             async def send(sender: Sender, tag: str) -> None:
                 status, body = await sender.request(
-                    "POST", f"/chat/threads/{thread}/messages", {"content": tag}
+                    "POST", f"/chat/threads/{thread}/messages?api-version=2024-03-07", {"content": tag}
                 )
                 assert status == 201, body
 
@@ -296,7 +314,8 @@ class Telex:
                 await ws.close()
             for sender in senders:
                 await sender.close()
-        return _result("Telex", members, n_senders * per_sender, wall, cpu, run)
+        system = "Telex (JS SDK notifications)" if sdk_path else "Telex"
+        return _result(system, members, n_senders * per_sender, wall, cpu, run)
 
     async def idle(self, count: int) -> tuple[int, float]:
         """Open ``count`` idle authenticated connections; (connections, KiB of server RSS each)."""
@@ -471,6 +490,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             for n in sizes:
                 results.append(await telex.bench(n, args.quick))
+                print(results[-1].row(), flush=True)
+            # The same load delivered through the JS chat SDK's notification path (docs/js-sdks.md).
+            for n in sizes:
+                results.append(await telex.bench(n, args.quick, sdk_path=True))
                 print(results[-1].row(), flush=True)
             if args.idle:
                 idle = await telex.idle(args.idle)
