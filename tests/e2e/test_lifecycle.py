@@ -191,9 +191,10 @@ def test_sigterm_drains_an_in_flight_request(fresh_dir: Path) -> None:
     server = LiveServer(fresh_dir).start()
     body = b'{"createTokenWithScopes": ["chat"]}'
     host = f"127.0.0.1:{server.port}"
-    headers = sign("POST", "/identities", host, body, base64.b64decode(server.access_key), time.time())
+    target = "/identities?api-version=2023-10-01"
+    headers = sign("POST", target, host, body, base64.b64decode(server.access_key), time.time())
     head = (
-        f"POST /identities HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
