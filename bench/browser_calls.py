@@ -70,6 +70,7 @@ from playwright.async_api import Error as PlaywrightError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer
 from tests.support.procs import cpu_seconds
 from tests.support.signing import HmacSigner
@@ -432,7 +433,9 @@ class Bench:
 
     async def _user(self) -> str:
         signer = HmacSigner(base64.b64decode(self.server.access_key))
-        async with httpx.AsyncClient(base_url=self.server.http_url, auth=signer) as http:
+        async with httpx.AsyncClient(
+            event_hooks=async_hooks(), base_url=self.server.http_url, auth=signer
+        ) as http:
             r = await http.post("/identities", json={"createTokenWithScopes": ["chat", "voip"]})
             r.raise_for_status()
             token: str = r.json()["accessToken"]["token"]
@@ -440,7 +443,7 @@ class Bench:
 
     async def _rtc_config(self, token: str) -> dict[str, Any]:
         """The configuration the SDK's ``agent._rtcConfig(true)`` builds from the same route."""
-        async with httpx.AsyncClient(base_url=self.server.http_url) as http:
+        async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=self.server.http_url) as http:
             r = await http.post(
                 "/networkTraversal/:issueRelayConfiguration",
                 params={"api-version": "2022-03-01-preview"},

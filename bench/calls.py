@@ -40,6 +40,7 @@ from aiortc import RTCPeerConnection
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer
 from tests.support.procs import cpu_seconds
 from tests.support.signing import HmacSigner
@@ -66,7 +67,9 @@ def percentile(values: list[float], p: float) -> float:
 
 async def make_user(server: LiveServer) -> dict[str, str]:
     async with httpx.AsyncClient(
-        base_url=server.http_url, auth=HmacSigner(base64.b64decode(server.access_key))
+        event_hooks=async_hooks(),
+        base_url=server.http_url,
+        auth=HmacSigner(base64.b64decode(server.access_key)),
     ) as http:
         r = await http.post("/identities", json={"createTokenWithScopes": ["chat", "voip"]})
         r.raise_for_status()
@@ -140,8 +143,16 @@ async def signaling(server: LiveServer, count: int) -> tuple[float, float]:
     a, b = await make_user(server), await make_user(server)
     group = str(uuid.uuid4())
     async with (
-        httpx.AsyncClient(base_url=server.http_url, headers={"authorization": f"Bearer {a['token']}"}) as ha,
-        httpx.AsyncClient(base_url=server.http_url, headers={"authorization": f"Bearer {b['token']}"}) as hb,
+        httpx.AsyncClient(
+            event_hooks=async_hooks(),
+            base_url=server.http_url,
+            headers={"authorization": f"Bearer {a['token']}"},
+        ) as ha,
+        httpx.AsyncClient(
+            event_hooks=async_hooks(),
+            base_url=server.http_url,
+            headers={"authorization": f"Bearer {b['token']}"},
+        ) as hb,
         RealtimeClient(server.http_url, b["token"]) as rb,
     ):
         async with asyncio.timeout(TIMEOUT):

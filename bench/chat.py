@@ -42,6 +42,8 @@ from telex.identity.hmac_auth import sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.notifications.client import NotificationClient
+from tests.support.apiversions import async_hooks
 from tests.support.procs import cpu_seconds, free_port
 
 OPEN_LIMITS = {
@@ -238,10 +240,9 @@ class Telex:
         out = []
         for _ in range(n):
             body = json.dumps({"createTokenWithScopes": ["chat"]}).encode()
-            headers = sign("POST", "/identities", f"127.0.0.1:{self.port}", body, self.key, time.time())
-            r = await http.post(
-                "/identities", content=body, headers={**headers, "content-type": "application/json"}
-            )
+            path = "/identities?api-version=2023-10-01"
+            headers = sign("POST", path, f"127.0.0.1:{self.port}", body, self.key, time.time())
+            r = await http.post(path, content=body, headers={**headers, "content-type": "application/json"})
             r.raise_for_status()
             out.append((r.json()["identity"]["id"], r.json()["accessToken"]["token"]))
         return out
@@ -252,9 +253,11 @@ class Telex:
         assert json.loads(await ws.recv())["type"] == "ready"
         return ws
 
-    async def bench(self, members: int, quick: bool) -> Result:
+    async def bench(self, members: int, quick: bool, sdk_path: bool = False) -> Result:
+        """Messages to a thread of ``members``; receivers on ``/realtime``, or (``sdk_path``) on
+        the JS chat SDK's notification socket (tests/notifications/client.py speaks it)."""
         async with httpx.AsyncClient(
-            base_url=self.url, timeout=60, limits=httpx.Limits(max_connections=200)
+            event_hooks=async_hooks(), base_url=self.url, timeout=60, limits=httpx.Limits(max_connections=200)
         ) as http:
             users = await self.users(http, members)
             owner = users[0]
@@ -265,22 +268,38 @@ class Telex:
             r = await http.post("/chat/threads", json=body, headers={"authorization": f"Bearer {owner[1]}"})
             thread = r.json()["chatThread"]["id"]
             n_senders, per_sender = plan(members, quick)
-            sockets = [await self.connect(t) for _, t in users]
             run = Run(expected=n_senders * per_sender * (members - n_senders))
+            sockets: list[Any] = []
+            if sdk_path:
+                clients = [NotificationClient(self.url, t) for _, t in users[n_senders:]]
+                for client in clients:
+                    await client.connect()
+                    sockets.append(client.ws)
 
-            async def receive(ws: ClientConnection) -> None:
-                async for raw in ws:
-                    frame = json.loads(raw)
-                    if frame.get("event") == "chatMessageReceived":
-                        run.delivered(frame["data"]["message"])
+                async def receive_sdk(client: NotificationClient) -> None:
+                    with contextlib.suppress(Exception):
+                        while True:
+                            for note in await client.notifications():
+                                if note["eventId"] == 200:
+                                    run.delivered(note["messageBody"])
 
-            receivers = [asyncio.create_task(receive(ws)) for ws in sockets[n_senders:]]
+                receivers = [asyncio.create_task(receive_sdk(c)) for c in clients]
+            else:
+                sockets = [await self.connect(t) for _, t in users]
+
+                async def receive(ws: ClientConnection) -> None:
+                    async for raw in ws:
+                        frame = json.loads(raw)
+                        if frame.get("event") == "chatMessageReceived":
+                            run.delivered(frame["data"]["message"])
+
+                receivers = [asyncio.create_task(receive(ws)) for ws in sockets[n_senders:]]
 
             senders = [Sender(self.url, {"authorization": f"Bearer {t}"}) for _, t in users[:n_senders]]
 
             async def send(sender: Sender, tag: str) -> None:
                 status, body = await sender.request(
-                    "POST", f"/chat/threads/{thread}/messages", {"content": tag}
+                    "POST", f"/chat/threads/{thread}/messages?api-version=2024-03-07", {"content": tag}
                 )
                 assert status == 201, body
 
@@ -295,11 +314,12 @@ class Telex:
                 await ws.close()
             for sender in senders:
                 await sender.close()
-        return _result("Telex", members, n_senders * per_sender, wall, cpu, run)
+        system = "Telex (JS SDK notifications)" if sdk_path else "Telex"
+        return _result(system, members, n_senders * per_sender, wall, cpu, run)
 
     async def idle(self, count: int) -> tuple[int, float]:
         """Open ``count`` idle authenticated connections; (connections, KiB of server RSS each)."""
-        async with httpx.AsyncClient(base_url=self.url, timeout=60) as http:
+        async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=self.url, timeout=60) as http:
             users = await self.users(http, 50)
         before = self.server.rss_kib()
         gate = asyncio.Semaphore(100)
@@ -399,7 +419,9 @@ class Synapse:
 
     async def bench(self, members: int, quick: bool) -> Result:
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
-        async with httpx.AsyncClient(base_url=self.url, timeout=90, limits=limits) as http:
+        async with httpx.AsyncClient(
+            event_hooks=async_hooks(), base_url=self.url, timeout=90, limits=limits
+        ) as http:
             users = await self.users(http, members)
             auth = [{"authorization": f"Bearer {t}"} for _, t in users]
             body = {"preset": "private_chat", "invite": [u for u, _ in users[1:]]}
@@ -468,6 +490,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         try:
             for n in sizes:
                 results.append(await telex.bench(n, args.quick))
+                print(results[-1].row(), flush=True)
+            # The same load delivered through the JS chat SDK's notification path (docs/js-sdks.md).
+            for n in sizes:
+                results.append(await telex.bench(n, args.quick, sdk_path=True))
                 print(results[-1].row(), flush=True)
             if args.idle:
                 idle = await telex.idle(args.idle)

@@ -29,6 +29,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer
 from tests.support.procs import cpu_seconds
 from tests.support.signing import HmacSigner
@@ -70,7 +71,9 @@ async def run_phase(
     for r in requests:
         queue.put_nowait(r)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=server.http_url, auth=auth, limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(
+        event_hooks=async_hooks(), base_url=server.http_url, auth=auth, limits=limits, timeout=30
+    ) as client:
 
         async def worker() -> None:
             while not queue.empty():
@@ -99,7 +102,9 @@ async def main(n: int, concurrency: int) -> None:
     with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp) / "data") as server:
         signer = HmacSigner(base64.b64decode(server.access_key))
         json_headers = {"content-type": "application/json"}
-        async with httpx.AsyncClient(base_url=server.http_url, auth=signer) as admin:
+        async with httpx.AsyncClient(
+            event_hooks=async_hooks(), base_url=server.http_url, auth=signer
+        ) as admin:
             user = (await admin.post("/identities")).json()["identity"]["id"]
             tokens = []
             for _ in range(n):

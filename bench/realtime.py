@@ -44,6 +44,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from tests.support.apiversions import async_hooks
 from tests.support.procs import cpu_seconds, free_port
 from tests.support.signing import HmacSigner
 
@@ -210,7 +211,7 @@ class Telex:
 
 
 async def telex_fanout(telex: Telex, sockets: int, messages: int) -> dict[str, float]:
-    async with httpx.AsyncClient(base_url=telex.url, timeout=60) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=telex.url, timeout=60) as http:
         users = await telex.users(http, sockets)
         owner = users[0]
         headers = {"authorization": f"Bearer {owner[1]}"}
@@ -281,7 +282,7 @@ async def peer_fanout(
 
 
 async def telex_idle(telex: Telex, count: int) -> float:
-    async with httpx.AsyncClient(base_url=telex.url, timeout=60) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=telex.url, timeout=60) as http:
         users = await telex.users(http, 50)
     before = rss_kib(telex.proc.pid)
     sinks = Sinks()

@@ -12,6 +12,7 @@ import pytest
 from telex.app import Node, build_app
 from telex.config import Settings, load_settings
 from telex.core.clock import SystemClock
+from tests.support.apiversions import async_hooks
 from tests.support.pg import PostgresCluster, find_pg_bin
 from tests.support.redis import find_redis, redis_server
 from tests.support.signing import HmacSigner
@@ -71,6 +72,9 @@ async def client(node: Node) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the in-process app, signing with the primary key."""
     transport = httpx.ASGITransport(app=build_app(node))
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", auth=HmacSigner(node.keyring.state.primary_key)
+        event_hooks=async_hooks(),
+        transport=transport,
+        base_url="http://testserver",
+        auth=HmacSigner(node.keyring.state.primary_key),
     ) as c:
         yield c

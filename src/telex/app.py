@@ -45,6 +45,7 @@ from telex.identity import (
     TokenVerifier,
 )
 from telex.identity.api import identity_router
+from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
 from telex.realtime import Hub, RealtimeGateway
 from telex.store.database import Database
 from telex.tls import server_tls
@@ -217,6 +218,15 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         frozenset(CHAT_SCOPES) | CALL_SCOPES, origins=origins.refused,
     )  # fmt: skip
     app.add_socket("/realtime", gateway)
+    if settings.notifications.enabled:  # the JS chat SDK's realtime path, on the same hub (docs/js-sdks.md)
+        app.include_router(
+            notifications_router(node.verifier, node.keyring, node.events, settings.notifications, node.clock)
+        )
+        notifications = NotificationGateway(
+            node.verifier, node.keyring, node.events, node.hub, settings.notifications, node.clock,
+            node.topics, origins=origins.refused,
+        )  # fmt: skip
+        app.add_socket(SOCKET_PATH, notifications)
     app.include_router(
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )

@@ -29,6 +29,7 @@ from telex.chat import ChatSettings
 from telex.core.settings import StrictSettings
 from telex.demo.settings import DemoSettings
 from telex.identity import IdentitySettings
+from telex.notifications.settings import NotificationSettings
 from telex.realtime import RealtimeSettings
 from telex.tls import TlsSettings
 from telex.turn.settings import TurnSettings
@@ -41,6 +42,7 @@ __all__ = [
     "DemoSettings",
     "HttpSettings",
     "IdentitySettings",
+    "NotificationSettings",
     "RealtimeSettings",
     "Settings",
     "TlsSettings",
@@ -80,6 +82,7 @@ class Settings(StrictSettings):
     realtime: RealtimeSettings = RealtimeSettings()
     calling: CallingSettings = CallingSettings()
     demo: DemoSettings = DemoSettings()
+    notifications: NotificationSettings = NotificationSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 

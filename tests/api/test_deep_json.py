@@ -10,6 +10,7 @@ import pytest
 
 from telex.app import Node, build_app
 from tests.chat.conftest import open_node, users_of
+from tests.support.apiversions import async_hooks
 from tests.support.signing import HmacSigner
 
 DEEP = b"[" * 2000 + b"]" * 2000
@@ -30,7 +31,7 @@ async def test_deep_json_is_invalid_json(node: Node, lean: bool) -> None:
     thread, _ = await node.chat.create_thread(await node.verifier.verify(user.token), "t", [], None)
     json_type = {"content-type": "application/json"}
     transport = httpx.ASGITransport(app=build_app(node, lean=lean))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), transport=transport, base_url="http://t") as http:
         for path, headers, auth in [
             (f"/chat/threads/{thread.id}/messages", {**user.headers, **json_type}, None),  # a hot route
             ("/chat/threads", {**user.headers, **json_type}, None),  # a FastAPI one

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from telex.app import Node, build_app
 from telex.core.clock import SystemClock
 from tests.conftest import make_settings
+from tests.support.apiversions import async_hooks
 
 CHAT = "?api-version=2021-09-07"
 
@@ -38,7 +39,9 @@ def app(demo_node: Node) -> FastAPI:
 
 def _browser(app: FastAPI) -> httpx.AsyncClient:
     """A client with its own cookie jar, as one browser is."""
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver")
+    return httpx.AsyncClient(
+        event_hooks=async_hooks(), transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    )
 
 
 async def _sign_in(client: httpx.AsyncClient, name: str) -> dict[str, str]:

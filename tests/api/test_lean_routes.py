@@ -15,6 +15,7 @@ import pytest
 
 from telex.app import Node, build_app
 from tests.chat.conftest import open_node, users_of
+from tests.support.apiversions import async_hooks
 from tests.support.signing import HmacSigner
 
 
@@ -46,7 +47,9 @@ async def _both(node: Node, method: str, path: str, **kw: Any) -> tuple[httpx.Re
     out = []
     for lean in (True, False):
         transport = httpx.ASGITransport(app=build_app(node, lean=lean))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx.AsyncClient(
+            event_hooks=async_hooks(), transport=transport, base_url="http://testserver"
+        ) as http:
             out.append(await http.request(method, path, **kw))
     return out[0], out[1]
 

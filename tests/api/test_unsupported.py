@@ -31,11 +31,6 @@ CALLS = [
     ("POST", "/emails:send", "Email"),
     ("GET", "/emails/operations/x", "Email"),
     ("POST", "/teamsUser/:exchangeAccessToken", "Teams user token exchange"),
-    (
-        "GET",
-        "/chat/config/realTimeNotifications",
-        "The chat notification service of the official JavaScript SDK",
-    ),
     ("POST", "/messages/notifications:send", "Advanced Messaging"),
     ("GET", "/routing/queues", "Job Router"),
 ]

@@ -29,6 +29,7 @@ from tests.browser.demo import (
     wait_state,
     wait_true,
 )
+from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -56,7 +57,7 @@ async def _page_token(page: Page) -> str:
 
 
 async def _call_on_server(server: LiveServer, token: str, call_id: str) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=server.http_url) as http:
         r = await http.get(f"/calling/calls/{call_id}", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 200, r.text
         body: dict[str, Any] = r.json()
@@ -64,7 +65,7 @@ async def _call_on_server(server: LiveServer, token: str, call_id: str) -> dict[
 
 
 async def _relay_allocations(server: LiveServer) -> float:
-    async with httpx.AsyncClient(base_url=server.http_url) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=server.http_url) as http:
         text = (await http.get("/metrics")).text
     for line in text.splitlines():
         if line.startswith("telex_turn_allocations "):
@@ -174,7 +175,7 @@ async def test_a_python_participant_hears_two_browsers_and_they_hear_it(
 ) -> None:
     url = demo_server.http_url
     a, b, room = await _two_in_a_group_call(url, browser, console)
-    async with httpx.AsyncClient(base_url=url) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=url) as http:
         bot = (await http.post("/demo/api/session", json={"displayName": "bot"})).json()
     browsers = {await page.evaluate("window.telexDemo.call.participantId") for page in (a, b)}
     async with CallClient(url, bot["token"], display_name="bot") as client:

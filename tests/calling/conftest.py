@@ -14,6 +14,7 @@ import pytest
 from telex.app import Node, build_app
 from telex.core.clock import SystemClock
 from tests.conftest import make_settings
+from tests.support.apiversions import async_hooks
 from tests.support.live import free_port
 from tests.support.signing import HmacSigner
 from tests.support.users import MakeUser, User
@@ -30,7 +31,9 @@ def user_maker(base_url: str, key: bytes, transport: httpx.AsyncBaseTransport | 
     """Users with tokens, created as a trusted service would: ``POST /identities``, HMAC-signed."""
 
     async def make(*scopes: str) -> User:
-        async with httpx.AsyncClient(base_url=base_url, transport=transport, auth=HmacSigner(key)) as c:
+        async with httpx.AsyncClient(
+            event_hooks=async_hooks(), base_url=base_url, transport=transport, auth=HmacSigner(key)
+        ) as c:
             r = await c.post("/identities", json={"createTokenWithScopes": list(scopes or ("chat", "voip"))})
         assert r.status_code == 201, r.text
         body = r.json()
@@ -55,7 +58,7 @@ def transport(node: Node) -> httpx.ASGITransport:
 
 @pytest.fixture
 async def api(transport: httpx.ASGITransport) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), transport=transport, base_url="http://t") as c:
         yield c
 
 

@@ -11,6 +11,7 @@ import httpx
 
 from telex.client import RealtimeClient, RealtimeEvent
 from tests.calling.conftest import open_node, user_maker
+from tests.support.apiversions import async_hooks
 from tests.support.serve import running
 
 
@@ -43,7 +44,7 @@ async def test_call_events_reach_participants_and_signals_only_their_addressee(t
                 RealtimeClient(url, a.token) as ra,
                 RealtimeClient(url, b.token) as rb,
                 RealtimeClient(url, stranger.token) as rs,
-                httpx.AsyncClient(base_url=url) as http,
+                httpx.AsyncClient(event_hooks=async_hooks(), base_url=url) as http,
             ):
                 async with asyncio.timeout(10):
                     for rt in (ra, rb, rs):
@@ -73,7 +74,9 @@ async def test_call_events_reach_participants_and_signals_only_their_addressee(t
                 seen_by_b += [e.type for e in drain(rb)]
                 assert "callSignal" not in seen_by_b and seen_by_b.count("callParticipantRemoved") == 2
                 # A later chat message proves the stranger's stream is live, and it is all they got.
-                async with httpx.AsyncClient(base_url=url, headers=stranger.headers) as chat:
+                async with httpx.AsyncClient(
+                    event_hooks=async_hooks(), base_url=url, headers=stranger.headers
+                ) as chat:
                     r = await chat.post("/chat/threads?api-version=2024-03-07", json={"topic": "t"})
                     assert r.status_code == 201
                 async with asyncio.timeout(10):
@@ -94,7 +97,7 @@ async def test_call_events_sent_while_a_client_was_away_are_replayed_from_its_cu
             make = user_maker(url, node.keyring.state.primary_key)
             a, b, stranger = await make(), await make(), await make()
             group = "6b1f6f0e-2c1d-4f0a-9b8e-3d2c1b0a9f8e"
-            async with httpx.AsyncClient(base_url=url) as http:
+            async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=url) as http:
                 first = (await http.post(f"/calling/groups/{group}/:join", headers=a.headers)).json()
                 async with RealtimeClient(url, b.token) as rb:
                     async with asyncio.timeout(10):

@@ -28,6 +28,7 @@ pytest.importorskip("aiortc")
 from telex.client import RealtimeError
 from telex.client.calling import SAMPLES, Call, CallClient
 from tests.calling.conftest import User, user_maker
+from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer
 from tests.support.signing import HmacSigner
 
@@ -57,7 +58,7 @@ def tone(freq: float) -> Iterator[bytes]:
 
 
 async def relayed_packets(live: LiveServer) -> float:
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks()) as http:
         text = (await http.get(f"{live.http_url}/metrics")).text
     return sum(float(v) for v in re.findall(r"^telex_turn_relayed_packets_total\{.*\} (\S+)$", text, re.M))
 
@@ -141,7 +142,7 @@ async def test_group_call_media_data_mute_third_participant_and_end_for_everyone
             assert reasons == ["endedForEveryone"] * 3
 
     bearer = {"authorization": f"Bearer {b.token}"}
-    async with httpx.AsyncClient(base_url=live.http_url, headers=bearer) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=live.http_url, headers=bearer) as http:
         record = (await http.get(f"/calling/calls/{call_b.id}")).json()
     assert (record["state"], record["callEndReason"]) == ("ended", "endedForEveryone")
     assert record["durationSeconds"] > 0
@@ -225,7 +226,9 @@ async def test_a_token_the_realtime_gateway_refuses_fails_fast(live: LiveServer)
     voip_only = await user_maker(live.http_url, key)("voip")  # a calling app's token is enough
     async with asyncio.timeout(10), CallClient(live.http_url, voip_only.token):
         pass
-    async with httpx.AsyncClient(base_url=live.http_url, auth=HmacSigner(key)) as admin:
+    async with httpx.AsyncClient(
+        event_hooks=async_hooks(), base_url=live.http_url, auth=HmacSigner(key)
+    ) as admin:
         revoked = await admin.post(f"/identities/{voip_only.id}/:revokeAccessTokens")
         assert revoked.status_code == 204
     with pytest.raises(RealtimeError) as exc:

@@ -15,6 +15,7 @@ from telex.app import Node, build_app
 from telex.core.clock import SystemClock
 from telex.realtime.settings import RealtimeSettings
 from tests.conftest import make_settings
+from tests.support.apiversions import async_hooks
 from tests.support.serve import running
 from tests.support.users import MakeUser, User
 
@@ -60,7 +61,9 @@ def make_user(chat_node: Node) -> MakeUser:
 @pytest.fixture
 async def api(chat_node: Node) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=build_app(chat_node))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+    async with httpx.AsyncClient(
+        event_hooks=async_hooks(), transport=transport, base_url="http://testserver"
+    ) as c:
         yield c
 
 
@@ -92,6 +95,6 @@ def users_of(node: Node) -> MakeUser:
 @contextlib.asynccontextmanager
 async def client_of(node: Node) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=build_app(node)), base_url="http://t"
+        event_hooks=async_hooks(), transport=httpx.ASGITransport(app=build_app(node)), base_url="http://t"
     ) as c:
         yield c

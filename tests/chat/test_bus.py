@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from telex.bus import Bus, LocalBus, open_bus
 from telex.bus.redis import RedisBus
 from telex.client import ChatClient, RealtimeClient
+from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer, free_port
 from tests.support.pg import PostgresCluster
 
@@ -116,7 +117,7 @@ async def test_two_nodes_share_postgresql_and_redis(
                             if len(got) == len(sent):
                                 break
         assert got == sent
-        async with httpx.AsyncClient(base_url=node_b.http_url) as http:
+        async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=node_b.http_url) as http:
             r = await http.get(
                 f"/chat/threads/{thread}/messages", headers={"authorization": f"Bearer {tb.token}"}
             )

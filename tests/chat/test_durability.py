@@ -16,6 +16,7 @@ import pytest
 from azure.communication.identity import CommunicationIdentityClient
 from azure.core.credentials import AzureKeyCredential
 
+from tests.support.apiversions import async_hooks, hooks, versioned
 from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +30,7 @@ ENV = {
 
 async def _sender(url: str, token: str, thread: str, k: int, acked: list[str], unknown: list[str]) -> None:
     async with httpx.AsyncClient(
-        base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=5
+        event_hooks=async_hooks(), base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=5
     ) as http:
         for i in range(PER_SENDER):
             text = f"s{k}-{i:03d}"
@@ -67,7 +68,9 @@ def test_kill_9_loses_no_acknowledged_message(
             "participants": [{"communicationIdentifier": {"rawId": i}} for i in ids[1:]],
         }
         r = httpx.post(
-            f"{server.http_url}/chat/threads", json=body, headers={"authorization": f"Bearer {tokens[0]}"}
+            versioned(f"{server.http_url}/chat/threads"),
+            json=body,
+            headers={"authorization": f"Bearer {tokens[0]}"},
         )
         thread = r.json()["chatThread"]["id"]
         acked: list[list[str]] = [[] for _ in range(senders)]
@@ -95,7 +98,9 @@ def test_kill_9_loses_no_acknowledged_message(
     with LiveServer(data, database=database, env=ENV) as again:
         texts: list[str] = []
         url: str | None = f"/chat/threads/{thread}/messages?maxPageSize=200"
-        with httpx.Client(base_url=again.http_url, headers={"authorization": f"Bearer {tokens[0]}"}) as http:
+        with httpx.Client(
+            event_hooks=hooks(), base_url=again.http_url, headers={"authorization": f"Bearer {tokens[0]}"}
+        ) as http:
             while url:
                 page = http.get(url).json()
                 texts += [m["content"]["message"] for m in page["value"] if m["type"] == "text"]

@@ -15,6 +15,7 @@ import pytest
 from telex.app import Node
 from tests.chat.conftest import User, users_of
 from tests.chat.test_realtime import raw
+from tests.support.apiversions import async_hooks
 from tests.support.serve import running
 
 
@@ -54,7 +55,7 @@ async def test_visibility_matches_the_model(chat_node: Node, seed: int) -> None:
     owner, *others = [await make() for _ in range(4)]
     by_id = {u.id: u for u in (owner, *others)}
     model = Model()
-    async with running(chat_node) as url, httpx.AsyncClient(base_url=url) as api:
+    async with running(chat_node) as url, httpx.AsyncClient(event_hooks=async_hooks(), base_url=url) as api:
         r = await api.post("/chat/threads", json={"topic": "t"}, headers=owner.headers)
         tid = r.json()["chatThread"]["id"]
         base = f"/chat/threads/{tid}"

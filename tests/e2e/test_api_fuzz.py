@@ -20,6 +20,7 @@ from schemathesis.checks import (
 )
 
 from telex.identity.hmac_auth import sign
+from tests.support.apiversions import versioned
 from tests.support.live import LiveServer
 
 
@@ -83,8 +84,8 @@ BODIES = st.one_of(
 @pytest.mark.parametrize("path", ["/identities", "/identities/{user}/:issueAccessToken"])
 def test_arbitrary_bodies_get_a_4xx_with_the_acs_error_body(live: LiveServer, path: str) -> None:
     session = _session(live)
-    user = session.post(f"{live.http_url}/identities", timeout=10).json()["identity"]["id"]
-    url = live.http_url + path.format(user=user)
+    user = session.post(versioned(f"{live.http_url}/identities"), timeout=10).json()["identity"]["id"]
+    url = versioned(live.http_url + path.format(user=user))
 
     @given(body=BODIES)
     @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from telex.identity.hmac_auth import sign
+from tests.support.apiversions import hooks
 from tests.support.live import LiveServer
 from tests.support.signing import HmacSigner
 
@@ -32,7 +33,10 @@ def _telex(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
 
 def _client(server: LiveServer, key: str | None = None) -> httpx.Client:
     return httpx.Client(
-        base_url=server.http_url, auth=HmacSigner(base64.b64decode(key or server.access_key)), timeout=10
+        event_hooks=hooks(),
+        base_url=server.http_url,
+        auth=HmacSigner(base64.b64decode(key or server.access_key)),
+        timeout=10,
     )
 
 
@@ -123,7 +127,7 @@ def test_unknown_config_key_stops_the_server_with_a_clear_error(tmp_path: Path) 
 
 
 def test_restart_keeps_users_keys_and_revocations(fresh_dir: Path) -> None:
-    relay = "/networkTraversal/:issueRelayConfiguration"
+    relay = "/networkTraversal/:issueRelayConfiguration?api-version=2022-03-01-preview"
     with LiveServer(fresh_dir) as server, _client(server) as c:
         body = c.post("/identities", json={"createTokenWithScopes": ["voip"]}).json()
         user, token = body["identity"]["id"], body["accessToken"]["token"]
@@ -187,9 +191,10 @@ def test_sigterm_drains_an_in_flight_request(fresh_dir: Path) -> None:
     server = LiveServer(fresh_dir).start()
     body = b'{"createTokenWithScopes": ["chat"]}'
     host = f"127.0.0.1:{server.port}"
-    headers = sign("POST", "/identities", host, body, base64.b64decode(server.access_key), time.time())
+    target = "/identities?api-version=2023-10-01"
+    headers = sign("POST", target, host, body, base64.b64decode(server.access_key), time.time())
     head = (
-        f"POST /identities HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"POST {target} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     ).encode()
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:

@@ -1,8 +1,11 @@
 """Chat API routes (data plane, bearer user token; acs-wire.md §3.2).
 
-Routes authenticate, parse the body, call ``ChatService`` and shape the answer; every rule
-(scope, membership, limits) lives in the service and its guard. Paging state lives entirely in
-the ``nextLink`` (the SDK drops the original query when it follows one).
+Routes check the api-version, authenticate, parse the body, call ``ChatService`` and shape the
+answer; every rule (scope, membership, limits) lives in the service and its guard. Paging state
+lives entirely in the ``nextLink`` (the SDK drops the original query when it follows one).
+
+    api-version   2021-03-07 · 2021-09-07 · 2023-11-07 · 2024-03-07   the same shapes
+                  2025-03-15   + thread metadata and retentionPolicy, participant metadata
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from telex.chat.guard import CHAT_SCOPES
-from telex.chat.models import InvalidParticipant, Message, MessageType, Participant, ParticipantSpec
-from telex.chat.service import ChatService
+from telex.chat.models import InvalidParticipant, Message, MessageType, Participant, ParticipantSpec, Thread
+from telex.chat.service import ChatService, ThreadChanges
 from telex.chat.settings import ChatSettings
 from telex.chat.wire import (
     AddParticipantsRequest,
@@ -36,6 +39,7 @@ from telex.chat.wire import (
     IdentifierModel,
     ReadReceiptModel,
     ReadReceiptsPage,
+    RetentionPolicyOut,
     SendMessageRequest,
     SendMessageResponse,
     SendReadReceiptRequest,
@@ -46,12 +50,18 @@ from telex.chat.wire import (
 from telex.core.clock import iso_time
 from telex.core.errors import ErrorCode, TelexError
 from telex.identity import Principal
+from telex.web.apiversion import ApiVersions
 from telex.web.auth import BearerAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
 from telex.web.lean import LeanRoutes, hot_route
 
-__all__ = ["chat_router"]
+__all__ = ["CHAT_VERSIONS", "chat_router"]
+
+# Every version of the chat API Telex serves; the official SDKs send 2024-03-07 (Python 1.3) and
+# 2025-03-15 (JS 1.6). The realtime-notifications configuration has a version of its own.
+CHAT_VERSIONS = ApiVersions("chat", ("2021-03-07", "2021-09-07", "2023-11-07", "2024-03-07", "2025-03-15"))
+V2025 = "2025-03-15"
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 429, 500, 503)
@@ -64,15 +74,41 @@ def _epoch(value: datetime | None) -> float | None:
     return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
 
 
-def _spec(p: ChatParticipantModel) -> ParticipantSpec:
-    return ParticipantSpec(p.communicationIdentifier.raw(), p.displayName, _epoch(p.shareHistoryTime))
+def _spec(p: ChatParticipantModel, version: str) -> ParticipantSpec:
+    metadata = p.metadata if version >= V2025 and p.metadata else None
+    return ParticipantSpec(
+        p.communicationIdentifier.raw(), p.displayName, _epoch(p.shareHistoryTime), metadata
+    )
 
 
-def _participant(p: Participant) -> ChatParticipantOut:
+def _participant(p: Participant, version: str = "") -> ChatParticipantOut:
     return ChatParticipantOut(
         communicationIdentifier=IdentifierModel.of_user(p.user_id),
         displayName=p.display_name,
         shareHistoryTime=iso_time(p.share_history_time) if p.share_history_time is not None else None,
+        metadata=(p.metadata or {}) if version >= V2025 else None,
+    )
+
+
+def _thread(t: Thread, version: str) -> ChatThreadModel:
+    """A thread's properties as ``version`` has them (2025-03-15 adds metadata and retention)."""
+    new = version >= V2025
+    retention = None
+    if new:
+        days = t.retention_days
+        retention = (
+            RetentionPolicyOut(kind="none")
+            if days is None
+            else (RetentionPolicyOut(kind="threadCreationDate", deleteThreadAfterDays=days))
+        )
+    return ChatThreadModel(
+        id=t.id,
+        topic=t.topic,
+        createdOn=iso_time(t.created_at),
+        createdByCommunicationIdentifier=IdentifierModel.of_user(t.created_by),
+        deletedOn=iso_time(t.deleted_at) if t.deleted_at is not None else None,
+        metadata=(t.metadata or {}) if new else None,
+        retentionPolicy=retention,
     )
 
 
@@ -108,11 +144,12 @@ def _message(m: Message) -> ChatMessageModel:
     )
 
 
-def _next_link(path: str, page_size: int, name: str, token: str | None) -> str | None:
-    """The link to the next page, carrying all paging state (acs-wire.md §1.5); None on the last page."""
+def _next_link(path: str, page_size: int, name: str, token: str | None, version: str) -> str | None:
+    """The link to the next page, carrying all paging state (acs-wire.md §1.5) and the api-version
+    (the JS SDK follows it as it is; the Python SDK puts its own version in); None on the last page."""
     if not token:
         return None
-    return f"{path}?{urlencode({'maxPageSize': str(page_size), name: token})}"
+    return f"{path}?{urlencode({'maxPageSize': str(page_size), name: token, 'api-version': version})}"
 
 
 def _thread_path(thread_id: str, tail: str = "") -> str:
@@ -122,9 +159,12 @@ def _thread_path(thread_id: str, tail: str = "") -> str:
 def chat_router(
     service: ChatService, auth: BearerAuth, settings: ChatSettings, lean: LeanRoutes
 ) -> APIRouter:
-    router = APIRouter(tags=["chat"], responses=_ERRORS)
+    api_version = CHAT_VERSIONS.dependency
+    router = APIRouter(tags=["chat"], responses=_ERRORS, dependencies=[Depends(api_version)])
     authenticate = auth.require(*CHAT_SCOPES)
     user = Depends(authenticate)
+    # The version the request named (FastAPI runs the router's check once and shares the answer).
+    version_of = Depends(api_version)
 
     def page_size(value: int | None) -> int:
         if value is None:
@@ -148,24 +188,20 @@ def chat_router(
         response_model_exclude_none=True,
         openapi_extra=body_doc(CreateThreadRequest),
     )
-    async def create_chat_thread(request: Request, response: Response, principal: Principal = user) -> Any:
+    async def create_chat_thread(
+        request: Request, response: Response, principal: Principal = user, version: str = version_of
+    ) -> Any:
         body = await read_json(request, CreateThreadRequest)
         assert body is not None
         request_id = request.headers.get("repeatability-request-id") or None
+        new = version >= V2025
         thread, invalid = await service.create_thread(
-            principal, body.topic, [_spec(p) for p in body.participants], request_id
-        )
+            principal, body.topic, [_spec(p, version) for p in body.participants], request_id,
+            metadata=body.metadata or None if new else None,
+            retention_days=body.retentionPolicy.days() if new and body.retentionPolicy else None,
+        )  # fmt: skip
         response.headers["Location"] = _thread_path(thread.id)
-        return CreateThreadResponse(
-            chatThread=ChatThreadModel(
-                id=thread.id,
-                topic=thread.topic,
-                createdOn=iso_time(thread.created_at),
-                createdByCommunicationIdentifier=IdentifierModel.of_user(thread.created_by),
-                deletedOn=iso_time(thread.deleted_at) if thread.deleted_at is not None else None,
-            ),
-            invalidParticipants=_errors(invalid),
-        )
+        return CreateThreadResponse(chatThread=_thread(thread, version), invalidParticipants=_errors(invalid))
 
     @router.get("/chat/threads", response_model=ChatThreadsPage, response_model_exclude_none=True)
     async def list_chat_threads(
@@ -173,6 +209,7 @@ def chat_router(
         max_page_size: Annotated[int | None, Query(alias="maxPageSize")] = None,
         start_time: Annotated[datetime | None, Query(alias="startTime")] = None,
         token: Annotated[str | None, Query(alias="continuationToken")] = None,
+        version: str = version_of,
     ) -> Any:
         size = page_size(max_page_size)
         page = await service.list_threads(principal, _epoch(start_time), size, token)
@@ -181,18 +218,14 @@ def chat_router(
                 ChatThreadItemModel(id=t.id, topic=t.topic, lastMessageReceivedOn=iso_time(t.last_message_at))
                 for t in page.items
             ],
-            nextLink=_next_link("/chat/threads", size, "continuationToken", page.next_token),
+            nextLink=_next_link("/chat/threads", size, "continuationToken", page.next_token, version),
         )
 
     @router.get("/chat/threads/{thread_id}", response_model=ChatThreadModel, response_model_exclude_none=True)
-    async def get_chat_thread_properties(thread_id: str, principal: Principal = user) -> Any:
-        t = await service.get_thread(principal, thread_id)
-        return ChatThreadModel(
-            id=t.id,
-            topic=t.topic,
-            createdOn=iso_time(t.created_at),
-            createdByCommunicationIdentifier=IdentifierModel.of_user(t.created_by),
-        )
+    async def get_chat_thread_properties(
+        thread_id: str, principal: Principal = user, version: str = version_of
+    ) -> Any:
+        return _thread(await service.get_thread(principal, thread_id), version)
 
     @router.patch(
         "/chat/threads/{thread_id}",
@@ -201,14 +234,18 @@ def chat_router(
         openapi_extra=body_doc(UpdateThreadRequest),
     )
     async def update_chat_thread_properties(
-        thread_id: str, request: Request, principal: Principal = user
+        thread_id: str, request: Request, principal: Principal = user, version: str = version_of
     ) -> Response:
         body = await read_json(request, UpdateThreadRequest)
         assert body is not None
-        if body.topic is not None:
-            await service.update_topic(principal, thread_id, body.topic)
-        else:
+        changes = ThreadChanges(topic=body.topic)
+        if version >= V2025:
+            retention = (body.retentionPolicy.days(),) if body.retentionPolicy is not None else None
+            changes = ThreadChanges(body.topic, body.metadata, retention)
+        if changes == ThreadChanges():
             await service.get_thread(principal, thread_id)  # still 404 for non-members
+        else:
+            await service.update_thread(principal, thread_id, changes)
         return Response(status_code=204)
 
     @router.delete("/chat/threads/{thread_id}", status_code=204, response_class=Response)
@@ -223,6 +260,7 @@ def chat_router(
         status_code=201, response_model=SendMessageResponse, openapi_extra=body_doc(SendMessageRequest),
     )  # fmt: skip
     async def send_chat_message(request: Request, thread_id: str) -> Response:
+        CHAT_VERSIONS.check(request)  # the lean way in skips the router's dependency
         principal = await authenticate(request)
         body = await read_json(request, SendMessageRequest)
         assert body is not None
@@ -242,10 +280,13 @@ def chat_router(
         max_page_size: Annotated[int | None, Query(alias="maxPageSize")] = None,
         start_time: Annotated[datetime | None, Query(alias="startTime")] = None,
         token: Annotated[str | None, Query(alias="continuationToken")] = None,
+        version: str = version_of,
     ) -> Any:
         size = page_size(max_page_size)
         page = await service.list_messages(principal, thread_id, _epoch(start_time), size, token)
-        link = _next_link(_thread_path(thread_id, "/messages"), size, "continuationToken", page.next_token)
+        link = _next_link(
+            _thread_path(thread_id, "/messages"), size, "continuationToken", page.next_token, version
+        )
         return ChatMessagesPage(value=[_message(m) for m in page.items], nextLink=link)
 
     @router.get(
@@ -288,11 +329,12 @@ def chat_router(
         principal: Principal = user,
         max_page_size: Annotated[int | None, Query(alias="maxPageSize")] = None,
         skip: Annotated[int | None, Query()] = None,
+        version: str = version_of,
     ) -> Any:
         size, start = page_size(max_page_size), skip_of(skip)
         page = await service.list_participants(principal, thread_id, size, start)
-        link = _next_link(_thread_path(thread_id, "/participants"), size, "skip", page.next_token)
-        return ChatParticipantsPage(value=[_participant(p) for p in page.items], nextLink=link)
+        link = _next_link(_thread_path(thread_id, "/participants"), size, "skip", page.next_token, version)
+        return ChatParticipantsPage(value=[_participant(p, version) for p in page.items], nextLink=link)
 
     @router.post(
         "/chat/threads/{thread_id}/participants/:add",
@@ -301,10 +343,13 @@ def chat_router(
         response_model_exclude_none=True,
         openapi_extra=body_doc(AddParticipantsRequest),
     )
-    async def add_chat_participants(thread_id: str, request: Request, principal: Principal = user) -> Any:
+    async def add_chat_participants(
+        thread_id: str, request: Request, principal: Principal = user, version: str = version_of
+    ) -> Any:
         body = await read_json(request, AddParticipantsRequest)
         assert body is not None
-        invalid = await service.add_participants(principal, thread_id, [_spec(p) for p in body.participants])
+        specs = [_spec(p, version) for p in body.participants]
+        invalid = await service.add_participants(principal, thread_id, specs)
         return AddParticipantsResponse(invalidParticipants=_errors(invalid))
 
     @router.post(
@@ -330,6 +375,7 @@ def chat_router(
         status_code=200, response_class=Response, openapi_extra=body_doc(TypingRequest, required=False),
     )  # fmt: skip
     async def send_typing_notification(request: Request, thread_id: str) -> Response:
+        CHAT_VERSIONS.check(request)
         principal = await authenticate(request)
         body = await read_json(request, TypingRequest, allow_empty=True)
         await service.send_typing(principal, thread_id, body.senderDisplayName if body else None)
@@ -340,6 +386,7 @@ def chat_router(
         status_code=200, response_class=Response, openapi_extra=body_doc(SendReadReceiptRequest),
     )  # fmt: skip
     async def send_chat_read_receipt(request: Request, thread_id: str) -> Response:
+        CHAT_VERSIONS.check(request)
         principal = await authenticate(request)
         body = await read_json(request, SendReadReceiptRequest)
         assert body is not None
@@ -356,10 +403,11 @@ def chat_router(
         principal: Principal = user,
         max_page_size: Annotated[int | None, Query(alias="maxPageSize")] = None,
         skip: Annotated[int | None, Query()] = None,
+        version: str = version_of,
     ) -> Any:
         size, start = page_size(max_page_size), skip_of(skip)
         page = await service.list_read_receipts(principal, thread_id, size, start)
-        link = _next_link(_thread_path(thread_id, "/readReceipts"), size, "skip", page.next_token)
+        link = _next_link(_thread_path(thread_id, "/readReceipts"), size, "skip", page.next_token, version)
         return ReadReceiptsPage(
             value=[
                 ReadReceiptModel(

@@ -36,6 +36,7 @@ __all__ = [
     "participants_added",
     "participants_removed",
     "read_receipt",
+    "retention_payload",
     "thread_created",
     "thread_deleted",
     "thread_updated",
@@ -60,7 +61,20 @@ def participant_payload(p: Participant) -> dict[str, Any]:
     out: dict[str, Any] = {"id": identifier_kind(p.user_id), "displayName": p.display_name or ""}
     if p.share_history_time is not None:
         out["shareHistoryTime"] = iso_time(p.share_history_time)
+    if p.metadata:
+        out["metadata"] = p.metadata
     return out
+
+
+def retention_payload(days: int | None) -> dict[str, Any]:
+    """A ``ChatRetentionPolicy`` as the JS SDK types it."""
+    if days is None:
+        return {"kind": "none"}
+    return {"kind": "threadCreationDate", "deleteThreadAfterDays": days}
+
+
+def _properties(topic: str, metadata: dict[str, str] | None) -> dict[str, Any]:
+    return {"topic": topic, "metadata": metadata} if metadata else {"topic": topic}
 
 
 def _actor(user: str, display_name: str | None) -> dict[str, Any]:
@@ -106,28 +120,44 @@ def message_deleted(thread_id: str, m: Message, actor: str, now: float) -> Domai
 
 
 def thread_created(
-    thread_id: str, topic: str, parts: list[Participant], actor: str, actor_name: str | None, now: float
+    thread_id: str,
+    topic: str,
+    parts: list[Participant],
+    actor: str,
+    actor_name: str | None,
+    now: float,
+    metadata: dict[str, str] | None = None,
+    retention_days: int | None = None,
 ) -> DomainEvent:
     data = {
         "threadId": thread_id,
         "version": str(int(now * 1000)),
         "createdOn": iso_time(now),
-        "properties": {"topic": topic},
+        "properties": _properties(topic, metadata),
         "participants": [participant_payload(p) for p in parts],
         "createdBy": _actor(actor, actor_name),
+        "retentionPolicy": retention_payload(retention_days),
     }
     return _event(EventType.THREAD_CREATED, thread_id, actor, now, data)
 
 
 def thread_updated(
-    thread_id: str, topic: str, version: str, actor: str, actor_name: str | None, now: float
+    thread_id: str,
+    topic: str,
+    version: str,
+    actor: str,
+    actor_name: str | None,
+    now: float,
+    metadata: dict[str, str] | None = None,
+    retention_days: int | None = None,
 ) -> DomainEvent:
     data = {
         "threadId": thread_id,
         "version": version,
-        "properties": {"topic": topic},
+        "properties": _properties(topic, metadata),
         "updatedOn": iso_time(now),
         "updatedBy": _actor(actor, actor_name),
+        "retentionPolicy": retention_payload(retention_days),
     }
     return _event(EventType.THREAD_UPDATED, thread_id, actor, now, data)
 

@@ -44,6 +44,7 @@ class ParticipantSpec:
     raw_id: str
     display_name: str | None = None
     share_history_time: float | None = None
+    metadata: dict[str, str] | None = None  # api-version 2025-03-15
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +52,7 @@ class Participant:
     user_id: UserId
     display_name: str | None
     share_history_time: float | None
+    metadata: dict[str, str] | None = None  # api-version 2025-03-15
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,8 @@ class Thread:
     created_by: UserId
     created_at: float
     deleted_at: float | None = None
+    metadata: dict[str, str] | None = None  # api-version 2025-03-15
+    retention_days: int | None = None  # delete this many days after creation (None: keep)
 
 
 @dataclass(frozen=True, slots=True)

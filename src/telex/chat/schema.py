@@ -1,4 +1,4 @@
-"""Chat tables. Migration ``0002_chat`` creates exactly these.
+"""Chat tables. Migrations ``0002_chat`` and ``0009_chat_2025`` create exactly these.
 
 Visibility is stored as *positions captured in the membership transaction*, not as wall-clock
 times (security.md §2.3): ``visible_from_seq``/``visible_until_seq`` bound the messages a member
@@ -30,6 +30,9 @@ chat_threads = Table(
     # Idempotent creation: "<creator> <repeatability-request-id>" and a hash of the request body.
     Column("request_key", String(320), nullable=True, unique=True),
     Column("request_hash", String(64), nullable=True),
+    # api-version 2025-03-15: JSON name/value pairs, and the retention policy's days (NULL: none).
+    Column("metadata", Text, nullable=True),
+    Column("retention_days", Integer, nullable=True),
     Index("ix_chat_threads_last_message", "last_message_at", "id"),
 )
 
@@ -66,6 +69,7 @@ chat_memberships = Table(
     Column("added_at", Float, nullable=False),
     Column("visible_from_seq", Integer, nullable=False),
     Column("visible_until_seq", Integer, nullable=True),
+    Column("metadata", Text, nullable=True),  # api-version 2025-03-15: JSON name/value pairs
     Index("ix_chat_memberships_thread_user", "thread_id", "user_id"),
     Index("ix_chat_memberships_user", "user_id"),
     sqlite_autoincrement=True,

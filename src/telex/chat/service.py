@@ -43,7 +43,7 @@ from telex.core.ids import UserId
 from telex.events.backbone import Backbone
 from telex.identity import Principal
 
-__all__ = ["ChatService"]
+__all__ = ["ChatService", "ThreadChanges", "check_metadata", "check_retention"]
 
 
 def _bad(message: str) -> TelexError:
@@ -88,11 +88,53 @@ def _is_time(value: object, optional: bool = True) -> bool:
 
 
 def _spec_key(spec: ParticipantSpec) -> list[Any]:
-    return [spec.raw_id, spec.display_name, spec.share_history_time]
+    key: list[Any] = [spec.raw_id, spec.display_name, spec.share_history_time]
+    return [*key, spec.metadata] if spec.metadata else key
+
+
+def _json_or_none(text: str | None) -> dict[str, str] | None:
+    return json.loads(text) if text else None
 
 
 def _participant(row: Record) -> Participant:
-    return Participant(UserId(row.user_id), row.display_name, row.share_history_time)
+    return Participant(
+        UserId(row.user_id), row.display_name, row.share_history_time, _json_or_none(row.metadata)
+    )
+
+
+def _thread(row: Record) -> Thread:
+    return Thread(
+        ThreadId(row.id), row.topic, UserId(row.created_by), row.created_at, row.deleted_at,
+        _json_or_none(row.metadata), row.retention_days,
+    )  # fmt: skip
+
+
+# ACS's limits (chat concepts): metadata of a thread or a participant totals at most 1 KB; a
+# retention policy deletes a thread 30 to 90 days after its creation.
+METADATA_MAX_BYTES = 1024
+RETENTION_DAYS = (30, 90)
+
+
+def check_metadata(metadata: dict[str, str] | None, what: str) -> None:
+    """Raise 400 if ``metadata`` is over ACS's size limit (keys and values, UTF-8)."""
+    if metadata and sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items()) > METADATA_MAX_BYTES:
+        raise _bad(f"The {what} metadata exceeds {METADATA_MAX_BYTES} bytes.")
+
+
+def check_retention(days: int | None) -> None:
+    if days is not None and not RETENTION_DAYS[0] <= days <= RETENTION_DAYS[1]:
+        raise _bad(f"deleteThreadAfterDays must be between {RETENTION_DAYS[0]} and {RETENTION_DAYS[1]}.")
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadChanges:
+    """What an update of a thread's properties changes (None: leave it as it is)."""
+
+    topic: str | None = None
+    # Merge-patch of the metadata: a None value removes that name.
+    metadata: dict[str, str | None] | None = None
+    # The new retention policy: ``(days,)``, or ``(None,)`` for none; None leaves it.
+    retention: tuple[int | None] | None = None
 
 
 class ChatService:
@@ -111,18 +153,32 @@ class ChatService:
 
     # threads -----------------------------------------------------------------------------------
     async def create_thread(
-        self, principal: Principal, topic: str, specs: list[ParticipantSpec], request_id: str | None
+        self,
+        principal: Principal,
+        topic: str,
+        specs: list[ParticipantSpec],
+        request_id: str | None,
+        metadata: dict[str, str] | None = None,
+        retention_days: int | None = None,
     ) -> tuple[Thread, list[InvalidParticipant]]:
         """Create a thread with the caller and ``specs`` as members (``chat`` scope only).
 
         The same ``request_id`` from the same user returns the thread it created (400 if the body
         differs). Ids that are not live users of this resource come back as invalid participants.
+        ``metadata`` (at most 1 KB) and ``retention_days`` (30-90) are api-version 2025-03-15's.
         """
         require_scope(principal, Action.MANAGE_THREAD)
         self._check_batch(specs)
+        check_metadata(metadata, "thread")
+        check_retention(retention_days)
+        for spec in specs:
+            check_metadata(spec.metadata, "participant")
         user = principal.user_id
         key = f"{user} {request_id}" if request_id else None
-        digest = hashlib.sha256(json.dumps([topic, [_spec_key(s) for s in specs]]).encode()).hexdigest()
+        extra = [metadata, retention_days] if metadata or retention_days is not None else []
+        digest = hashlib.sha256(
+            json.dumps([topic, [_spec_key(s) for s in specs], *extra]).encode()
+        ).hexdigest()
         if key is not None:
             async with self._store.read() as tx:
                 existing = await tx.thread_by_request_key(key)
@@ -135,20 +191,24 @@ class ChatService:
             if key is not None and (existing := await tx.thread_by_request_key(key)) is not None:
                 return self._replayed(existing, digest), []
             valid, invalid = await self._validate(tx, specs)
-            creator_name = next((s.display_name for s in specs if s.raw_id == user), None)
-            members = {user: Participant(user, creator_name, None)}
+            mine = next((s for s in specs if s.raw_id == user), None)
+            creator_name = mine.display_name if mine else None
+            members = {user: Participant(user, creator_name, None, mine.metadata if mine else None)}
             for p in valid:
                 members.setdefault(p.user_id, p)
             if len(members) > self._cfg.max_participants:
                 raise _bad(f"A thread has at most {self._cfg.max_participants} participants.")
             parts = list(members.values())
-            tx.emit(ev.thread_created(thread_id, topic, parts, user, creator_name, now))
+            tx.emit(
+                ev.thread_created(thread_id, topic, parts, user, creator_name, now, metadata, retention_days)
+            )
             numbers = _Numbers(0, 0)
             seq, mid = numbers.next(now)
             await tx.insert_thread(
                 id=thread_id, topic=topic, created_by=user, created_at=now, last_message_at=now,
                 last_seq=numbers.seq, last_message_ms=numbers.ms, member_count=len(parts),
-                request_key=key, request_hash=digest,
+                request_key=key, request_hash=digest, metadata=json.dumps(metadata) if metadata else None,
+                retention_days=retention_days,
             )  # fmt: skip
             await tx.insert_message(
                 thread_id=thread_id, seq=seq, id=mid, type=MessageType.PARTICIPANT_ADDED.value,
@@ -157,12 +217,12 @@ class ChatService:
             await tx.insert_memberships([self._membership_row(thread_id, p, now, 1) for p in parts])
             for p in parts:
                 tx.join(thread_id, p.user_id)
-        return Thread(thread_id, topic, user, now), invalid
+        return Thread(thread_id, topic, user, now, None, metadata or None, retention_days), invalid
 
     def _replayed(self, row: Record, digest: str) -> Thread:
         if row.request_hash != digest:
             raise _bad("The repeatability-request-id was already used with a different request.")
-        return Thread(ThreadId(row.id), row.topic, UserId(row.created_by), row.created_at, row.deleted_at)
+        return _thread(row)
 
     async def list_threads(
         self, principal: Principal, since: float | None, page_size: int, token: str | None
@@ -192,25 +252,58 @@ class ChatService:
             await require_member(tx, principal, thread_id, Action.READ)
             row = await tx.thread(thread_id)
         assert row is not None
-        return Thread(ThreadId(row.id), row.topic, UserId(row.created_by), row.created_at)
+        return dataclasses.replace(_thread(row), deleted_at=None)
 
     async def update_topic(self, principal: Principal, thread_id: str, topic: str) -> None:
         """Change the topic (``chat`` scope); adds a ``topicUpdated`` message."""
+        await self.update_thread(principal, thread_id, ThreadChanges(topic=topic))
+
+    async def update_thread(self, principal: Principal, thread_id: str, changes: ThreadChanges) -> None:
+        """Change the topic, metadata or retention policy (``chat`` scope). A new topic adds a
+        ``topicUpdated`` message; any change emits ``chatThreadPropertiesUpdated``."""
+        if changes.retention is not None:
+            check_retention(changes.retention[0])
         now = self._clock.now()
         async with self._store.write() as tx:
             me = await require_member(tx, principal, thread_id, Action.MANAGE_THREAD)
             thread = await tx.thread(thread_id)
             assert thread is not None
-            numbers = _Numbers(thread.last_seq, thread.last_message_ms)
-            seq, mid = numbers.next(now)
-            await tx.insert_message(
-                thread_id=thread_id, seq=seq, id=mid, type=MessageType.TOPIC_UPDATED.value, content=topic,
-                initiator_id=principal.user_id, created_at=now, version=mid,
-            )  # fmt: skip
-            await tx.update_thread(
-                thread_id, topic=topic, last_seq=numbers.seq, last_message_ms=numbers.ms, last_message_at=now
+            values: dict[str, Any] = {}
+            metadata = _json_or_none(thread.metadata)
+            if changes.metadata is not None:
+                merged = dict(metadata or {})
+                for k, v in changes.metadata.items():
+                    if v is None:
+                        merged.pop(k, None)
+                    else:
+                        merged[k] = v
+                check_metadata(merged, "thread")
+                metadata = merged or None
+                values["metadata"] = json.dumps(metadata) if metadata else None
+            retention = thread.retention_days
+            if changes.retention is not None:
+                retention = values["retention_days"] = changes.retention[0]
+            topic = thread.topic
+            version = str(max(int(now * 1000), thread.last_message_ms + 1))
+            if changes.topic is not None:
+                topic = changes.topic
+                numbers = _Numbers(thread.last_seq, thread.last_message_ms)
+                seq, version = numbers.next(now)
+                await tx.insert_message(
+                    thread_id=thread_id, seq=seq, id=version, type=MessageType.TOPIC_UPDATED.value,
+                    content=topic, initiator_id=principal.user_id, created_at=now, version=version,
+                )  # fmt: skip
+                values.update(
+                    topic=topic, last_seq=numbers.seq, last_message_ms=numbers.ms, last_message_at=now
+                )
+            if not values:
+                return
+            await tx.update_thread(thread_id, **values)
+            tx.emit(
+                ev.thread_updated(
+                    thread_id, topic, version, principal.user_id, me.display_name, now, metadata, retention
+                )
             )
-            tx.emit(ev.thread_updated(thread_id, topic, mid, principal.user_id, me.display_name, now))
 
     async def delete_thread(self, principal: Principal, thread_id: str) -> None:
         """Delete the thread for everyone (``chat`` scope); afterwards it is 404 for all."""
@@ -363,7 +456,7 @@ class ChatService:
         for s in specs:
             if s.raw_id in live:
                 valid.setdefault(
-                    s.raw_id, Participant(UserId(s.raw_id), s.display_name, s.share_history_time)
+                    s.raw_id, Participant(UserId(s.raw_id), s.display_name, s.share_history_time, s.metadata)
                 )
             else:
                 invalid.append(InvalidParticipant(s.raw_id, "NotFound", "The participant does not exist."))
@@ -378,6 +471,7 @@ class ChatService:
             "share_history_time": p.share_history_time,
             "added_at": now,
             "visible_from_seq": from_seq,
+            "metadata": json.dumps(p.metadata) if p.metadata else None,
         }
 
     async def list_participants(
@@ -396,6 +490,8 @@ class ChatService:
         (absent: from now on). Current members are left as they are."""
         require_scope(principal, Action.MANAGE_PARTICIPANTS)
         self._check_batch(specs)
+        for spec in specs:
+            check_metadata(spec.metadata, "participant")
         now = self._clock.now()
         async with self._store.write() as tx:
             me = await require_member(tx, principal, thread_id, Action.MANAGE_PARTICIPANTS)

@@ -1,4 +1,8 @@
-"""Wire models of the chat API (api-version 2024-03-07, acs-wire.md §3.2)."""
+"""Wire models of the chat API (api-versions up to 2025-03-15, acs-wire.md §3.2).
+
+2025-03-15 adds thread ``metadata`` and ``retentionPolicy`` and participant ``metadata``; the
+routes accept and answer them only for that version (older clients never see them).
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,8 @@ __all__ = [
     "CreateThreadResponse",
     "IdentifierModel",
     "ReadReceiptModel",
+    "RetentionPolicyModel",
+    "RetentionPolicyOut",
     "SendMessageRequest",
     "SendMessageResponse",
     "SendReadReceiptRequest",
@@ -83,15 +89,38 @@ class ChatParticipantModel(_Model):
     communicationIdentifier: IdentifierModel
     displayName: str | None = Field(default=None, max_length=512)
     shareHistoryTime: datetime | None = None
+    metadata: dict[str, str] | None = None  # 2025-03-15
+
+
+class RetentionPolicyModel(_Model):
+    """ChatRetentionPolicy (2025-03-15): ``threadCreationDate`` with ``deleteThreadAfterDays``, or
+    ``none``."""
+
+    kind: Literal["threadCreationDate", "none"]
+    deleteThreadAfterDays: int | None = None
+
+    @model_validator(mode="after")
+    def _days(self) -> RetentionPolicyModel:
+        if self.kind == "threadCreationDate" and self.deleteThreadAfterDays is None:
+            raise ValueError("a threadCreationDate policy needs deleteThreadAfterDays")
+        return self
+
+    def days(self) -> int | None:
+        return self.deleteThreadAfterDays if self.kind == "threadCreationDate" else None
 
 
 class CreateThreadRequest(_Model):
     topic: str = Field(max_length=4096)
     participants: list[ChatParticipantModel] = Field(default_factory=list)
+    metadata: dict[str, str] | None = None  # 2025-03-15
+    retentionPolicy: RetentionPolicyModel | None = None  # 2025-03-15
 
 
 class UpdateThreadRequest(_Model):
     topic: str | None = Field(default=None, max_length=4096)
+    # 2025-03-15; merge-patch: a null value removes that name.
+    metadata: dict[str, str | None] | None = None
+    retentionPolicy: RetentionPolicyModel | None = None
 
 
 class SendMessageRequest(_Model):
@@ -127,12 +156,19 @@ class ChatErrorModel(BaseModel):
     target: str | None = None
 
 
+class RetentionPolicyOut(BaseModel):
+    kind: str
+    deleteThreadAfterDays: int | None = None
+
+
 class ChatThreadModel(BaseModel):
     id: str
     topic: str
     createdOn: str
     createdByCommunicationIdentifier: IdentifierModel
     deletedOn: str | None = None
+    metadata: dict[str, str] | None = None  # 2025-03-15
+    retentionPolicy: RetentionPolicyOut | None = None  # 2025-03-15
 
 
 class CreateThreadResponse(BaseModel):
@@ -156,6 +192,7 @@ class ChatParticipantOut(BaseModel):
     communicationIdentifier: IdentifierModel
     displayName: str | None = None
     shareHistoryTime: str | None = None
+    metadata: dict[str, str] | None = None  # 2025-03-15
 
 
 class ChatParticipantsPage(BaseModel):

@@ -746,7 +746,9 @@ class CallClient:
     async def _rtc_configuration(self) -> RTCConfiguration:
         """ICE servers from the relay-configuration route, fetched once per client."""
         if self._rtc is None:
-            relay = await self._post("/networkTraversal/:issueRelayConfiguration", {"ttl": 3600})
+            relay = await self._post(
+                "/networkTraversal/:issueRelayConfiguration?api-version=2022-03-01-preview", {"ttl": 3600}
+            )
             servers = []
             for entry in relay["iceServers"]:
                 # aiortc uses one TURN server: prefer UDP, which every relay offers.

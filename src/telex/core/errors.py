@@ -26,6 +26,10 @@ class ErrorCode(Enum):
     BAD_REQUEST = ("BadRequest", 400)
     INVALID_JSON = ("InvalidJson", 400)
     VALIDATION_FAILED = ("ValidationFailed", 400)
+    # api-version (ASP.NET API versioning's codes, which ACS returns)
+    API_VERSION_UNSPECIFIED = ("ApiVersionUnspecified", 400)
+    INVALID_API_VERSION = ("InvalidApiVersion", 400)
+    UNSUPPORTED_API_VERSION = ("UnsupportedApiVersion", 400)
     # 401 / 403
     UNAUTHORIZED = ("Unauthorized", 401)
     INVALID_TOKEN = ("InvalidToken", 401)

@@ -1,4 +1,4 @@
-"""Identity API routes (management plane, HMAC-signed)."""
+"""Identity API routes (management plane, HMAC-signed; api-versions in ``IDENTITY_VERSIONS``)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,16 @@ from telex.identity.wire import (
     CreateIdentityResponse,
     IssueTokenRequest,
 )
+from telex.web.apiversion import ApiVersions
 from telex.web.auth import HmacAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
 from telex.web.lean import LeanRoutes, hot_route
 
-__all__ = ["identity_router"]
+__all__ = ["IDENTITY_VERSIONS", "identity_router"]
+
+# The identity API's GA versions; the official SDKs (Python 1.5, JS 1.3) send 2023-10-01.
+IDENTITY_VERSIONS = ApiVersions("identity", ("2021-03-07", "2022-06-01", "2022-10-01", "2023-10-01"))
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 404, 413, 415, 429, 500, 503)
@@ -35,7 +39,9 @@ def _token(issued: IssuedToken) -> AccessTokenModel:
 
 
 def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) -> APIRouter:
-    router = APIRouter(tags=["identity"], responses=_ERRORS)
+    router = APIRouter(
+        tags=["identity"], responses=_ERRORS, dependencies=[Depends(IDENTITY_VERSIONS.dependency)]
+    )
     # Every route is HMAC-signed: FastAPI checks it for the routes of ``signed``; the hot routes
     # (web/lean.py) check it themselves, first thing.
     signed = APIRouter(dependencies=[Depends(hmac)])
@@ -46,6 +52,7 @@ def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) 
         openapi_extra=body_doc(CreateIdentityRequest, required=False),
     )  # fmt: skip
     async def create_identity(request: Request) -> Response:
+        IDENTITY_VERSIONS.check(request)  # the lean way in skips the router's dependency
         await hmac(request)
         body = await read_json(request, CreateIdentityRequest, allow_empty=True)
         scopes = body.createTokenWithScopes if body else None
@@ -69,6 +76,7 @@ def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) 
         response_model=AccessTokenModel, openapi_extra=body_doc(IssueTokenRequest),
     )  # fmt: skip
     async def issue_access_token(request: Request, user_id: str) -> Response:
+        IDENTITY_VERSIONS.check(request)
         await hmac(request)
         user = service.parse_user(user_id)
         body = await read_json(request, IssueTokenRequest)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -22,12 +22,19 @@ from telex.core.errors import ErrorCode, TelexError
 from telex.identity import IdentityService, Scope, TokenVerifier
 from telex.turn.relayconfig import MAX_TTL, issue_relay_configuration
 from telex.turn.settings import TurnSettings
+from telex.web.apiversion import ApiVersions
 from telex.web.auth import HmacAuth, bearer_token
 from telex.web.body import body_doc, read_json, request_hostname
 from telex.web.errors import ErrorResponse
 from telex.web.lean import LeanRoutes, hot_route
 
-__all__ = ["relay_router"]
+__all__ = ["RELAY_VERSIONS", "relay_router"]
+
+# The network traversal API's versions; the official SDKs (Python 1.1.0b2, JS 1.1.0-beta.1) send
+# 2022-03-01-preview.
+RELAY_VERSIONS = ApiVersions(
+    "network traversal", ("2021-06-21-preview", "2021-10-08-preview", "2022-03-01-preview")
+)
 
 
 class RelayConfigurationRequest(BaseModel):
@@ -65,7 +72,9 @@ def relay_router(
     clock: Clock,
     lean: LeanRoutes,
 ) -> APIRouter:
-    router = APIRouter(tags=["network traversal"], responses=_ERRORS)
+    router = APIRouter(
+        tags=["network traversal"], responses=_ERRORS, dependencies=[Depends(RELAY_VERSIONS.dependency)]
+    )
 
     # A hot route (web/lean.py): clients fetch relay credentials before every call.
     @hot_route(
@@ -73,6 +82,7 @@ def relay_router(
         response_model=RelayConfiguration, openapi_extra=body_doc(RelayConfigurationRequest, required=False),
     )  # fmt: skip
     async def issue(request: Request) -> Response:
+        RELAY_VERSIONS.check(request)  # the lean way in skips the router's dependency
         if request.headers.get("authorization", "").lower().startswith("bearer "):
             principal = await verifier.verify(bearer_token(request), _VOIP)
             body = await read_json(request, RelayConfigurationRequest, allow_empty=True)

@@ -55,6 +55,8 @@ ALLOW_HEADERS = ", ".join(
         "repeatability-first-sent",
         "traceparent",
         "tracestate",
+        # The JS chat SDK's notification service takes the user token in this header.
+        "x-skypetoken",
     )
 )
 # Response headers a page's script may read besides the CORS-safelisted ones: request ids,

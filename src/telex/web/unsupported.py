@@ -29,7 +29,6 @@ NOT_YET: tuple[tuple[str, str], ...] = (
     ("/calling/serverCalls", "Call Automation"),
     ("/emails", "Email"),
     ("/teamsUser", "Teams user token exchange"),
-    ("/chat/config/realTimeNotifications", "The chat notification service of the official JavaScript SDK"),
     ("/messages", "Advanced Messaging"),
     ("/routing", "Job Router"),
     ("/sip", "SIP routing"),
