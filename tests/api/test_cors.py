@@ -17,6 +17,7 @@ from telex.core.clock import SystemClock
 from telex.web.cors import ALLOW_HEADERS
 from tests.chat.conftest import open_node, users_of
 from tests.conftest import make_settings
+from tests.support.apiversions import async_hooks
 
 APP = "https://app.example"
 EVIL = "https://evil.example"
@@ -41,7 +42,9 @@ async def _both(node: Node, method: str, path: str, **kw: Any) -> list[httpx.Res
     out = []
     for lean in (True, False):
         transport = httpx.ASGITransport(app=build_app(node, lean=lean))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://testserver", event_hooks=async_hooks()
+        ) as http:
             out.append(await http.request(method, path, **kw))
     return out
 

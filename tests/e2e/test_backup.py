@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.apiversions import hooks, versioned
 from tests.support.live import LiveServer
 from tests.support.signing import HmacSigner
 
@@ -17,7 +18,9 @@ def test_an_online_backup_restores_the_keyring(tmp_path: Path) -> None:
     backup = tmp_path / "telex-backup.db"
     with LiveServer(tmp_path / "a") as a:
         key = a.access_key
-        with httpx.Client(base_url=a.http_url, auth=HmacSigner(base64.b64decode(key)), timeout=10) as http:
+        with httpx.Client(
+            base_url=a.http_url, auth=HmacSigner(base64.b64decode(key)), timeout=10, event_hooks=hooks()
+        ) as http:
             made = http.post("/identities", json={"createTokenWithScopes": ["chat"]})
         assert made.status_code == 201
         token = made.json()["accessToken"]["token"]
@@ -29,4 +32,6 @@ def test_an_online_backup_restores_the_keyring(tmp_path: Path) -> None:
     with LiveServer(restored) as b:
         assert b.access_key == key  # connection strings keep working
         bearer = {"Authorization": f"Bearer {token}"}
-        assert httpx.get(f"{b.http_url}/chat/threads", headers=bearer, timeout=10).status_code == 200
+        assert (
+            httpx.get(versioned(f"{b.http_url}/chat/threads"), headers=bearer, timeout=10).status_code == 200
+        )
