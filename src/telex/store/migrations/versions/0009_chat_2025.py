@@ -5,14 +5,14 @@ retention policy as the number of days after creation (NULL: none). Existing thr
 members have neither, as they had none before.
 
 Revision ID: 0009
-Revises: 0005 (other branches add 0006-0008; the merge re-chains them)
+Revises: 0006 (0007-0008 come from other branches; their merges re-chain them)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
