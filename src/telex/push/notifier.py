@@ -54,6 +54,7 @@ CURSOR = "push"
 _READ_BATCH = 500
 _MAX_RINGS = 100_000
 _SAVE_EVERY = 0.25  # seconds between cursor saves while busy
+_SWEEP_EVERY = 3600.0  # seconds between deletions of expired registrations
 
 
 @dataclass(slots=True)
@@ -97,6 +98,7 @@ class PushNotifier:
         self._slots = asyncio.Semaphore(settings.concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
+        self._last_sweep = 0.0
         self.working = False
         self._sent = Counter(
             "telex_push_sent", "Pushes by platform and provider outcome", ["platform", "kind", "outcome"],
@@ -158,6 +160,11 @@ class PushNotifier:
                 renewed = mono
             if not events:
                 self._expire_rings()
+                if mono - self._last_sweep >= _SWEEP_EVERY:
+                    self._last_sweep = mono
+                    swept = await self._store.sweep(self._clock.now())
+                    if swept:
+                        log.info("push: deleted %d expired registration(s)", swept)
                 await self._idle()
 
     # events -------------------------------------------------------------------------------------

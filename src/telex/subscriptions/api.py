@@ -265,14 +265,21 @@ def subscriptions_router(service: SubscriptionService, hmac: HmacAuth) -> APIRou
             lagEvents=max(0, head - position),
         )
 
-    @router.api_route(
-        _ONE + "/:validate", methods=["GET", "POST"], response_model=ValidatedModel,
-        responses={404: {"model": ErrorResponse}},
-    )  # fmt: skip
-    async def validate(name: str, token: str = Query(default="", max_length=256)) -> ValidatedModel:
+    async def _validate(name: str, token: str) -> ValidatedModel:
         """The link sent in the handshake: its token alone authenticates the caller."""
         if not await service.validate(name, token):
             raise not_found()
         return ValidatedModel()
+
+    validate_doc: dict[int | str, dict[str, Any]] = {404: {"model": ErrorResponse}}
+
+    # The endpoint's owner opens the link (GET); a CloudEvents receiver may call it back (POST).
+    @router.get(_ONE + "/:validate", response_model=ValidatedModel, responses=validate_doc)
+    async def validate(name: str, token: str = Query(default="", max_length=256)) -> ValidatedModel:
+        return await _validate(name, token)
+
+    @router.post(_ONE + "/:validate", response_model=ValidatedModel, responses=validate_doc)
+    async def validate_callback(name: str, token: str = Query(default="", max_length=256)) -> ValidatedModel:
+        return await _validate(name, token)
 
     return router
