@@ -6,6 +6,8 @@
                              ─► Backbone: EventLog + Bus (in-process | Redis)
                                    ◄── ChatService, CallingService write units emit events
                                    ──► realtime Hub (a sink: committed and ephemeral events)
+                                   ──► Doorbell ─► DeliveryRunner (webhooks, a lease per subscription)
+                                               └─► PushNotifier (one lease) ─► Providers; Presence
              build_app(node) ─► FastAPI app: middleware, error mapping, routers, /realtime
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
@@ -20,15 +22,19 @@ import contextlib
 import functools
 import logging
 import os
+import ssl
 from dataclasses import dataclass, field
 
+import httpx
 from prometheus_client import CollectorRegistry
 
 from telex import __version__
 from telex.bus import Bus, open_bus
 from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
+from telex.calling import WEBHOOK_RENDERINGS as CALL_WEBHOOKS
 from telex.calling.api import calling_router
 from telex.chat import CHAT_SCOPES, ChatService, ChatStore, RateLimiter
+from telex.chat import WEBHOOK_RENDERINGS as CHAT_WEBHOOKS
 from telex.chat.api import chat_router
 from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
@@ -36,6 +42,7 @@ from telex.demo.routes import demo_router
 from telex.demo.service import DemoService
 from telex.events.audience import TopicScopes
 from telex.events.backbone import Backbone
+from telex.events.consumer import CursorStore, Doorbell
 from telex.events.log import EventLog
 from telex.identity import (
     IdentityService,
@@ -46,8 +53,18 @@ from telex.identity import (
 )
 from telex.identity.api import identity_router
 from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
+from telex.presence import Presence, open_presence
+from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
+from telex.push.api import push_router
 from telex.realtime import Hub, RealtimeGateway
 from telex.store.database import Database
+from telex.subscriptions import (
+    DeliveryRunner,
+    PrometheusDeliveryMetrics,
+    SubscriptionService,
+    SubscriptionStore,
+)
+from telex.subscriptions.api import subscriptions_router
 from telex.tls import server_tls
 from telex.turn.api import relay_router
 from telex.turn.server import TurnServer
@@ -60,6 +77,14 @@ from telex.web.routes_home import home_router
 from telex.web.routes_ops import ops_router
 from telex.web.routes_sdk import sdk_router
 from telex.web.unsupported import install_unsupported
+from telex.webhooks import (
+    Catalogue,
+    DestinationGuard,
+    OutboundSender,
+    OutboundSettings,
+    Resolver,
+    build_client,
+)
 
 __all__ = ["Node", "access_key_override", "build_app"]
 
@@ -79,6 +104,23 @@ def access_key_override(settings: Settings, environ: dict[str, str] | None = Non
     if len(key) < 32:
         raise ValueError("TELEX_ACCESS_KEY must decode to at least 32 bytes")
     return key
+
+
+def outbound_client(settings: OutboundSettings, guard: DestinationGuard) -> httpx.AsyncClient:
+    """The SSRF-safe client for destinations customers and users choose (webhooks, Web Push)."""
+    verify: ssl.SSLContext | bool = True
+    if settings.ca_file:
+        verify = ssl.create_default_context()
+        verify.load_verify_locations(cafile=settings.ca_file)
+    return build_client(guard, verify=verify)
+
+
+def resource_topic(settings: Settings, resource_id: str) -> str:
+    """Event Grid's ``topic`` of every event: the configured one, else an ACS-shaped path."""
+    return settings.events.topic or (
+        f"/subscriptions/{resource_id}/resourceGroups/telex/providers"
+        "/Microsoft.Communication/communicationServices/telex"
+    )
 
 
 def _with_turn_certificate(settings: Settings) -> Settings:
@@ -109,13 +151,23 @@ class Node:
     chat: ChatService
     hub: Hub
     calling: CallingService
+    subscriptions: SubscriptionService | None = None
+    delivery: DeliveryRunner | None = None
+    outbound: httpx.AsyncClient | None = None
+    push: PushRegistrationService | None = None
+    providers: Providers | None = None
+    notifier: PushNotifier | None = None
+    presence: Presence | None = None
     turn: TurnServer | None = None
     demo: DemoService | None = None
     http_metrics: HttpMetrics | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    async def open(cls, settings: Settings, clock: Clock | None = None) -> Node:
+    async def open(
+        cls, settings: Settings, clock: Clock | None = None, resolver: Resolver | None = None
+    ) -> Node:
+        """``resolver`` answers the outbound sender's DNS lookups (default: the system's)."""
         clock = clock or SystemClock()
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings = _with_turn_certificate(settings)
@@ -143,6 +195,35 @@ class Node:
         backbone.add_sink(hub)
         # Who may receive which topics: chat threads need a chat scope, calls a voip scope.
         topics = TopicScopes(frozenset(CHAT_SCOPES), {CALL_TOPIC_PREFIX: CALL_SCOPES})
+        registry = CollectorRegistry()
+        # Ways out besides the hub follow the log with cursors; the doorbell wakes them.
+        doorbell = Doorbell()
+        backbone.add_sink(doorbell)
+        cursors = CursorStore(db)
+        guard = DestinationGuard(settings.outbound.policy(), resolver)
+        outbound = outbound_client(settings.outbound, guard)
+        sender = OutboundSender(outbound, guard, clock)
+        catalogue = Catalogue([*CHAT_WEBHOOKS, *CALL_WEBHOOKS])
+        subscriptions = SubscriptionService(
+            SubscriptionStore(db), cursors, events, sender, catalogue, clock, settings.events,
+            resource_topic(settings, keyring.state.resource_id), settings.public_url,
+        )  # fmt: skip
+        delivery = None
+        if settings.events.enabled:
+            metrics = PrometheusDeliveryMetrics(registry)
+            delivery = DeliveryRunner(subscriptions, cursors, events, doorbell, sender, clock, metrics)
+        # Push: to users with no live connection on any node (presence: the hub, or Redis).
+        presence = open_presence(settings.bus, hub, settings.push.presence_refresh_seconds)
+        providers = Providers(settings.push, outbound, clock)
+        registrations = RegistrationStore(db)
+        push = PushRegistrationService(
+            registrations, clock, settings.push, providers.platforms, allow_http=settings.outbound.allow_http
+        )
+        notifier = None
+        if settings.push.enabled and providers.platforms:
+            notifier = PushNotifier(
+                events, cursors, doorbell, registrations, presence, providers, clock, settings.push, registry
+            )
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
@@ -150,9 +231,10 @@ class Node:
                 settings.demo.token_minutes, int(settings.demo.session_hours * 3600),
             )  # fmt: skip
         return cls(
-            settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
+            settings, clock, db, keyring, verifier, identity, registry,
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
-            demo=demo,
+            subscriptions=subscriptions, delivery=delivery, outbound=outbound, push=push, providers=providers,
+            notifier=notifier, presence=presence, demo=demo,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -174,6 +256,12 @@ class Node:
         self._tasks.append(asyncio.create_task(self.keyring.run_refresher(refresh)))
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus)))
         self._tasks.append(asyncio.create_task(self.calling.run_timers()))
+        if self.delivery is not None:
+            self._tasks.append(asyncio.create_task(self.delivery.run()))
+        if self.notifier is not None:
+            self._tasks.append(asyncio.create_task(self.notifier.run()))
+            assert self.presence is not None
+            self._tasks.append(asyncio.create_task(self.presence.run()))
 
     async def ready(self) -> bool:
         return await self.db.ping()
@@ -186,6 +274,12 @@ class Node:
                 await task
         if self.turn is not None:
             await self.turn.stop()
+        if self.providers is not None:
+            await self.providers.close()
+        if self.presence is not None:
+            await self.presence.close()
+        if self.outbound is not None:
+            await self.outbound.aclose()
         await self.bus.close()
         await self.db.close()
 
@@ -209,6 +303,11 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     app.include_router(identity_router(node.identity, hmac, hot))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
     app.include_router(calling_router(node.calling, bearer, hot))
+    if node.subscriptions is not None:
+        app.include_router(subscriptions_router(node.subscriptions, hmac))
+    if node.push is not None and node.providers is not None:
+        vapid = node.providers.vapid_public_key
+        app.include_router(push_router(node.push, bearer, hmac, node.identity.parse_user, vapid))
     # One origin allowlist for REST (CORS) and /realtime.
     own = [settings.public_url.rstrip("/")] if settings.public_url else []
     origins = OriginPolicy(settings.http.allowed_origins, own)

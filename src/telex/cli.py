@@ -1,4 +1,4 @@
-"""The ``telex`` command: ``serve``, ``connection-string``, ``keys``, ``turn``.
+"""The ``telex`` command: ``serve``, ``connection-string``, ``keys``, ``events``, ``turn``.
 
 Every failure a person can fix is one line on stderr naming the setting, flag or path, and a
 non-zero exit status (2 for configuration, 1 for the rest); ``--debug`` adds the traceback.
@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 from telex import __version__
 from telex.config import ConfigError, Settings, load_settings
+from telex.subscriptions.cli import add_subcommands as add_events_subcommands
+from telex.subscriptions.cli import run as run_events
 from telex.turn.cli import add_subcommands as add_turn_subcommands
 from telex.turn.cli import settings_overrides as turn_overrides
 
@@ -84,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(turn_secret)
 
+    add_events_subcommands(sub, _common)
     add_turn_subcommands(sub)
     return parser
 
@@ -221,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"telex: {exc}", file=sys.stderr)
             return 1
         return 0
+    if args.command == "events":
+        return run_events(args, settings)
     func = getattr(args, "func", None)  # subcommands that dispatch themselves (telex turn …)
     if func is not None:
         return int(func(args, settings.turn) or 0)

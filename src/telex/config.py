@@ -30,19 +30,25 @@ from telex.core.settings import StrictSettings
 from telex.demo.settings import DemoSettings
 from telex.identity import IdentitySettings
 from telex.notifications.settings import NotificationSettings
+from telex.push import PushSettings
 from telex.realtime import RealtimeSettings
+from telex.subscriptions import EventsSettings
 from telex.tls import TlsSettings
 from telex.turn.settings import TurnSettings
 from telex.web.settings import HttpSettings, normalize_origin
+from telex.webhooks import OutboundSettings
 
 __all__ = [
     "CallingSettings",
     "ChatSettings",
     "ConfigError",
     "DemoSettings",
+    "EventsSettings",
     "HttpSettings",
     "IdentitySettings",
     "NotificationSettings",
+    "OutboundSettings",
+    "PushSettings",
     "RealtimeSettings",
     "Settings",
     "TlsSettings",
@@ -83,6 +89,9 @@ class Settings(StrictSettings):
     calling: CallingSettings = CallingSettings()
     demo: DemoSettings = DemoSettings()
     notifications: NotificationSettings = NotificationSettings()
+    outbound: OutboundSettings = OutboundSettings()
+    events: EventsSettings = EventsSettings()
+    push: PushSettings = PushSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 

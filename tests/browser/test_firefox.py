@@ -64,8 +64,9 @@ class DriverError(AssertionError):
 class Firefox:
     """One firefox-esr, through driver.mjs. Requests are answered in any order, matched by id."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, prefs: dict[str, Any] | None = None) -> None:
         self.console = console
+        self.prefs = prefs or {}
         self.proc: asyncio.subprocess.Process | None = None
         self.firefox_pid: int | None = None
         self.version = ""
@@ -87,6 +88,7 @@ class Firefox:
             cwd=DRIVER_DIR,
             start_new_session=True,
             limit=16 * 1024 * 1024,
+            env={**os.environ, "TELEX_FIREFOX_PREFS": json.dumps(self.prefs)},
         )
         self._ready = asyncio.get_running_loop().create_future()
         self._reader = asyncio.create_task(self._read())
@@ -138,8 +140,8 @@ class Firefox:
         except TimeoutError:
             raise DriverError(f"{cmd} {args} took over {timeout} s") from None
 
-    async def new_page(self, name: str) -> FirefoxPage:
-        await self.request("newPage", page=name)
+    async def new_page(self, name: str, *, shared: bool = False) -> FirefoxPage:
+        await self.request("newPage", page=name, shared=shared)
         return FirefoxPage(self, name)
 
     async def close(self) -> None:

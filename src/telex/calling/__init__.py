@@ -11,5 +11,14 @@ from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent
 from telex.calling.repository import CallStore
 from telex.calling.service import CALL_SCOPES, CallingService
 from telex.calling.settings import CallingSettings
+from telex.calling.webhooks import RENDERINGS as WEBHOOK_RENDERINGS
 
-__all__ = ["CALL_SCOPES", "CALL_TOPIC_PREFIX", "CallEvent", "CallStore", "CallingService", "CallingSettings"]
+__all__ = [
+    "CALL_SCOPES",
+    "CALL_TOPIC_PREFIX",
+    "WEBHOOK_RENDERINGS",
+    "CallEvent",
+    "CallStore",
+    "CallingService",
+    "CallingSettings",
+]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from telex.calling.machine import Call, Effect, EffectKind, Leg, LegState
+from telex.calling.machine import Call, CallKind, Effect, EffectKind, Leg, LegState
 from telex.core.clock import iso_time
 from telex.core.ids import identifier_kind
 from telex.events.model import DomainEvent
@@ -69,9 +69,16 @@ def leg_payload(leg: Leg) -> dict[str, Any]:
         "isScreenSharing": leg.screen_sharing,
         "isOnHold": leg.state is LegState.ON_HOLD,
     }
+    if leg.connected_at is not None:
+        out["connectedOn"] = _iso(leg.connected_at)
     if leg.end_reason is not None:
         out["callEndReason"] = leg.end_reason.value
     return out
+
+
+def _two_party(call: Call) -> bool:
+    """A direct call between two users (ACS's ``isTwoParty``)."""
+    return call.kind is CallKind.DIRECT and len({leg.user_id for leg in call.legs}) == 2
 
 
 def call_payload(call: Call, *, participants: bool = True) -> dict[str, Any]:
@@ -82,6 +89,7 @@ def call_payload(call: Call, *, participants: bool = True) -> dict[str, Any]:
         "caller": identifier_kind(call.caller_id),
         "videoOffered": call.video_offered,
         "startedOn": _iso(call.created_at),
+        "isTwoParty": _two_party(call),
     }
     if call.group_id is not None:
         out["groupId"] = call.group_id
@@ -139,7 +147,16 @@ def events_for(call: Call, effect: Effect, actor: str | None, now: float) -> lis
             )
         ]
     assert leg is not None
-    body = {"callId": call.id, "participant": leg_payload(leg)}
+    # The call's facts beside the participant, so a reader of this one event (a webhook) knows
+    # who started the call and what kind it is.
+    body: dict[str, Any] = {
+        "callId": call.id,
+        "participant": leg_payload(leg),
+        "caller": identifier_kind(call.caller_id),
+        "isTwoParty": _two_party(call),
+    }
+    if call.group_id is not None:
+        body["groupId"] = call.group_id
     subject = f"call/{call.id}/participant/{leg.user_id}"
     if kind is EffectKind.LEG_ADDED:
         out = [_event(CallEvent.PARTICIPANT_ADDED, topic, body, actor, now, subject)]

@@ -43,6 +43,10 @@ _LEAVE = (
     .values(left_pos=bindparam("p"))
 )
 _HEAD = select(func.max(E.c.position))
+_BOUNDS = select(func.min(E.c.position), func.max(E.c.position))
+_FIRST_FROM = (
+    select(E.c.position, E.c.created_at).where(E.c.position >= bindparam("p")).order_by(E.c.position).limit(1)
+)
 _AFTER = select(E).where(E.c.position > bindparam("after")).order_by(E.c.position).limit(bindparam("n"))
 _VISIBLE = (
     select(E)
@@ -132,6 +136,28 @@ class EventLog:
         async with self._db.read() as conn:
             value = (await conn.execute(_HEAD)).scalar()
         return int(value or 0)
+
+    async def first_position_since(self, when: float) -> int | None:
+        """The first position whose event happened at or after ``when`` (a consumer replaying
+        "from a time"), None if there is none.
+
+        A binary search over positions (the primary key) rather than a scan: event times grow
+        with positions, up to the clock differences between nodes, which "from about then"
+        tolerates."""
+        async with self._db.read() as conn:
+            bounds: Any = (await conn.execute(_BOUNDS)).first()
+            if bounds is None or bounds[0] is None:
+                return None
+            lo, hi = int(bounds[0]), int(bounds[1]) + 1
+            while lo < hi:
+                mid = (lo + hi) // 2
+                row = (await conn.execute(_FIRST_FROM, {"p": mid})).first()
+                if row is None or row.created_at >= when:
+                    hi = mid
+                else:
+                    lo = int(row.position) + 1
+            row = (await conn.execute(_FIRST_FROM, {"p": lo})).first()
+        return None if row is None else int(row.position)
 
     async def read_after(self, after: int, limit: int) -> list[DomainEvent]:
         """Committed events with position > ``after``, oldest first."""

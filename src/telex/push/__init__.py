@@ -1,10 +1,11 @@
-"""Push notifications to devices whose app is not connected: the provider clients.
+"""Push notifications to devices whose app is not connected.
 
-    PushKind.CALL ─► FCM data/HIGH · APNs voip · WNS raw · Web Push Urgency high   (ring now)
-    PushKind.CHAT ─► FCM notification · APNs alert · WNS toast · Web Push normal    (show later)
-    every client ─► PushResult(outcome: DELIVERED | GONE | RETRY | DROPPED | MISCONFIGURED)
-
-The push consumer (which users to push, when, and the device registry) is built on these.
+devices ─► registration API ─► PushRegistrationService ─► push_registrations (with a TTL)
+log ─► PushNotifier (one node, a lease): incomingCall / ring stopped / chat message
+    ─► offline recipients (presence) ─► Providers ─► FCM · APNs · WNS · Web Push clients
+PushKind.CALL ─► FCM data/HIGH · APNs voip · WNS raw · Web Push Urgency high   (ring now)
+PushKind.CHAT ─► FCM notification · APNs alert · WNS toast · Web Push normal    (show later)
+every client ─► PushResult(outcome: DELIVERED | GONE | RETRY | DROPPED | MISCONFIGURED)
 """
 
 from telex.push.apns import (
@@ -16,7 +17,13 @@ from telex.push.apns import (
     chat_notification,
 )
 from telex.push.fcm import FcmClient, ServiceAccount, TargetKind, build_message
+from telex.push.notifier import PushNotifier
+from telex.push.providers import Notification, NotificationKind, Providers
+from telex.push.registry import DeviceSpec, Platform, Registration
 from telex.push.result import Outcome, PushKind, PushResult, backoff
+from telex.push.service import PushRegistrationService
+from telex.push.settings import PushSettings
+from telex.push.store import RegistrationStore
 from telex.push.webpush import (
     Urgency,
     VapidKey,
@@ -31,10 +38,20 @@ __all__ = [
     "ApnsClient",
     "ApnsKey",
     "ApnsNotification",
+    "DeviceSpec",
     "FcmClient",
+    "Notification",
+    "NotificationKind",
     "Outcome",
+    "Platform",
+    "Providers",
     "PushKind",
+    "PushNotifier",
+    "PushRegistrationService",
     "PushResult",
+    "PushSettings",
+    "Registration",
+    "RegistrationStore",
     "ServiceAccount",
     "TargetKind",
     "Urgency",

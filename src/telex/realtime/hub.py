@@ -117,6 +117,14 @@ class Hub:
     def connections(self) -> int:
         return sum(len(s) for s in self._sinks.values())
 
+    def has_connections(self, user: str) -> bool:
+        """Whether ``user`` has a live connection on this node (presence: telex.presence)."""
+        return user in self._sinks
+
+    def connected_users(self) -> list[str]:
+        """The users with a live connection on this node."""
+        return list(self._sinks)
+
     # the loop -------------------------------------------------------------------------------------
     async def run(self, bus: Bus) -> None:
         """Start ``bus``, then deliver until cancelled (``Node.start_background`` runs this)."""

@@ -14,6 +14,8 @@ behind a savepoint of its own, and ``write()`` returns only once its unit is dur
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -210,6 +212,9 @@ class Database:
             return False
 
     async def close(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await self._group.drain()
         if self._readers is not None:
             self._readers.close()
         if self._sqlite_writer is not None:

@@ -83,6 +83,7 @@ class GroupCommit:
         self._batch: _Batch | None = None
         self._in_transaction = False
         self._savepoints = 0
+        self._drained: asyncio.Future[None] | None = None  # drain() waits on it
 
     async def _take_turn(self) -> None:
         if not self._busy:
@@ -96,6 +97,15 @@ class GroupCommit:
             if turn.done() and not turn.cancelled():
                 self._pass_turn()  # granted just as we were cancelled: hand it on
             raise
+
+    async def drain(self) -> None:
+        """Wait until no unit holds the connection and no commit is in flight: a unit whose
+        caller was cancelled still commits in its own task, and closing the store under it would
+        cut that commit off."""
+        while self._busy:
+            if self._drained is None:
+                self._drained = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._drained)
 
     def _next_waiter(self) -> asyncio.Future[None] | None:
         while self._waiting:
@@ -126,6 +136,9 @@ class GroupCommit:
             nxt.set_result(None)
         else:
             self._busy = False
+            drained, self._drained = self._drained, None
+            if drained is not None and not drained.done():
+                drained.set_result(None)
 
     async def _commit(self, batch: _Batch) -> None:
         self._in_transaction = False

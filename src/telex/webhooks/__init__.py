@@ -1,5 +1,6 @@
 """Delivering events to customer webhooks: the building blocks.
 
+    DomainEvent ─► catalogue (renderings defined beside each capability) ─► EventRecord
     EventRecord ─► envelope (Event Grid | CloudEvents) ─► signing (Standard Webhooks)
                ─► outbound (SSRF-safe send) ─► retry (Event Grid's schedule, dead letters)
     validation: the ownership handshake before the first delivery
@@ -8,6 +9,14 @@ The subscription service and the delivery consumer are built on these; nothing h
 between calls except the handshake objects, which the caller persists.
 """
 
+from telex.webhooks.catalogue import (
+    AcsEvent,
+    Catalogue,
+    Rendering,
+    communication_identifier,
+    event_id,
+    raw_id,
+)
 from telex.webhooks.envelope import (
     Body,
     EventRecord,
@@ -42,6 +51,7 @@ from telex.webhooks.retry import (
     decide,
     parse_retry_after,
 )
+from telex.webhooks.settings import OutboundSettings
 from telex.webhooks.signing import SignatureError, WebhookSecret, sign, signature_headers, verify
 from telex.webhooks.validation import (
     AbuseProtection,
@@ -54,10 +64,12 @@ from telex.webhooks.validation import (
 
 __all__ = [
     "AbuseProtection",
+    "AcsEvent",
     "Action",
     "AllowEntry",
     "AttemptResult",
     "Body",
+    "Catalogue",
     "DeadLetterReason",
     "Decision",
     "DeliveryFailed",
@@ -71,7 +83,9 @@ __all__ = [
     "OutboundRequest",
     "OutboundResponse",
     "OutboundSender",
+    "OutboundSettings",
     "RefusalReason",
+    "Rendering",
     "Resolver",
     "RetryPolicy",
     "Schema",
@@ -81,12 +95,15 @@ __all__ = [
     "WebhookSecret",
     "build_client",
     "cloud_event",
+    "communication_identifier",
     "dead_letter_fields",
     "decide",
     "delivery_headers",
     "encode",
     "event_grid_event",
+    "event_id",
     "parse_retry_after",
+    "raw_id",
     "receiver_reply_event_grid",
     "receiver_reply_options",
     "sign",

@@ -9,6 +9,8 @@
 // When stdin ends (the test is gone), the browser is closed and the script exits.
 //
 // Usage: node driver.mjs /usr/bin/firefox-esr
+// TELEX_FIREFOX_PREFS (JSON, optional) adds preferences (the Web Push test points Firefox's push
+// service at a loopback one).
 import readline from "node:readline";
 import puppeteer from "puppeteer-core";
 
@@ -28,6 +30,8 @@ const PREFS = {
   "media.autoplay.default": 0,
 };
 
+Object.assign(PREFS, JSON.parse(process.env.TELEX_FIREFOX_PREFS || "{}"));
+
 const executablePath = process.argv[2] || "/usr/bin/firefox-esr";
 const out = (message) => process.stdout.write(`${JSON.stringify(message)}\n`);
 
@@ -44,8 +48,10 @@ const commands = {
   // Each page gets its own user context (cookies, storage): two pages are two demo users. And its
   // own window: in a background tab, puppeteer's clicks (which wait for a visible, stable
   // element) timed out.
-  async newPage({ page: name }) {
-    const context = await browser.createBrowserContext();
+  // `shared`: in the default context instead, whose storage (service workers, push
+  // subscriptions) outlives the page, as a browser's profile outlives a closed tab.
+  async newPage({ page: name, shared }) {
+    const context = shared ? browser.defaultBrowserContext() : await browser.createBrowserContext();
     const page = await context.newPage({ type: "window" });
     await page.setViewport({ width: 1280, height: 800 });
     page.setDefaultTimeout(30_000);
@@ -75,7 +81,8 @@ const commands = {
   async closePage({ page }) {
     const p = pages.get(page);
     pages.delete(page);
-    await p.browserContext().close();
+    if (p.browserContext() === browser.defaultBrowserContext()) await p.close();
+    else await p.browserContext().close();
   },
 };
 

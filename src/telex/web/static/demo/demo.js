@@ -8,7 +8,13 @@
 // [data-muted][data-video][data-media] with a <video>; #media-state[data-media] sums the
 // media paths up (none, connecting, reconnecting, connected, failed).
 
-import { AccessTokenCredential, TelexClient, TelexError } from "/sdk/telex.js";
+import {
+  AccessTokenCredential,
+  TelexClient,
+  TelexError,
+  pushSupported,
+  registerPushNotifications,
+} from "/sdk/telex.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -111,6 +117,7 @@ async function signIn(displayName) {
   $("me").hidden = false;
   $("sign-in-panel").hidden = true;
   $("lobby").hidden = false;
+  offerPush(client);
   const room = params.get("room");
   if (room) await joinRoom(room);
 }
@@ -121,6 +128,30 @@ function signedOut() {
 }
 
 $("copy-id").addEventListener("click", () => copy($("my-user-id").textContent, $("copy-id")));
+
+// "Notify me": Web Push, so that this browser rings even once the tab is closed (when the server
+// has Web Push configured; the button stays hidden otherwise).
+async function offerPush(client) {
+  if (!pushSupported()) return;
+  try {
+    await client.http.get("/push/webpush/applicationServerKey");
+  } catch {
+    return; // not configured on this server
+  }
+  $("notify-me").hidden = false;
+}
+
+$("notify-me").addEventListener("click", async () => {
+  clearError();
+  $("notify-me").disabled = true;
+  try {
+    await registerPushNotifications(window.telexDemo.client);
+    $("notify-me").textContent = "Notifications on";
+  } catch (err) {
+    $("notify-me").disabled = false;
+    showError(err);
+  }
+});
 
 async function copy(text, button) {
   try {

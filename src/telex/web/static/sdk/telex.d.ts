@@ -326,3 +326,25 @@ export declare const API_VERSIONS: { chat: string; relay: string };
 export declare function realtimeUrl(endpoint: string): string;
 export declare function toWireIdentifier(identifier: CommunicationIdentifier | CommunicationIdentifierKind): object;
 export declare function fromWireIdentifier(model: object | undefined): CommunicationIdentifierKind | undefined;
+
+/** A device registration as `POST /push/registrations` answers it. */
+export interface PushRegistration {
+  id: string;
+  platform: "fcm" | "apns" | "wns" | "webpush";
+  createdOn: string;
+  expiresOn: string;
+}
+/** A push the service worker received, as `latestPush()` gives it back. */
+export interface ReceivedPush {
+  type: "incomingCall" | "incomingCallEnded" | "chatMessageReceived" | string;
+  receivedOn: string;
+  [field: string]: string;
+}
+export declare function pushSupported(): boolean;
+/** Subscribe this browser to Web Push and register it for the client's user (a closed tab rings). */
+export declare function registerPushNotifications(
+  client: TelexClient,
+  options?: { serviceWorker?: string; scope?: string; ttlSeconds?: number },
+): Promise<PushRegistration>;
+export declare function unregisterPushNotifications(client: TelexClient, registrationId: string): Promise<void>;
+export declare function latestPush(): Promise<ReceivedPush | null>;

@@ -24,6 +24,7 @@ export { CallClient, CallAgent, IncomingCall } from "./calling.js";
 export { Call, RemoteParticipant } from "./call.js";
 export { DataChannelSender, DataChannelReceiver } from "./datachannel.js";
 export { fromWireIdentifier, toWireIdentifier } from "./identifiers.js";
+export { latestPush, pushSupported, registerPushNotifications, unregisterPushNotifications } from "./push.js";
 
 export class TelexClient {
   /**
