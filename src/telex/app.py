@@ -28,6 +28,7 @@ from telex import __version__
 from telex.bus import Bus, open_bus
 from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
 from telex.calling.api import calling_router
+from telex.carriers import Telephony
 from telex.chat import CHAT_SCOPES, ChatService, ChatStore, RateLimiter
 from telex.chat.api import chat_router
 from telex.config import Settings
@@ -112,6 +113,7 @@ class Node:
     turn: TurnServer | None = None
     demo: DemoService | None = None
     http_metrics: HttpMetrics | None = None
+    telephony: Telephony | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -143,6 +145,8 @@ class Node:
         backbone.add_sink(hub)
         # Who may receive which topics: chat threads need a chat scope, calls a voip scope.
         topics = TopicScopes(frozenset(CHAT_SCOPES), {CALL_TOPIC_PREFIX: CALL_SCOPES})
+        # Phone numbers, SMS and carriers (their sweeps and connections run in start_background).
+        telephony = Telephony.open(settings.numbers, settings.sms, settings.carriers, db, backbone, clock)
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
@@ -152,7 +156,7 @@ class Node:
         return cls(
             settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
-            demo=demo,
+            demo=demo, telephony=telephony,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -174,11 +178,15 @@ class Node:
         self._tasks.append(asyncio.create_task(self.keyring.run_refresher(refresh)))
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus)))
         self._tasks.append(asyncio.create_task(self.calling.run_timers()))
+        if self.telephony is not None:
+            self._tasks += [asyncio.create_task(work) for work in self.telephony.background()]
 
     async def ready(self) -> bool:
         return await self.db.ping()
 
     async def close(self) -> None:
+        if self.telephony is not None:
+            await self.telephony.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -231,6 +239,8 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )
     app.include_router(sdk_router())
+    for router in node.telephony.routers(hmac) if node.telephony is not None else ():
+        app.include_router(router)
     if node.demo is not None:  # it serves the demo's files by name at the root
         app.include_router(demo_router(node.demo, node.clock))
     else:

@@ -25,26 +25,32 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from telex.calling import CallingSettings
+from telex.carriers import CarriersSettings
 from telex.chat import ChatSettings
 from telex.core.settings import StrictSettings
 from telex.demo.settings import DemoSettings
 from telex.identity import IdentitySettings
 from telex.notifications.settings import NotificationSettings
+from telex.numbers import NumbersSettings
 from telex.realtime import RealtimeSettings
+from telex.sms import SmsSettings
 from telex.tls import TlsSettings
 from telex.turn.settings import TurnSettings
 from telex.web.settings import HttpSettings, normalize_origin
 
 __all__ = [
     "CallingSettings",
+    "CarriersSettings",
     "ChatSettings",
     "ConfigError",
     "DemoSettings",
     "HttpSettings",
     "IdentitySettings",
     "NotificationSettings",
+    "NumbersSettings",
     "RealtimeSettings",
     "Settings",
+    "SmsSettings",
     "TlsSettings",
     "TurnSettings",
     "load_settings",
@@ -83,6 +89,10 @@ class Settings(StrictSettings):
     calling: CallingSettings = CallingSettings()
     demo: DemoSettings = DemoSettings()
     notifications: NotificationSettings = NotificationSettings()
+    # Phone numbers, SMS and the carriers behind them (telex.numbers, telex.sms, telex.carriers).
+    numbers: NumbersSettings = NumbersSettings()
+    sms: SmsSettings = SmsSettings()
+    carriers: CarriersSettings = CarriersSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 
