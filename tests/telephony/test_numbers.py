@@ -202,9 +202,11 @@ async def test_lists_page_with_next_links(phone: Phone) -> None:
     localities = (
         await phone.api.get("/availablePhoneNumbers/countries/US/localities?administrativeDivision=WA")
     ).json()
+    washington = {"localizedName": "Washington", "abbreviatedName": "WA"}
     assert localities["phoneNumberLocalities"][0] == {
-        "localizedName": "Seattle", "administrativeDivision": {"localizedName": "Washington", "abbreviatedName": "WA"},
-    }  # fmt: skip
+        "localizedName": "Seattle",
+        "administrativeDivision": washington,
+    }
     offerings = (
         await phone.api.get("/availablePhoneNumbers/countries/US/offerings?phoneNumberType=tollFree")
     ).json()
@@ -323,9 +325,11 @@ async def test_an_expired_reservation_cannot_be_bought_or_changed(phone: Phone) 
 
 
 async def test_operator_information(phone: Phone) -> None:
-    r = await phone.api.post("/operatorInformation/:search", json={
-        "phoneNumbers": ["+14255550100", "+447400123456"], "options": {"includeAdditionalOperatorDetails": True},
-    })  # fmt: skip
+    options = {"includeAdditionalOperatorDetails": True}
+    r = await phone.api.post(
+        "/operatorInformation/:search",
+        json={"phoneNumbers": ["+14255550100", "+447400123456"], "options": options},
+    )
     us, gb = r.json()["values"]
     assert us["isoCountryCode"] == "US" and us["numberType"] == "geographic"
     assert us["nationalFormat"] == "(425) 555-0100" and us["internationalFormat"] == "+1 425-555-0100"

@@ -21,7 +21,7 @@ from telex.carriers.routing import CarrierRouter
 from telex.carriers.simulated import SIMULATED
 from telex.core.errors import ErrorCode, TelexError
 from telex.sms.api import log_entry
-from telex.sms.service import Directory, SmsService
+from telex.sms.service import Directory, LoggedSms, SmsService
 from telex.sms.wire import MessageLogPage
 from telex.telephony.numbers import parse_e164
 from telex.web.auth import HmacAuth
@@ -73,9 +73,12 @@ class Handsets:
             raise TelexError(ErrorCode.NOT_FOUND, "That number does not receive SMS on this server.")
         return message_id
 
-    async def messages(self, handset: str, before: int | None, limit: int) -> list[Any]:
+    async def messages(self, handset: str, before: int | None, limit: int) -> list[LoggedSms]:
+        """What the handset sent, and what reached it (delivered messages; a blocked or failed one
+        never arrived), newest first."""
         source = await self._outside(handset)
-        return [m for m in await self._sms.log(source, before, limit, peer=True) if m.carrier == SIMULATED]
+        found = await self._sms.log(source, before, limit, peer=True)
+        return [m for m in found if m.carrier == SIMULATED and (m.direction == "in" or m.status == "delivered")]
 
 
 def handsets_router(handsets: Handsets, hmac: HmacAuth) -> APIRouter:
