@@ -14,7 +14,7 @@ import httpx
 
 from telex.app import Node, build_app
 from telex.carriers.node import Telephony
-from telex.core.clock import FakeClock
+from telex.core.clock import Clock, FakeClock
 from telex.events.model import DomainEvent
 from telex.numbers.model import AssignmentType, Capabilities, Capability, NumberType
 from telex.numbers.service import SearchRequest
@@ -29,7 +29,7 @@ BOTH = Capability.INBOUND_OUTBOUND
 @dataclass
 class Phone:
     node: Node
-    clock: FakeClock
+    clock: Any  # a FakeClock, unless the node runs on real time
     api: httpx.AsyncClient
 
     @property
@@ -75,8 +75,8 @@ class Phone:
 
 
 @asynccontextmanager
-async def phone_node(tmp_path: Path, **overrides: Any) -> AsyncIterator[Phone]:
-    clock = FakeClock()
+async def phone_node(tmp_path: Path, clock: Clock | None = None, **overrides: Any) -> AsyncIterator[Phone]:
+    clock = clock or FakeClock()
     settings = make_settings(tmp_path, **overrides)
     node = await Node.open(settings, clock)
     transport = httpx.ASGITransport(app=build_app(node))

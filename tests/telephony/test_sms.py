@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,13 @@ async def test_send_report_and_loopback(phone: Phone) -> None:
     [received] = await phone.events(RECEIVED)
     assert received.topic == f"sms:{b}" and received.subject == "/phonenumber/" + b[1:]
     assert received.data | {"messageId": "", "receivedTimestamp": ""} == {
-        "messageId": "", "from": a, "to": b, "message": "hi there", "receivedTimestamp": "", "segmentCount": 1,
-    }  # fmt: skip
+        "messageId": "",
+        "from": a,
+        "to": b,
+        "message": "hi there",
+        "receivedTimestamp": "",
+        "segmentCount": 1,
+    }
     log = (await phone.api.get(f"/sms/numbers/{b}/messages")).json()["value"]
     assert [(m["direction"], m["from"], m["status"]) for m in log] == [("inbound", a, "received")]
     handset = (await phone.api.get(f"/simulator/handsets/{OUTSIDE}/messages")).json()["value"]
@@ -89,8 +94,10 @@ async def test_no_report_unless_asked_and_failures_from_receipt_rules(phone: Pho
         and report.data["deliveryStatusDetails"] == "Unknown subscriber."
     )
     assert report.data["deliveryAttempts"][0] == {
-        "timestamp": report.data["deliveryAttempts"][0]["timestamp"], "segmentsSucceeded": 0, "segmentsFailed": 1,
-    }  # fmt: skip
+        "timestamp": report.data["deliveryAttempts"][0]["timestamp"],
+        "segmentsSucceeded": 0,
+        "segmentsFailed": 1,
+    }
     log = {m["id"]: m["status"] for m in (await phone.api.get(f"/sms/numbers/{a}/messages")).json()["value"]}
     assert log[r2.json()["value"][0]["messageId"]] == "delivered"
 
@@ -309,8 +316,9 @@ async def test_the_opt_out_api(phone: Phone) -> None:
         "value"
     ]
     assert added == [
-        {"to": OUTSIDE, "httpStatusCode": 200}, {"to": "+1425", "httpStatusCode": 400, "errorMessage": "Invalid To phone number format."},
-    ]  # fmt: skip
+        {"to": OUTSIDE, "httpStatusCode": 200},
+        {"to": "+1425", "httpStatusCode": 400, "errorMessage": "Invalid To phone number format."},
+    ]
     assert (await phone.api.post("/sms/optouts:check", json=body)).json()["value"][0]["isOptedOut"] is True
     assert (await phone.api.post("/sms/optouts:remove", json=body)).json()["value"][0][
         "httpStatusCode"
@@ -324,7 +332,7 @@ async def test_the_opt_out_api(phone: Phone) -> None:
     assert empty.status_code == 400
 
 
-# inbound ------------------------------------------------------------------------------------------------------
+# inbound ------------------------------------------------------------------------------------
 async def test_long_inbound_messages_are_joined(phone: Phone) -> None:
     [a] = await phone.own(1)
     service = phone.tel.sms
@@ -341,8 +349,13 @@ async def test_long_inbound_messages_are_joined(phone: Phone) -> None:
     phone.clock.advance(service.settings.inbound_part_timeout_seconds + 1)
     await service.sweep()
     assert (await phone.events(RECEIVED))[-1].data | {"messageId": "", "receivedTimestamp": ""} == {
-        "messageId": "", "from": OUTSIDE, "to": a, "message": "lonely ", "receivedTimestamp": "", "segmentCount": 1,
-    }  # fmt: skip
+        "messageId": "",
+        "from": OUTSIDE,
+        "to": a,
+        "message": "lonely ",
+        "receivedTimestamp": "",
+        "segmentCount": 1,
+    }
     # not ours, or ours without inbound SMS: dropped
     assert await service.inbound("simulated", OUTSIDE, "+14255550150", "hi") is None
 
