@@ -73,9 +73,8 @@ def test_numbers_and_sms_with_the_sync_sdks(live: LiveServer) -> None:
     assert {x.localized_name for x in localities} == {"Seattle", "Redmond"}
     assert localities[0].administrative_division.abbreviated_name == "WA"
     offerings = list(numbers.list_available_offerings("US", phone_number_type="tollFree"))
-    assert {o.assignment_type for o in offerings} == {"person", "application"} and offerings[
-        0
-    ].cost.amount == 2.0
+    assert {o.assignment_type for o in offerings} == {"person", "application"}
+    assert offerings[0].cost.amount == 2.0
 
     geographic, application = PhoneNumberType.GEOGRAPHIC, PhoneNumberAssignmentType.APPLICATION
     search = numbers.begin_search_available_phone_numbers(
