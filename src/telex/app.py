@@ -151,7 +151,7 @@ class Node:
         if settings.demo.enabled:
             demo = await DemoService.open(
                 identity, chat, clock, settings.data_dir,
-                settings.demo.token_minutes, int(settings.demo.session_hours * 3600),
+                settings.demo.token_minutes, int(settings.demo.session_hours * 3600), telephony,
             )  # fmt: skip
         return cls(
             settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
