@@ -13,6 +13,7 @@ submission: the SMS service keeps it until the part is recorded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 
@@ -71,6 +72,7 @@ class SmppCarrier:
         self.name = settings.name
         self.settings = settings
         self._sms = sms
+        self._stopping = False
         self.queue = SqlSmsQueue(
             sms, settings.name, node, settings.claim_seconds, MessageIdFormat(settings.message_id_format)
         )
@@ -98,9 +100,17 @@ class SmppCarrier:
         self.client.notify()
 
     async def run(self) -> None:
-        await self.client.run()
+        """Keep the client running: a store that fails under it (the outbox unreadable for a
+        moment) ends one run, not SMS on this node; the client reconnects and resends."""
+        while not self._stopping:
+            try:
+                await self.client.run()
+            except Exception:
+                log.exception("SMPP carrier %s failed; restarting", self.name)
+                await asyncio.sleep(self.settings.reconnect_delay)
 
     async def stop(self) -> None:
+        self._stopping = True
         await self.client.stop()
 
     async def _on_delivery(self, event: DeliveryReceipt | MobileOriginated) -> None:

@@ -52,6 +52,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BLOCKED = "Sender blocked for given recipient."
+CLAIM_AHEAD = 200
 INVALID_TO = "Invalid To phone number format."
 
 
@@ -290,18 +291,19 @@ class SmsService:
 
     # the carriers' side --------------------------------------------------------------------------
     async def claim(self, carrier: str, node: str, limit: int, lease: float) -> list[OutboundSms]:
-        """Queued messages of ``carrier`` for ``node`` to send: ones it holds, and free ones it now
-        holds for ``lease`` seconds (another node takes them over if it dies)."""
+        """Queued messages of ``carrier`` for ``node`` to send, oldest first: ones it holds, and
+        free ones it now holds for ``lease`` seconds (another node takes them over if it dies).
+        Claims are taken ``CLAIM_AHEAD`` at a time, so a busy outbox costs one write per batch,
+        not one per message."""
         now = self._clock.now()
         async with self.store.read() as tx:
             rows = await tx.claimable(carrier, node, now, limit)
-        stale = [r.id for r in rows if r.claimed_by != node or (r.claim_until or 0) < now + lease / 2]
-        if not stale:
+        if all(r.claimed_by == node and (r.claim_until or 0) >= now + lease / 2 for r in rows):
             return [_outbound(r) for r in rows]
         async with self.store.write() as tx:
-            rows = await tx.claimable(carrier, node, now, limit)
-            await tx.claim([r.id for r in rows], node, now + lease)
-        return [_outbound(r) for r in rows]
+            ahead = await tx.claimable(carrier, node, now, max(limit, CLAIM_AHEAD))
+            await tx.claim([r.id for r in ahead], node, now + lease)
+        return [_outbound(r) for r in ahead[:limit]]
 
     async def submitted(self, carrier: str, message_id: str, carrier_ids: Sequence[str]) -> None:
         """The carrier accepted the message; ``carrier_ids`` name its parts in receipts."""
@@ -311,8 +313,7 @@ class SmsService:
             if row is None or row.status != QUEUED:
                 return
             expected = len(set(carrier_ids)) if row.delivery_report else 0
-            await tx.update_message(message_id, status=SUBMITTED, submitted_at=now, parts_pending=expected,
-                                    claimed_by=None, claim_until=None)  # fmt: skip
+            await tx.mark_submitted(message_id, now, expected)
             if expected:
                 await tx.insert_carrier_ids(carrier, message_id, carrier_ids)
                 for early in await tx.take_unmatched(carrier, list(carrier_ids)):
