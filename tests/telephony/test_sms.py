@@ -259,13 +259,13 @@ async def test_100_concurrent_identical_sends_make_one_message(phone: Phone) -> 
     assert {x["repeatabilityResult"] for x in results} == {"accepted"}
     assert len({x["messageId"] for x in results}) == 1
     submitted: list[str] = []
-    original = phone.tel.sms.submitted
+    original = phone.tel.sms.submitted_many
 
-    async def count(carrier: str, message_id: str, ids: Any) -> None:
-        submitted.append(message_id)
-        await original(carrier, message_id, ids)
+    async def count(carrier: str, accepted: Any) -> None:
+        submitted.extend(message_id for message_id, _ in accepted)
+        await original(carrier, accepted)
 
-    phone.tel.sms.submitted = count  # type: ignore[method-assign]
+    phone.tel.sms.submitted_many = count  # type: ignore[method-assign]
     await phone.deliver()
     assert submitted == [results[0]["messageId"]]  # exactly one message reached the carrier
 

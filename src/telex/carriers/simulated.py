@@ -60,21 +60,31 @@ class SimulatedCarrier:
         return True, "No error."
 
     async def step(self) -> float | None:
-        """Submit what is queued and deliver what is due; returns when the next delivery is due."""
-        for message in await self._sms.claim(SIMULATED, self._node, _BATCH, _LEASE):
-            self._seq += 1
-            await self._sms.submitted(SIMULATED, message.id, [f"SIM{self._node}{self._seq}"])
+        """Submit what is queued and deliver what is due; returns when the next delivery is due.
+        Each of the two is one write unit for a whole batch."""
+        claimed = await self._sms.claim(SIMULATED, self._node, _BATCH, _LEASE)
+        if claimed:
+            accepted = []
+            for message in claimed:
+                self._seq += 1
+                accepted.append((message.id, [f"SIM{self._node}{self._seq}"]))
+            await self._sms.submitted_many(SIMULATED, accepted)
         delay = self.settings.delivery_delay_seconds
-        for message in await self._sms.submitted_before(SIMULATED, self._clock.now() - delay, _BATCH):
+        due = await self._sms.submitted_before(SIMULATED, self._clock.now() - delay, _BATCH)
+        outcomes, loopback = [], []
+        for message in due:
             delivered, details = self._outcome(message)
-            owned = None
             if delivered:
                 owned = await self._directory.lookup(message.recipient)
                 if owned is not None and not owned.capabilities.sms.inbound:
                     delivered, details = False, "The recipient does not receive SMS."
-            await self._sms.complete(message.id, delivered, details)
-            if delivered and owned is not None:
-                await self._sms.inbound(SIMULATED, message.sender, message.recipient, message.text)
+                elif owned is not None:
+                    loopback.append(message)
+            outcomes.append((message.id, delivered, details))
+        if outcomes:
+            await self._sms.complete_many(outcomes)
+        for message in loopback:
+            await self._sms.inbound(SIMULATED, message.sender, message.recipient, message.text)
         oldest = await self._sms.oldest_submitted(SIMULATED)
         return None if oldest is None else oldest + delay
 

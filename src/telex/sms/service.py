@@ -307,19 +307,24 @@ class SmsService:
 
     async def submitted(self, carrier: str, message_id: str, carrier_ids: Sequence[str]) -> None:
         """The carrier accepted the message; ``carrier_ids`` name its parts in receipts."""
+        await self.submitted_many(carrier, [(message_id, carrier_ids)])
+
+    async def submitted_many(self, carrier: str, accepted: Sequence[tuple[str, Sequence[str]]]) -> None:
+        """``submitted`` for several messages in one write unit."""
         now = self._clock.now()
         async with self.store.write() as tx:
-            row = await tx.message(message_id)
-            if row is None or row.status != QUEUED:
-                return
-            expected = len(set(carrier_ids)) if row.delivery_report else 0
-            await tx.mark_submitted(message_id, now, expected)
-            if expected:
-                await tx.insert_carrier_ids(carrier, message_id, carrier_ids)
-                for early in await tx.take_unmatched(carrier, list(carrier_ids)):
-                    await self._apply_receipt(
-                        tx, carrier, early.carrier_id, early.delivered, early.details, now
-                    )
+            for message_id, carrier_ids in accepted:
+                row = await tx.message(message_id)
+                if row is None or row.status != QUEUED:
+                    continue
+                expected = len(set(carrier_ids)) if row.delivery_report else 0
+                await tx.mark_submitted(message_id, now, expected)
+                if expected:
+                    await tx.insert_carrier_ids(carrier, message_id, carrier_ids)
+                    for early in await tx.take_unmatched(carrier, list(carrier_ids)):
+                        await self._apply_receipt(
+                            tx, carrier, early.carrier_id, early.delivered, early.details, now
+                        )
 
     async def refused(self, carrier: str, message_id: str, reason: str) -> None:
         """The carrier will not send the message."""
@@ -368,18 +373,25 @@ class SmsService:
 
     async def complete(self, message_id: str, delivered: bool, details: str) -> None:
         """The whole message reached its end (carriers that report per message, not per part)."""
+        await self.complete_many([(message_id, delivered, details)])
+
+    async def complete_many(self, outcomes: Sequence[tuple[str, bool, str]]) -> None:
+        """``complete`` for several messages in one write unit."""
         now = self._clock.now()
         async with self.store.write() as tx:
-            row = await tx.message(message_id)
-            if row is None or row.status != SUBMITTED:
-                return
-            await tx.update_message(message_id, status=DELIVERED if delivered else FAILED, done_at=now,
-                                    status_details=None if delivered else details[:500])  # fmt: skip
-            ok = row.segments if delivered else 0
-            details = "No error." if delivered else details[:500]
-            self._report(
-                tx, row, delivered=delivered, details=details, ok=ok, failed=row.segments - ok, now=now
-            )
+            for message_id, delivered, details in outcomes:
+                row = await tx.message(message_id)
+                if row is None or row.status != SUBMITTED:
+                    continue
+                text = "No error." if delivered else details[:500]
+                await tx.update_message(
+                    message_id, status=DELIVERED if delivered else FAILED, done_at=now,
+                    status_details=None if delivered else text,
+                )  # fmt: skip
+                ok = row.segments if delivered else 0
+                self._report(
+                    tx, row, delivered=delivered, details=text, ok=ok, failed=row.segments - ok, now=now
+                )
 
     def _report(
         self, tx: SmsTx, row: Record, *, delivered: bool, details: str, ok: int, failed: int, now: float
