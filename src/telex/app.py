@@ -4,7 +4,8 @@
                              ─► KeyringHolder ─► TokenVerifier ─► IdentityService
                              ─► TurnServer (UDP/TCP), started by Node.start()
                              ─► Backbone: EventLog + Bus (in-process | Redis)
-                                   ◄── ChatService, CallingService write units emit events
+                                   ◄── ChatService, CallingService, SmsService write units emit events
+                             ─► Telephony: phone numbers, SMS, carriers (simulated | SMPP)
                                    ──► realtime Hub (a sink: committed and ephemeral events)
              build_app(node) ─► FastAPI app: middleware, error mapping, routers, /realtime
 

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from telex.numbers.model import Capability
 from telex.numbers.operations import OperationStatus
 from tests.telephony.phone import Phone, phone_node
 
@@ -337,11 +338,14 @@ async def test_operator_information(phone: Phone) -> None:
 
 
 async def test_the_directory_answers_for_owned_numbers_only(phone: Phone) -> None:
-    [number] = await phone.own(1)
+    [number] = await phone.own(1, calling=Capability.INBOUND)
     owned = await phone.tel.numbers.lookup(number)
     assert owned is not None and owned.capabilities.sms.outbound
+    assert await phone.tel.numbers.calling(number) is Capability.INBOUND  # the voice gateway's question
+    assert await phone.tel.numbers.calling("+14255550199") is Capability.NONE
     assert await phone.tel.numbers.lookup("+14255550199") is None
     op = await phone.tel.numbers.begin_release(number)
     await phone.settle()
     assert (await phone.tel.numbers.operation(op.id)).status is OperationStatus.SUCCEEDED
     assert await phone.tel.numbers.lookup(number) is None
+    assert await phone.tel.numbers.calling(number) is Capability.NONE

@@ -112,6 +112,12 @@ class NumbersService:
         async with self.store.read() as tx:
             return await tx.owned(number)
 
+    async def calling(self, number: str) -> Capability:
+        """What ``number`` may do with calls here: ``none`` unless this resource owns it. The voice
+        gateway asks this before it places a call from a number or takes one to it."""
+        owned = await self.lookup(number)
+        return owned.capabilities.calling if owned is not None else Capability.NONE
+
     # searches and purchases ------------------------------------------------------------------------
     def _check_search(self, req: SearchRequest) -> str:
         country = check_country(self.inventory, req.country)

@@ -278,7 +278,7 @@ class SmsService:
             self._dispatch.notify(carrier)
         return [r for r in results if r is not None]
 
-    async def _queue_reply(self, tx: SmsTx, sender: str, recipient: str, text: str, now: float) -> bool:
+    async def _queue_reply(self, tx: SmsTx, sender: str, recipient: str, text: str, now: float) -> None:
         """A message the platform sends itself (a keyword's reply): no report, no rate limit."""
         segments = segment(text)
         carrier = self._dispatch.carrier_for(sender)
@@ -287,7 +287,6 @@ class SmsService:
             "body": text, "segments": segments.count, "encoding": segments.encoding.value, "status": QUEUED,
             "delivery_report": False, "tag": None, "carrier": carrier, "created_at": now,
         }])  # fmt: skip
-        return True
 
     # the carriers' side --------------------------------------------------------------------------
     async def claim(self, carrier: str, node: str, limit: int, lease: float) -> list[OutboundSms]:
@@ -448,11 +447,16 @@ class SmsService:
                     return None
                 text, segments = "".join(p.text for p in parts), total
                 await tx.drop_parts(key)
-            return await self._received(tx, source, destination, text, segments, now)
+            message_id, replied = await self._received(tx, source, destination, text, segments, now)
+        if replied:  # after the commit, so the carrier finds the reply
+            self._dispatch.notify(self._dispatch.carrier_for(destination))
+        return message_id
 
     async def _received(
         self, tx: SmsTx, source: str, destination: str, text: str, segments: int, now: float
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """Store an inbound message and its event, apply its keyword; returns its id and whether a
+        reply was queued."""
         encoding = segment(text).encoding.value if text else "GSM-7"
         message_id = f"Incoming_{uuid.uuid4()}"
         await tx.insert_messages([{
@@ -471,8 +475,7 @@ class SmsService:
             reply = match.reply
         if reply:
             await self._queue_reply(tx, destination, source, reply, now)
-            self._dispatch.notify(self._dispatch.carrier_for(destination))
-        return message_id
+        return message_id, bool(reply)
 
     # opt-out management ----------------------------------------------------------------------------
     async def optouts(self, action: str, sender: str, recipients: Sequence[str]) -> list[OptOutResult]:
@@ -530,13 +533,18 @@ class SmsService:
     async def sweep(self) -> None:
         """Deliver long inbound messages whose last parts never came; forget old early receipts."""
         now = self._clock.now()
+        replied = set()
         async with self.store.write() as tx:
             await tx.purge_unmatched(now - self.settings.unmatched_receipt_seconds)
             for key in await tx.stale_part_groups(now - self.settings.inbound_part_timeout_seconds, 50):
                 parts = await tx.parts(key)
                 await tx.drop_parts(key)
                 text = "".join(p.text for p in parts)
-                await self._received(tx, key["source"], key["destination"], text, len(parts), now)
+                _, reply = await self._received(tx, key["source"], key["destination"], text, len(parts), now)
+                if reply:
+                    replied.add(self._dispatch.carrier_for(key["destination"]))
+        for carrier in replied:
+            self._dispatch.notify(carrier)
 
     async def run_sweeps(self) -> None:
         while True:
