@@ -5,8 +5,8 @@
                              ─► TurnServer (UDP/TCP), started by Node.start()
                              ─► Backbone: EventLog + Bus (in-process | Redis)
                                    ◄── ChatService, CallingService, SmsService write units emit events
-                             ─► Telephony: phone numbers, SMS, carriers (simulated | SMPP)
                                    ──► realtime Hub (a sink: committed and ephemeral events)
+                             ─► Telephony: phone numbers, SMS, carriers (simulated | SMPP)
              build_app(node) ─► FastAPI app: middleware, error mapping, routers, /realtime
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
