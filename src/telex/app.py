@@ -30,6 +30,7 @@ from telex.bus import Bus, open_bus
 from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
 from telex.calling.api import calling_router
 from telex.carriers import Telephony
+from telex.carriers.handsets_api import handsets_router
 from telex.chat import CHAT_SCOPES, ChatService, ChatStore, RateLimiter
 from telex.chat.api import chat_router
 from telex.config import Settings
@@ -48,7 +49,9 @@ from telex.identity import (
 )
 from telex.identity.api import identity_router
 from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
+from telex.numbers.api import numbers_router
 from telex.realtime import Hub, RealtimeGateway
+from telex.sms.api import sms_router
 from telex.store.database import Database
 from telex.tls import server_tls
 from telex.turn.api import relay_router
@@ -240,8 +243,12 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )
     app.include_router(sdk_router())
-    for router in node.telephony.routers(hmac) if node.telephony is not None else ():
-        app.include_router(router)
+    if node.telephony is not None:  # phone numbers, SMS, the simulated carrier's handsets
+        tel = node.telephony
+        app.include_router(numbers_router(tel.numbers, tel.reservations, tel.catalog, hmac))
+        app.include_router(sms_router(tel.sms, hmac, hot))
+        if tel.handsets_enabled:
+            app.include_router(handsets_router(tel.handsets, hmac))
     if node.demo is not None:  # it serves the demo's files by name at the root
         app.include_router(demo_router(node.demo, node.clock))
     else:

@@ -1,4 +1,5 @@
-"""Phone numbers, SMS and carriers wired together for one node (the composition root calls this).
+"""Phone numbers, SMS and carriers wired together for one node (the composition root calls this;
+it wires their routes: ``numbers.api``, ``sms.api``, ``carriers.handsets_api``).
 
 Telephony.open(settings) ─► Inventory (simulated countries + SMPP carriers' numbers)
                          ─► NumbersService, ReservationService, Catalog
@@ -16,28 +17,23 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter
-
-from telex.carriers.handsets import Handsets, handsets_router
+from telex.carriers.handsets import Handsets
 from telex.carriers.routing import CarrierRouter, expand_numbers
 from telex.carriers.settings import CarriersSettings
 from telex.carriers.simulated import SIMULATED, SimulatedCarrier
 from telex.carriers.smpp import SmppCarrier
 from telex.core.clock import Clock
 from telex.events.backbone import Backbone
-from telex.numbers.api import numbers_router
 from telex.numbers.catalog import Catalog
 from telex.numbers.inventory import Inventory, listings_for_numbers, simulated_listings
 from telex.numbers.repository import NumbersStore
 from telex.numbers.reservations import ReservationService
 from telex.numbers.service import NumbersService
 from telex.numbers.settings import NumbersSettings
-from telex.sms.api import sms_router
 from telex.sms.repository import SmsStore
 from telex.sms.service import SmsService
 from telex.sms.settings import SmsSettings
 from telex.store.database import Database
-from telex.web.auth import HmacAuth
 
 __all__ = ["Telephony"]
 
@@ -95,15 +91,6 @@ class Telephony:
             handsets=Handsets(sms, numbers_service, router), smpp=smpp,
             handsets_enabled=carriers.simulated.handsets,
         )  # fmt: skip
-
-    def routers(self, hmac: HmacAuth) -> list[APIRouter]:
-        out = [
-            numbers_router(self.numbers, self.reservations, self.catalog, hmac),
-            sms_router(self.sms, hmac),
-        ]
-        if self.handsets_enabled:
-            out.append(handsets_router(self.handsets, hmac))
-        return out
 
     def background(self) -> list[Coroutine[Any, Any, None]]:
         """What runs for the node's life: sweeps and the carriers' connections."""

@@ -8,6 +8,9 @@ updates (ACS long-running operations), and the directory other capabilities ask.
     NumbersService.lookup(e164) ─► OwnedNumber | None      (SMS: may this number send? voice too)
 
 See docs/phone-numbers.md.
+
+What other capabilities and the composition root may use is exported here; the routes
+(``numbers.api``) import the web layer and are wired by the composition root.
 """
 
 from telex.numbers.catalog import Catalog

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
 
 from telex.numbers.model import AssignmentType, Capabilities, Capability, Cost, NumberType, OwnedNumber
 from telex.numbers.operations import Operation, OperationKind, OperationStatus
@@ -30,6 +30,8 @@ Record = Row[Any]
 OWNED = "owned"
 RELEASED = "released"
 _CHUNK = 500  # bound parameters per IN list
+# Every SMS send and inbound message asks this: built once (building costs more than running it).
+_NUMBER = select(N).where(N.c.e164 == bindparam("e164"))
 
 
 def owned_from_row(row: Any) -> OwnedNumber:
@@ -65,7 +67,7 @@ class NumbersTx:
     # owned numbers ---------------------------------------------------------------------------
     async def number(self, e164: str) -> Record | None:
         """The number's row, owned or released (None if it was never bought here)."""
-        return (await self.conn.execute(select(N).where(N.c.e164 == e164))).first()
+        return (await self.conn.execute(_NUMBER, {"e164": e164})).first()
 
     async def owned(self, e164: str) -> OwnedNumber | None:
         row = await self.number(e164)

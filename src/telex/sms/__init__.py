@@ -3,6 +3,9 @@ and inbound messages as domain events, opt-out keywords and ACS's opt-out API, a
 per number. Carriers (``telex.carriers``) drain its outbox and report back.
 
 See docs/sms.md.
+
+What other capabilities and the composition root may use is exported here; the routes
+(``sms.api``) import the web layer and are wired by the composition root.
 """
 
 from telex.sms.events import DELIVERY_REPORT, RECEIVED, SMS_TOPIC_PREFIX, sms_topic

@@ -31,6 +31,10 @@ QUEUED, SUBMITTED, DELIVERED, FAILED, RECEIVED = "queued", "submitted", "deliver
 # The statements of the outbox's hot path (claim, submitted), built once: building a statement
 # per call costs more than running it (events/log.py measured the same).
 _MESSAGE = select(M).where(M.c.id == bindparam("id"))
+_BY_REQUEST = select(M).where(M.c.request_id == bindparam("rid"))
+_OPTED_OUT = select(O.c.recipient).where(
+    O.c.sender == bindparam("sender"), O.c.recipient.in_(bindparam("recipients", expanding=True))
+)
 _CLAIMABLE = (
     select(M)
     .where(M.c.carrier == bindparam("carrier"), M.c.status == QUEUED)
@@ -75,7 +79,7 @@ class SmsTx:
         return (await self.conn.execute(_MESSAGE, {"id": message_id})).first()
 
     async def by_request(self, request_id: str) -> Record | None:
-        return (await self.conn.execute(select(M).where(M.c.request_id == request_id))).first()
+        return (await self.conn.execute(_BY_REQUEST, {"rid": request_id})).first()
 
     async def insert_messages(self, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -174,8 +178,8 @@ class SmsTx:
     async def opted_out(self, sender: str, recipients: Sequence[str]) -> set[str]:
         if not recipients:
             return set()
-        q = select(O.c.recipient).where(O.c.sender == sender, O.c.recipient.in_(list(recipients)))
-        return {r.recipient for r in await self.conn.execute(q)}
+        rows = await self.conn.execute(_OPTED_OUT, {"sender": sender, "recipients": list(recipients)})
+        return {r.recipient for r in rows}
 
     async def opt_out(self, sender: str, recipient: str, source: str, now: float) -> None:
         if not await self.opted_out(sender, [recipient]):
