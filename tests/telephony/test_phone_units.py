@@ -199,3 +199,21 @@ def test_the_simulated_inventory_sells_only_valid_numbers() -> None:
     assert not Capabilities(Capability.INBOUND, Capability.NONE).covers(
         Capabilities(Capability.OUTBOUND, Capability.NONE)
     )
+
+
+@pytest.mark.parametrize(
+    ("carrier", "key"),
+    [
+        ({"numbers": ["+1425555010"]}, "carriers.smpp.0.numbers"),
+        ({"numbers": ["+14255550100-+14255550099"]}, "carriers.smpp.0.numbers"),
+        ({"numbers": ["+14255550100"], "prefixes": ["1425"]}, "carriers.smpp.0.prefixes"),
+        ({"numbers": ["+14255550100"], "name": "simulated"}, "carriers.smpp"),
+        ({"numbers": ["+14255550100"], "concat": "both"}, "carriers.smpp.0.concat"),
+    ],
+)
+def test_bad_carrier_settings_name_their_key(carrier: dict[str, object], key: str) -> None:
+    from telex.config import ConfigError, load_settings
+
+    smpp = {"name": "acme", "host": "127.0.0.1", "port": 2775, "system_id": "telex", **carrier}
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings(environ={}, cli={"carriers": {"smpp": [smpp]}})

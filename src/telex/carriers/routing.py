@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from telex.telephony.numbers import E164, parse_e164
+from telex.core.errors import TelexError
+from telex.telephony.numbers import E164, describe, parse_e164
 
 __all__ = ["CarrierRouter", "expand_numbers"]
 
@@ -37,9 +38,13 @@ def expand_numbers(entries: Iterable[str]) -> list[E164]:
 
 def _number(text: str) -> E164:
     try:
-        return parse_e164(text.strip())
-    except Exception as exc:
+        number = parse_e164(text.strip())
+    except TelexError as exc:
         raise ValueError(f"{text!r} is not a valid E.164 number") from exc
+    info = describe(number)
+    if info.acs_type is None or info.region is None:
+        raise ValueError(f"{text!r} is not a geographic, mobile or toll-free number of a country")
+    return number
 
 
 class CarrierRouter:

@@ -76,6 +76,23 @@ class SmppCarrierSettings(StrictSettings):
     # A node holds the messages it is sending this long; if it dies, another node sends them.
     claim_seconds: float = Field(default=60.0, gt=0)
 
+    @field_validator("numbers")
+    @classmethod
+    def _numbers(cls, value: list[str]) -> list[str]:
+        # Imported here: routing needs nothing from settings, but settings load before anything.
+        from telex.carriers.routing import expand_numbers
+
+        expand_numbers(value)  # raises ValueError naming the bad entry
+        return value
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            if not (prefix.startswith("+") and prefix[1:].isdigit() and 2 <= len(prefix) <= 16):
+                raise ValueError(f"{prefix!r} is not an E.164 prefix (+ and 1 to 15 digits)")
+        return value
+
     def secret(self) -> str:
         if self.password_file is not None:
             return self.password_file.read_text().strip()
