@@ -60,16 +60,19 @@ def test_phone_operations_have_no_server_errors_and_match_their_schema(live: Liv
         "phoneNumberType": "geographic", "assignmentType": "application", "areaCode": "206", "quantity": 3,
         "capabilities": {"calling": "inbound+outbound", "sms": "inbound+outbound"},
     }  # fmt: skip
-    r = session.post(f"{base}/availablePhoneNumbers/countries/US/:search", json=search, timeout=10)
+    v = "?api-version=2025-06-01"
+    r = session.post(f"{base}/availablePhoneNumbers/countries/US/:search{v}", json=search, timeout=10)
     _wait(session, base + r.headers["Operation-Location"])
     search_id = r.headers["search-id"]
     numbers = session.get(base + r.headers["Location"], timeout=10).json()["phoneNumbers"]
-    bought = session.post(f"{base}/availablePhoneNumbers/:purchase", json={"searchId": search_id}, timeout=10)
+    bought = session.post(
+        f"{base}/availablePhoneNumbers/:purchase{v}", json={"searchId": search_id}, timeout=10
+    )
     _wait(session, base + bought.headers["Operation-Location"])
     operation = bought.headers["operation-id"]
     reservation = str(uuid.uuid4())
     session.patch(
-        f"{base}/availablePhoneNumbers/reservations/{reservation}", json={"phoneNumbers": {}}, timeout=10
+        f"{base}/availablePhoneNumbers/reservations/{reservation}{v}", json={"phoneNumbers": {}}, timeout=10
     )
     sender = numbers[0]
 

@@ -15,7 +15,6 @@ Lists page with ``skip`` and ``maxPageSize`` (owned numbers: ``skip`` and ``top`
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Annotated, Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -62,14 +61,16 @@ from telex.numbers.wire import (
     SearchRequestModel,
     SearchResultModel,
 )
+from telex.web.apiversion import ApiVersions
 from telex.web.auth import HmacAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
 
-__all__ = ["numbers_router"]
+__all__ = ["NUMBERS_VERSIONS", "numbers_router"]
 
-DEFAULT_API_VERSION = "2025-06-01"
-_API_VERSION = re.compile(r"^[0-9A-Za-z._-]{1,40}$")
+# 2021-03-07 (the first SDKs), 2022-12-01 (GA with search and purchase as today), 2025-06-01
+# (browse, reservations: Python 1.4, JavaScript 1.5).
+NUMBERS_VERSIONS = ApiVersions("phone numbers", ("2021-03-07", "2022-12-01", "2025-06-01"))
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 404, 409, 413, 415, 429, 500, 503)
 }
@@ -82,8 +83,9 @@ PageSize = Annotated[int, Query(alias="maxPageSize", ge=1, le=MAX_PAGE)]
 
 
 def _api_version(request: Request) -> str:
-    value = request.query_params.get("api-version", "")
-    return value if _API_VERSION.match(value) else DEFAULT_API_VERSION
+    """The version the request named (checked by the router): the links it gets name it too,
+    since a poller requests them verbatim."""
+    return request.query_params.get("api-version") or NUMBERS_VERSIONS.latest
 
 
 def _page(
@@ -138,7 +140,11 @@ def _operation(op: Operation) -> OperationModel:
 def numbers_router(
     service: NumbersService, reservations: ReservationService, catalog: Catalog, hmac: HmacAuth
 ) -> APIRouter:
-    router = APIRouter(tags=["phone numbers"], dependencies=[Depends(hmac)], responses=_ERRORS)
+    router = APIRouter(
+        tags=["phone numbers"],
+        dependencies=[Depends(NUMBERS_VERSIONS.dependency), Depends(hmac)],
+        responses=_ERRORS,
+    )
     retry_ms = service.settings.retry_after_ms
     # azure-core prefers Retry-After (whole seconds) to retry-after-ms: send it only when it says the same.
     wait_headers = {"retry-after-ms": str(retry_ms)}

@@ -26,12 +26,16 @@ from telex.sms.wire import (
     SmsSendResponseItem,
 )
 from telex.telephony.numbers import parse_e164
+from telex.web.apiversion import ApiVersions
 from telex.web.auth import HmacAuth
 from telex.web.body import body_doc, read_json
 from telex.web.errors import ErrorResponse
 from telex.web.lean import LeanRoutes, hot_route
 
-__all__ = ["log_entry", "sms_router"]
+__all__ = ["SMS_VERSIONS", "log_entry", "sms_router"]
+
+# 2021-03-07: SmsClient (Python 1.1, JavaScript 1.1); 2024-12-10-preview: the opt-out API.
+SMS_VERSIONS = ApiVersions("SMS", ("2021-03-07", "2024-12-10-preview"))
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 404, 413, 415, 429, 500, 503)
@@ -56,7 +60,7 @@ def log_entry(m: LoggedSms) -> SmsLogEntry:
 
 
 def sms_router(service: SmsService, hmac: HmacAuth, lean: LeanRoutes) -> APIRouter:
-    router = APIRouter(tags=["sms"], responses=_ERRORS)
+    router = APIRouter(tags=["sms"], responses=_ERRORS, dependencies=[Depends(SMS_VERSIONS.dependency)])
     # Every route is HMAC-signed: FastAPI checks it for the routes of ``signed``; the hot route
     # (a send, web/lean.py) checks it itself, first thing.
     signed = APIRouter(dependencies=[Depends(hmac)])
@@ -67,6 +71,7 @@ def sms_router(service: SmsService, hmac: HmacAuth, lean: LeanRoutes) -> APIRout
         openapi_extra=body_doc(SendMessageRequest),
     )  # fmt: skip
     async def send(request: Request) -> Response:
+        SMS_VERSIONS.check(request)  # the lean way in skips the router's dependency
         await hmac(request)
         body = await read_json(request, SendMessageRequest)
         assert body is not None
@@ -130,6 +135,7 @@ def sms_router(service: SmsService, hmac: HmacAuth, lean: LeanRoutes) -> APIRout
         response_model_by_alias=True,
     )
     async def message_log(
+        request: Request,
         number: str,
         max_page_size: Annotated[int, Query(alias="maxPageSize", ge=1, le=1000)] = 100,
         before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
@@ -139,7 +145,8 @@ def sms_router(service: SmsService, hmac: HmacAuth, lean: LeanRoutes) -> APIRout
         found = await service.log(e164, before, size + 1)
         link = None
         if len(found) > size:
-            query = urlencode({"maxPageSize": size, "before": found[size - 1].seq})
+            version = request.query_params.get("api-version") or SMS_VERSIONS.versions[0]
+            query = urlencode({"maxPageSize": size, "before": found[size - 1].seq, "api-version": version})
             link = f"/sms/numbers/{quote(e164, safe='')}/messages?{query}"
         return MessageLogPage(value=[log_entry(m) for m in found[:size]], nextLink=link)
 

@@ -2,14 +2,14 @@
 log and outbox, carrier ids, early receipts, opt-outs, parts of long inbound messages).
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0009 (main's chat 2025 revision; 0007 was first written on 0005, before 0009 existed)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
