@@ -4,10 +4,11 @@
                              ─► KeyringHolder ─► TokenVerifier ─► IdentityService
                              ─► TurnServer (UDP/TCP), started by Node.start()
                              ─► Backbone: EventLog + Bus (in-process | Redis)
-                                   ◄── ChatService, CallingService write units emit events
+                                   ◄── ChatService, CallingService, SmsService write units emit events
                                    ──► realtime Hub (a sink: committed and ephemeral events)
                                    ──► Doorbell ─► DeliveryRunner (webhooks, a lease per subscription)
                                                └─► PushNotifier (one lease) ─► Providers; Presence
+                             ─► Telephony: phone numbers, SMS, carriers (simulated | SMPP)
              build_app(node) ─► FastAPI app: middleware, error mapping, routers, /realtime
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
@@ -33,6 +34,8 @@ from telex.bus import Bus, open_bus
 from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
 from telex.calling import WEBHOOK_RENDERINGS as CALL_WEBHOOKS
 from telex.calling.api import calling_router
+from telex.carriers import Telephony
+from telex.carriers.handsets_api import handsets_router
 from telex.chat import CHAT_SCOPES, ChatService, ChatStore, RateLimiter
 from telex.chat import WEBHOOK_RENDERINGS as CHAT_WEBHOOKS
 from telex.chat.api import chat_router
@@ -53,10 +56,13 @@ from telex.identity import (
 )
 from telex.identity.api import identity_router
 from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
+from telex.numbers.api import numbers_router
 from telex.presence import Presence, open_presence
 from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
 from telex.push.api import push_router
 from telex.realtime import Hub, RealtimeGateway
+from telex.sms import WEBHOOK_RENDERINGS as SMS_WEBHOOKS
+from telex.sms.api import sms_router
 from telex.store.database import Database
 from telex.subscriptions import (
     DeliveryRunner,
@@ -161,6 +167,7 @@ class Node:
     turn: TurnServer | None = None
     demo: DemoService | None = None
     http_metrics: HttpMetrics | None = None
+    telephony: Telephony | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -203,7 +210,7 @@ class Node:
         guard = DestinationGuard(settings.outbound.policy(), resolver)
         outbound = outbound_client(settings.outbound, guard)
         sender = OutboundSender(outbound, guard, clock)
-        catalogue = Catalogue([*CHAT_WEBHOOKS, *CALL_WEBHOOKS])
+        catalogue = Catalogue([*CHAT_WEBHOOKS, *CALL_WEBHOOKS, *SMS_WEBHOOKS])
         subscriptions = SubscriptionService(
             SubscriptionStore(db), cursors, events, sender, catalogue, clock, settings.events,
             resource_topic(settings, keyring.state.resource_id), settings.public_url,
@@ -224,17 +231,19 @@ class Node:
             notifier = PushNotifier(
                 events, cursors, doorbell, registrations, presence, providers, clock, settings.push, registry
             )
+        # Phone numbers, SMS and carriers (their sweeps and connections run in start_background).
+        telephony = Telephony.open(settings.numbers, settings.sms, settings.carriers, db, backbone, clock)
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
                 identity, chat, clock, settings.data_dir,
-                settings.demo.token_minutes, int(settings.demo.session_hours * 3600),
+                settings.demo.token_minutes, int(settings.demo.session_hours * 3600), telephony,
             )  # fmt: skip
         return cls(
             settings, clock, db, keyring, verifier, identity, registry,
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
             subscriptions=subscriptions, delivery=delivery, outbound=outbound, push=push, providers=providers,
-            notifier=notifier, presence=presence, demo=demo,
+            notifier=notifier, presence=presence, demo=demo, telephony=telephony,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -262,11 +271,15 @@ class Node:
             self._tasks.append(asyncio.create_task(self.notifier.run()))
             assert self.presence is not None
             self._tasks.append(asyncio.create_task(self.presence.run()))
+        if self.telephony is not None:
+            self._tasks += [asyncio.create_task(work) for work in self.telephony.background()]
 
     async def ready(self) -> bool:
         return await self.db.ping()
 
     async def close(self) -> None:
+        if self.telephony is not None:
+            await self.telephony.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -330,6 +343,12 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         relay_router(settings.turn, node.turn_secrets, node.identity, node.verifier, hmac, node.clock, hot)
     )
     app.include_router(sdk_router())
+    if node.telephony is not None:  # phone numbers, SMS, the simulated carrier's handsets
+        tel = node.telephony
+        app.include_router(numbers_router(tel.numbers, tel.reservations, tel.catalog, hmac))
+        app.include_router(sms_router(tel.sms, hmac, hot))
+        if tel.handsets_enabled:
+            app.include_router(handsets_router(tel.handsets, hmac))
     if node.demo is not None:  # it serves the demo's files by name at the root
         app.include_router(demo_router(node.demo, node.clock))
     else:

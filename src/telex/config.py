@@ -25,13 +25,16 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from telex.calling import CallingSettings
+from telex.carriers import CarriersSettings
 from telex.chat import ChatSettings
 from telex.core.settings import StrictSettings
 from telex.demo.settings import DemoSettings
 from telex.identity import IdentitySettings
 from telex.notifications.settings import NotificationSettings
+from telex.numbers import NumbersSettings
 from telex.push import PushSettings
 from telex.realtime import RealtimeSettings
+from telex.sms import SmsSettings
 from telex.subscriptions import EventsSettings
 from telex.tls import TlsSettings
 from telex.turn.settings import TurnSettings
@@ -40,6 +43,7 @@ from telex.webhooks import OutboundSettings
 
 __all__ = [
     "CallingSettings",
+    "CarriersSettings",
     "ChatSettings",
     "ConfigError",
     "DemoSettings",
@@ -47,10 +51,12 @@ __all__ = [
     "HttpSettings",
     "IdentitySettings",
     "NotificationSettings",
+    "NumbersSettings",
     "OutboundSettings",
     "PushSettings",
     "RealtimeSettings",
     "Settings",
+    "SmsSettings",
     "TlsSettings",
     "TurnSettings",
     "load_settings",
@@ -92,6 +98,10 @@ class Settings(StrictSettings):
     outbound: OutboundSettings = OutboundSettings()
     events: EventsSettings = EventsSettings()
     push: PushSettings = PushSettings()
+    # Phone numbers, SMS and the carriers behind them (telex.numbers, telex.sms, telex.carriers).
+    numbers: NumbersSettings = NumbersSettings()
+    sms: SmsSettings = SmsSettings()
+    carriers: CarriersSettings = CarriersSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 

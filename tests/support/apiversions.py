@@ -17,6 +17,11 @@ VERSIONS = {
     "/chat": "2024-03-07",
     "/identities": "2023-10-01",
     "/networkTraversal": "2022-03-01-preview",
+    "/availablePhoneNumbers": "2025-06-01",
+    "/phoneNumbers": "2025-06-01",
+    "/operatorInformation": "2025-06-01",
+    "/sms/optouts": "2024-12-10-preview",
+    "/sms": "2021-03-07",
 }
 
 

@@ -4,6 +4,9 @@
     POST /demo/api/session          {displayName} → {userId, displayName, token, expiresOn} + cookie
     POST /demo/api/token            (cookie) → {token, expiresOn}
     POST /demo/api/rooms/{groupId}  (cookie) → {groupId, threadId}
+    GET  /demo/api/sms              (cookie) → the demo number, the visitor's phone, both sides' texts
+    POST /demo/api/sms/handset      (cookie) {message} → the visitor's phone texts the demo number
+    POST /demo/api/sms/reply        (cookie) {message} → the demo number answers the visitor's phone
 
 Errors are the ACS error body like everywhere else; a missing or expired session is 401.
 """
@@ -22,6 +25,7 @@ from telex.core.clock import Clock, iso_time
 from telex.core.errors import ErrorCode, TelexError
 from telex.demo.service import MAX_NAME, DemoService
 from telex.demo.session import Session, decode_session, encode_session
+from telex.demo.sms import DemoSms
 from telex.identity import IssuedToken
 from telex.web.body import body_doc, read_json
 
@@ -41,6 +45,12 @@ class SessionRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     displayName: StrictStr = Field(min_length=1, max_length=MAX_NAME)
+
+
+class TextRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    message: StrictStr = Field(min_length=1, max_length=480)
 
 
 def _token_body(token: IssuedToken) -> dict[str, Any]:
@@ -79,6 +89,35 @@ def demo_router(demo: DemoService, clock: Clock) -> APIRouter:
     async def room(request: Request, group_id: str) -> dict[str, Any]:
         thread_id = await demo.join_room(session_of(request), group_id)
         return {"groupId": group_id.lower(), "threadId": thread_id}
+
+    def texting(request: Request) -> tuple[DemoSms, Session]:
+        session = session_of(request)
+        if session is None:
+            raise TelexError(ErrorCode.UNAUTHORIZED, "The demo session has expired; sign in again.")
+        if demo.sms is None:
+            raise TelexError(ErrorCode.NOT_FOUND, "This server has no demo phone number.")
+        return demo.sms, session
+
+    @router.get("/demo/api/sms")
+    async def sms_view(request: Request) -> dict[str, Any]:
+        sms, session = texting(request)
+        return await sms.view(session.user_id)
+
+    @router.post("/demo/api/sms/handset", openapi_extra=body_doc(TextRequest))
+    async def sms_from_handset(request: Request) -> dict[str, Any]:
+        sms, session = texting(request)
+        body = await read_json(request, TextRequest)
+        assert body is not None
+        await sms.from_handset(session.user_id, body.message)
+        return await sms.view(session.user_id)
+
+    @router.post("/demo/api/sms/reply", openapi_extra=body_doc(TextRequest))
+    async def sms_reply(request: Request) -> dict[str, Any]:
+        sms, session = texting(request)
+        body = await read_json(request, TextRequest)
+        assert body is not None
+        await sms.reply(session.user_id, body.message)
+        return await sms.view(session.user_id)
 
     files = {p.name: p for p in DEMO_DIR.iterdir() if p.is_file()} if DEMO_DIR.is_dir() else {}
 

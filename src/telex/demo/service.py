@@ -21,11 +21,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from telex.carriers import Telephony
 from telex.chat import ChatService, ParticipantSpec
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
 from telex.demo.session import Session
+from telex.demo.sms import DemoSms
 from telex.identity import IdentityService, IssuedToken, Principal, Scope
 
 __all__ = ["DemoService", "SignedIn"]
@@ -64,6 +66,8 @@ class DemoService:
         # The service acts as its own member of every room thread. It is trusted code in this
         # process, so it holds a principal rather than a token it would only verify again.
         self._principal = Principal(service_user, frozenset({Scope.CHAT}), 0, 2**62, 0, "demo")
+        # The SMS page (when the node has phone numbers): set by ``open``.
+        self.sms: DemoSms | None = None
 
     @classmethod
     async def open(
@@ -74,8 +78,10 @@ class DemoService:
         data_dir: Path,
         token_minutes: int,
         session_seconds: int,
+        telephony: Telephony | None = None,
     ) -> DemoService:
-        """Load the service user and cookie key from ``data_dir/demo.json``, creating them once."""
+        """Load the service user and cookie key from ``data_dir/demo.json``, creating them once;
+        with ``telephony``, also the demo's phone number (``DemoSms``)."""
         path = data_dir / "demo.json"
         state: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
         user = state.get("serviceUser")
@@ -94,7 +100,10 @@ class DemoService:
                 json.dump(state, f)
         assert user is not None
         key = base64.b64decode(state["cookieKey"])
-        return cls(identity, chat, clock, UserId(user), key, token_minutes, session_seconds)
+        demo = cls(identity, chat, clock, UserId(user), key, token_minutes, session_seconds)
+        if telephony is not None:
+            demo.sms = await DemoSms.open(telephony, data_dir)
+        return demo
 
     async def sign_in(self, display_name: str) -> SignedIn:
         """A new user with a ``chat`` + ``voip`` token; raises ``ValidationFailed`` for a bad name."""

@@ -1,4 +1,4 @@
-"""The ``push_registrations`` table (migration ``0006_events_out``) and its SQL.
+"""The ``push_registrations`` table (migration ``0010_events_out``) and its SQL.
 
 One row per (user, platform, token); ``token_hash`` makes the token findable without indexing a
 4 KB column. Rows past ``expires_at`` are ignored and swept.

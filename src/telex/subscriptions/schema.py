@@ -1,4 +1,4 @@
-"""Tables of event subscriptions. Migration ``0006_events_out`` creates exactly these.
+"""Tables of event subscriptions. Migration ``0010_events_out`` creates exactly these.
 
 event_subscriptions   one row per subscription: its spec, secrets, provisioning state
 event_dead_letters    events given up on, with Event Grid's dead-letter fields

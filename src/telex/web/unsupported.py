@@ -32,7 +32,6 @@ NOT_YET: tuple[tuple[str, str], ...] = (
     ("/messages", "Advanced Messaging"),
     ("/routing", "Job Router"),
     ("/sip", "SIP routing"),
-    ("/operatorInformation", "Number lookup"),
 )
 
 

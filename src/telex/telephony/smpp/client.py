@@ -195,13 +195,17 @@ class SmppClient:
 
     async def _dispatch_events(self) -> None:
         session = self.session
+        # Outcomes of consecutive submissions are recorded together: each is a durable write, and
+        # awaited one by one they would pace the link at one commit per message. A receipt or MO
+        # waits for the outcomes before it, so it never overtakes their records.
+        outcomes: list[Awaitable[None]] = []
         for event in session.events():
             if self._on_event is not None:
                 self._on_event(event)
             match event:
                 case SubmitAccepted(ref=ref, message_ids=ids):
                     self._attempts.pop(ref, None)
-                    await self._queue.mark_submitted(ref, ids)
+                    outcomes.append(self._queue.mark_submitted(ref, ids))
                     self._next_poll = 0.0
                 case SubmitFailed(ref=ref, reason=reason, retryable=retryable):
                     attempts = self._attempts[ref] = self._attempts.get(ref, 0) + 1
@@ -209,9 +213,10 @@ class SmppClient:
                         self._retry_at[ref] = self._clock.monotonic() + self._reconnect_delay * 2**attempts
                     else:
                         self._attempts.pop(ref, None)
-                        await self._queue.mark_failed(ref, reason)
+                        outcomes.append(self._queue.mark_failed(ref, reason))
                     self._next_poll = 0.0
                 case DeliveryReceipt() | MobileOriginated():
+                    await self._record(outcomes)
                     status = CommandStatus.ESME_ROK
                     try:
                         await self._on_delivery(event)
@@ -223,6 +228,14 @@ class SmppClient:
                     self._was_bound = True
                 case Closed():
                     self._closed = event
+        await self._record(outcomes)
+
+    @staticmethod
+    async def _record(outcomes: list[Awaitable[None]]) -> None:
+        if outcomes:
+            batch = outcomes[:]
+            outcomes.clear()
+            await asyncio.gather(*batch)
 
     _was_bound = False
     _closed: Closed | None = None

@@ -6,15 +6,15 @@
     event_dead_letters   events a subscription gave up on, with the reasons
     push_registrations   users' devices: FCM, APNs, WNS, Web Push, each with an expiry
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0010
+Revises: 0009
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,8 @@
 // demo.js — the Telex demo web app: sign in, group calls by link, 1:1 calls by user id, the room's
-// chat, and a data-channel ping. Everything goes through the browser SDK at /sdk/telex.js; the
-// only other server it talks to is the sample trusted service (/demo/api/*) that signs users in
-// and hands out tokens, as a real app's backend would.
+// chat, a data-channel ping, and SMS between a simulated phone and the demo's number (sms.js).
+// Everything goes through the browser SDK at /sdk/telex.js; the only other server it talks to is
+// the sample trusted service (/demo/api/*) that signs users in and hands out tokens, as a real
+// app's backend would.
 //
 // Test hooks (tests/browser depends on them): window.telexDemo = { client, agent, call } and the
 // element ids in index.html; remote tiles are .participant[data-participant-id][data-state]
@@ -15,6 +16,8 @@ import {
   pushSupported,
   registerPushNotifications,
 } from "/sdk/telex.js";
+import { AccessTokenCredential, TelexClient, TelexError } from "/sdk/telex.js";
+import { startSms, stopSms } from "/sms.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -118,6 +121,7 @@ async function signIn(displayName) {
   $("sign-in-panel").hidden = true;
   $("lobby").hidden = false;
   offerPush(client);
+  startSms(showError);
   const room = params.get("room");
   if (room) await joinRoom(room);
 }
@@ -125,6 +129,7 @@ async function signIn(displayName) {
 function signedOut() {
   $("sign-in-panel").hidden = false;
   $("lobby").hidden = true;
+  stopSms();
 }
 
 $("copy-id").addEventListener("click", () => copy($("my-user-id").textContent, $("copy-id")));
