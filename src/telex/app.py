@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from prometheus_client import CollectorRegistry
 
 from telex import __version__
+from telex.automation import Automation, open_automation
+from telex.automation.api import automation_router
 from telex.bus import Bus, open_bus
 from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
 from telex.calling.api import calling_router
@@ -111,6 +113,7 @@ class Node:
     calling: CallingService
     turn: TurnServer | None = None
     demo: DemoService | None = None
+    automation: Automation | None = None
     http_metrics: HttpMetrics | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -143,6 +146,22 @@ class Node:
         backbone.add_sink(hub)
         # Who may receive which topics: chat threads need a chat scope, calls a voip scope.
         topics = TopicScopes(frozenset(CHAT_SCOPES), {CALL_TOPIC_PREFIX: CALL_SCOPES})
+        automation = None
+        if settings.automation.enabled:
+            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+            relay_host = settings.turn.external_address or host
+
+            def turn_secret() -> bytes:
+                configured = settings.turn.secrets
+                return configured[0].encode() if configured else keyring.state.turn_secrets[0]
+
+            automation = await open_automation(
+                settings.automation, db=db, clock=clock, backbone=backbone, calling=calling, hub=hub,
+                identity=identity, users=users, resource=keyring.state.resource_id,
+                access_keys=keyring.access_keys, data_dir=settings.data_dir,
+                public_url=f"https://{'localhost' if host == '127.0.0.1' else host}:{settings.tls_port}",
+                turn=settings.turn, turn_secret=turn_secret, relay_host=relay_host,
+            )  # fmt: skip
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
@@ -152,7 +171,7 @@ class Node:
         return cls(
             settings, clock, db, keyring, verifier, identity, CollectorRegistry(),
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
-            demo=demo,
+            demo=demo, automation=automation,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -174,11 +193,15 @@ class Node:
         self._tasks.append(asyncio.create_task(self.keyring.run_refresher(refresh)))
         self._tasks.append(asyncio.create_task(self.hub.run(self.bus)))
         self._tasks.append(asyncio.create_task(self.calling.run_timers()))
+        if self.automation is not None:
+            self._tasks.append(asyncio.create_task(self.automation.run()))
 
     async def ready(self) -> bool:
         return await self.db.ping()
 
     async def close(self) -> None:
+        if self.automation is not None:
+            await self.automation.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -209,6 +232,9 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     app.include_router(identity_router(node.identity, hmac, hot))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
     app.include_router(calling_router(node.calling, bearer, hot))
+    if node.automation is not None:
+        a = node.automation
+        app.include_router(automation_router(a.service, a.media, hmac, a.repeat, a.signer))
     # One origin allowlist for REST (CORS) and /realtime.
     own = [settings.public_url.rstrip("/")] if settings.public_url else []
     origins = OriginPolicy(settings.http.allowed_origins, own)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from telex.automation.settings import AutomationSettings
 from telex.calling import CallingSettings
 from telex.chat import ChatSettings
 from telex.core.settings import StrictSettings
@@ -36,6 +37,7 @@ from telex.turn.settings import TurnSettings
 from telex.web.settings import HttpSettings, normalize_origin
 
 __all__ = [
+    "AutomationSettings",
     "CallingSettings",
     "ChatSettings",
     "ConfigError",
@@ -81,6 +83,7 @@ class Settings(StrictSettings):
     chat: ChatSettings = ChatSettings()
     realtime: RealtimeSettings = RealtimeSettings()
     calling: CallingSettings = CallingSettings()
+    automation: AutomationSettings = AutomationSettings()
     demo: DemoSettings = DemoSettings()
     notifications: NotificationSettings = NotificationSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
