@@ -31,13 +31,12 @@ from telex.automation.repeatability import Repeatability
 from telex.automation.service import AutomationService
 from telex.automation.settings import AutomationSettings
 from telex.automation.store import CallbackHook, IncomingCallIssuer
-from telex.calling.service import CallingService
+from telex.calling import CallingService
 from telex.core.clock import Clock
 from telex.core.ids import ResourceId, new_user_id
 from telex.events.backbone import Backbone
-from telex.identity.repository import UserRepository
-from telex.identity.service import IdentityService
-from telex.realtime.hub import Hub
+from telex.identity import IdentityService, UserRepository
+from telex.realtime import Hub
 from telex.store.database import Database
 from telex.turn.settings import TurnSettings
 from telex.webhooks.outbound import DestinationGuard, OutboundPolicy, OutboundSender, Resolver, build_client

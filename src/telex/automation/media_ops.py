@@ -39,7 +39,6 @@ from telex.automation.wire import (
     StartRecordingRequest,
     UnholdRequest,
 )
-from telex.calling.schema import calls
 from telex.core.clock import Clock, iso_time
 from telex.core.errors import ErrorCode, TelexError
 from telex.events.model import DomainEvent
@@ -229,15 +228,7 @@ class MediaOps:
         if locator is not None and locator.serverCallId:
             call_id = locator.serverCallId
         elif locator is not None and locator.groupCallId:
-            async with self._db.read() as c:
-                row = (
-                    await c.execute(
-                        select(calls.c.id).where(
-                            calls.c.group_id == locator.groupCallId, calls.c.state != "ended"
-                        )
-                    )
-                ).first()
-            call_id = row.id if row is not None else None
+            call_id = await self.service.calling.live_group_call(locator.groupCallId)
         if call_id is None:
             raise TelexError(
                 ErrorCode.VALIDATION_FAILED, "Name the call to record: callConnectionId or callLocator."

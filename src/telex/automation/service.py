@@ -46,17 +46,13 @@ from telex.automation.wire import (
     RemoveParticipantRequest,
     TransferToParticipantRequest,
 )
-from telex.calling.machine import Call, Leg, LegState
-from telex.calling.repository import CallTx
-from telex.calling.service import CallingService, Joined
+from telex.calling import Call, CallingService, CallTx, Joined, Leg, LegState
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
 from telex.events.backbone import Backbone
 from telex.events.model import DomainEvent
-from telex.identity.scopes import Scope
-from telex.identity.service import IdentityService
-from telex.identity.tokens import Principal
+from telex.identity import IdentityService, Principal, Scope
 from telex.store.database import Database
 from telex.webhooks.outbound import DestinationGuard, DestinationRefused
 

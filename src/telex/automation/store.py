@@ -19,8 +19,7 @@ from telex.automation.schema import automation_operations as O
 from telex.automation.schema import call_connections as CC
 from telex.automation.schema import callback_cursors as CUR
 from telex.automation.translate import Connection, ConnectionState, Operation, react
-from telex.calling.machine import Call, EffectKind, LegState
-from telex.calling.repository import CallTx
+from telex.calling import Call, CallTx, EffectKind, LegState
 from telex.events.model import DomainEvent
 from telex.store.database import FAST, Conn
 

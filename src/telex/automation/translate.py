@@ -32,7 +32,7 @@ from typing import Any
 
 from telex.automation.events import callback_event, result
 from telex.automation.identifiers import identifier
-from telex.calling.machine import Call, EffectKind, EndReason, Leg, LegState
+from telex.calling import Call, EffectKind, EndReason, Leg, LegState
 from telex.events.model import DomainEvent
 
 __all__ = ["Connection", "ConnectionState", "Operation", "participant", "participants", "react"]

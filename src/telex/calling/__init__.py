@@ -7,9 +7,27 @@ What other capabilities and the composition root may use is exported here; the r
 (``calling.api``) import the web layer and are wired by the composition root.
 """
 
-from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent
-from telex.calling.repository import CallStore
-from telex.calling.service import CALL_SCOPES, CallingService
+from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent, call_payload
+from telex.calling.machine import Call, EffectKind, EndReason, Leg, LegState
+from telex.calling.repository import CallStore, CallTx, SaveHook
+from telex.calling.service import CALL_SCOPES, CallingService, Joined, OnSaving
 from telex.calling.settings import CallingSettings
 
-__all__ = ["CALL_SCOPES", "CALL_TOPIC_PREFIX", "CallEvent", "CallStore", "CallingService", "CallingSettings"]
+__all__ = [
+    "CALL_SCOPES",
+    "CALL_TOPIC_PREFIX",
+    "Call",
+    "CallEvent",
+    "CallStore",
+    "CallTx",
+    "CallingService",
+    "CallingSettings",
+    "EffectKind",
+    "EndReason",
+    "Joined",
+    "Leg",
+    "LegState",
+    "OnSaving",
+    "SaveHook",
+    "call_payload",
+]

@@ -329,6 +329,11 @@ class CallingService:
         async with self.store.read() as tx:
             return await self._load(tx, call_id)
 
+    async def live_group_call(self, group_id: str) -> str | None:
+        """The id of the group's call in progress, if there is one."""
+        async with self.store.read() as tx:
+            return await tx.live_group_call(group_id)
+
     async def invite(
         self,
         call_id: str,

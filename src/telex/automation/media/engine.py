@@ -31,13 +31,13 @@ from telex.automation.events import TOPIC_PREFIX
 from telex.automation.media.session import MediaSession, SessionHost
 from telex.automation.media.signaling import LocalCallClient
 from telex.automation.media.sources import SourceLoader
-from telex.calling.service import CallingService, Joined
+from telex.calling import CallingService, Joined
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.events.backbone import Backbone
 from telex.events.model import DomainEvent
-from telex.identity.tokens import Principal
-from telex.realtime.hub import Hub
+from telex.identity import Principal
+from telex.realtime import Hub
 from telex.turn.relayconfig import issue_relay_configuration
 from telex.turn.settings import TurnSettings
 

@@ -22,15 +22,14 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCConfiguration
 
-from telex.calling.events import call_payload
-from telex.calling.service import CallingService, Joined
+from telex.calling import CallingService, Joined, call_payload
 from telex.client.calling import Call, CallClient, _Peer
 from telex.client.chat import TelexClientError
 from telex.client.realtime import RealtimeEvent
 from telex.core.errors import TelexError
 from telex.events.model import DomainEvent
-from telex.identity.tokens import Principal
-from telex.realtime.hub import Hub
+from telex.identity import Principal
+from telex.realtime import Hub
 
 __all__ = ["LocalCallClient", "MediaCall"]
 
