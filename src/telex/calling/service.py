@@ -161,10 +161,12 @@ class CallingService:
             else:
                 call = await self._load(tx, call_id)
                 call.join(leg, now=now, max_participants=self._settings.max_participants)
-            peers = [x for x in call.joined_legs() if x.id != leg.id]
             if on_saving is not None:
                 await on_saving(tx, call, leg)
             await tx.save(call, principal.user_id, now)
+            # After the save: its hooks may have changed the call (a transfer that this answer
+            # completes takes the transferring participant out).
+            peers = [x for x in call.joined_legs() if x.id != leg.id]
         return self._joined(call, leg, peers)
 
     async def accept(
@@ -184,10 +186,12 @@ class CallingService:
             call, leg = await self._own(tx, principal, call_id, participant_id)
             call.accept(leg.id, now=now, video=video)
             leg.alive_until = self._alive_until(now)
-            peers = [x for x in call.joined_legs() if x.id != leg.id]
             if on_saving is not None:
                 await on_saving(tx, call, leg)
             await tx.save(call, principal.user_id, now)
+            # After the save: its hooks may have changed the call (a transfer that this answer
+            # completes takes the transferring participant out).
+            peers = [x for x in call.joined_legs() if x.id != leg.id]
         return self._joined(call, leg, peers)
 
     # leaving and state -----------------------------------------------------------------------------
