@@ -211,3 +211,80 @@ async def world(tmp_path: Path, receiver: Receiver) -> AsyncIterator[World]:
             yield World(node, url, key, user_maker(url, key), incoming, receiver)
     finally:
         await node.close()
+
+
+@dataclass
+class Phone:
+    """A calling client without media: the calling REST API with a user's token."""
+
+    url: str
+    user: Any
+    call_id: str = ""
+    participant_id: str = ""
+
+    def _client(self) -> Any:
+        import httpx
+
+        return httpx.AsyncClient(base_url=self.url, headers=self.user.headers, timeout=10)
+
+    async def call(self, *targets: str) -> dict[str, Any]:
+        async with self._client() as c:
+            r = await c.post(
+                "/calling/calls", json={"targets": [{"communicationUser": {"id": t}} for t in targets]}
+            )
+        assert r.status_code == 201, r.text
+        body = r.json()
+        self.call_id, self.participant_id = body["call"]["callId"], body["participantId"]
+        return dict(body)
+
+    async def state(self) -> dict[str, Any]:
+        async with self._client() as c:
+            r = await c.get(f"/calling/calls/{self.call_id}")
+        assert r.status_code == 200, r.text
+        return dict(r.json())
+
+    async def ringing_leg(self, call_id: str) -> str:
+        """This user's ringing participant in ``call_id`` (it was invited)."""
+        self.call_id = call_id
+        state = await self.state()
+        leg = next(
+            p
+            for p in state["participants"]
+            if p["identifier"]["rawId"] == self.user.id and p["state"] == "ringing"
+        )
+        return str(leg["participantId"])
+
+    async def act(
+        self, action: str, participant: str | None = None, body: dict[str, Any] | None = None
+    ) -> int:
+        pid = participant or self.participant_id
+        async with self._client() as c:
+            r = await c.post(f"/calling/calls/{self.call_id}/participants/{pid}/:{action}", json=body or {})
+        return r.status_code
+
+    async def answer(self, call_id: str) -> str:
+        pid = await self.ringing_leg(call_id)
+        assert await self.act("accept", pid) == 200
+        self.participant_id = pid
+        return pid
+
+
+@pytest.fixture
+async def api_world(tmp_path: Path, receiver: Receiver) -> AsyncIterator[World]:
+    """A node whose applications have no server-side media (max_media_sessions = 0): call
+    control only, no aiortc, fast."""
+    settings = make_settings(
+        tmp_path,
+        turn={"enabled": False},
+        automation={**AUTOMATION, "max_media_sessions": 0},
+        calling={"max_participants": 6},
+    )
+    node = await Node.open(settings, SystemClock())
+    incoming = IncomingCalls()
+    node.backbone.add_sink(incoming)
+    try:
+        async with running(node) as url:
+            key = node.keyring.state.primary_key
+            yield World(node, url, key, user_maker(url, key), incoming, receiver)
+    finally:
+        await node.close()
