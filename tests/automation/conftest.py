@@ -66,6 +66,8 @@ class Receiver:
     deliveries: list[Delivery] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
     fail_with: int | None = None  # answer every POST with this status while set
+    slow: dict[str, float] = field(default_factory=dict)  # name → seconds before answering
+    attempts: list[tuple[str, str]] = field(default_factory=list)  # (name, webhook-id) of every POST
     fetches: int = 0
     _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
 
@@ -100,6 +102,12 @@ class Receiver:
 
     async def _post(self, request: web.Request) -> web.Response:
         body = await request.read()
+        name = request.match_info["name"]
+        self.attempts.append((name, request.headers.get("webhook-id", "")))
+        async with self._changed:
+            self._changed.notify_all()
+        if name in self.slow:
+            await asyncio.sleep(self.slow[name])
         if self.fail_with is not None:
             return web.Response(status=self.fail_with)
         self.deliveries.append(Delivery(request.path, dict(request.headers), body))
