@@ -319,7 +319,9 @@ class MediaOps:
         if state == "stopped":
             values.update(path=str(recorder.path), bytes=recorder.path.stat().st_size, stopped_at=now)
             values["duration_ms"] = recorder.duration_ms
-        if row.state != state and not (row.state == "inactive" and state == "stopped"):
+        # Start, pause and resume are changes the application hears of; a stop is one only when
+        # the recording was active (a paused one is already inactive).
+        if state != "stopped" or row.state == "active":
             events.append(
                 callback_event(
                     "RecordingStateChanged",
