@@ -14,12 +14,14 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, select, update
 
-from telex.automation.events import INCOMING_CALL, INCOMING_TOPIC
+from telex.automation.events import INCOMING_CALL, INCOMING_TOPIC, callback_event, connection_topic
 from telex.automation.schema import automation_operations as O
 from telex.automation.schema import call_connections as CC
 from telex.automation.schema import callback_cursors as CUR
+from telex.automation.schema import recordings as REC
 from telex.automation.translate import Connection, ConnectionState, Operation, react
 from telex.calling import Call, CallTx, EffectKind, LegState
+from telex.core.clock import iso_time
 from telex.events.model import DomainEvent
 from telex.store.database import FAST, Conn
 
@@ -165,8 +167,41 @@ class CallbackHook:
         for c in connections:
             if c.dirty:
                 await repo.save(c)
+            if c.state == ConnectionState.DISCONNECTED:
+                events = await _recordings_end(tx.conn, c, events, now)
         await repo.finish_operations([op.id for op in operations if op.done])
         return events
+
+
+async def _recordings_end(
+    conn: Conn, c: Connection, events: list[DomainEvent], now: float
+) -> list[DomainEvent]:
+    """A recording still active when its connection leaves the call becomes inactive now, and
+    the application hears it before ``CallDisconnected`` (nothing follows that); the media
+    session finishes the file afterwards."""
+    rows = (await conn.execute(select(REC).where(REC.c.connection_id == c.id, REC.c.state == "active"))).all()
+    if not rows:
+        return events
+    await conn.execute(update(REC).where(REC.c.id.in_([r.id for r in rows])).values(state="inactive"))
+    changed = [
+        callback_event(
+            "RecordingStateChanged", connection_id=c.id, call_id=c.call_id,
+            uri=r.callback_uri or c.callback_uri, now=now, data={
+                "recordingId": r.id, "state": "inactive", "startDateTime": iso_time(r.started_at),
+                "recordingKind": "AzureCommunicationServices",
+            },
+        )
+        for r in rows
+    ]  # fmt: skip
+    last = next(
+        (
+            i
+            for i, e in enumerate(events)
+            if e.type.endswith(".CallDisconnected") and e.topic == connection_topic(c.id)
+        ),
+        len(events),
+    )
+    return events[:last] + changed + events[last:]
 
 
 class IncomingCallIssuer:
