@@ -19,8 +19,9 @@ tuned on one codec misses every digit on the other. A block holds a digit when
 * the groups are within 8 dB of each other (twist, both ways: codecs tilt the spectrum), and
 * the block is above a very low floor (-60 dBFS) so that digital silence never counts.
 
-A digit is reported when two consecutive blocks (51 ms) agree, and again only after a block
-without it: a held key is one press. Q.24 asks for 40 ms tones and 40 ms pauses at minimum.
+A digit is reported when two consecutive blocks (51 ms) agree, and again only after two blocks
+without it: a held key is one press, and a codec glitch inside a tone does not split it. That
+needs pauses of about 55 ms between presses (Q.24 allows 40 ms; keypads and browsers use 60–100).
 """
 
 from __future__ import annotations
@@ -136,8 +137,10 @@ class DtmfDetector:
             if key is not None and key == self._last and key != self._down:
                 out.append(Tone(key, self._samples - len(pending) * 2))
                 self._down = key
-            elif key != self._down:
-                self._down = None  # released (or another key): the next pair of blocks counts
+            elif key != self._down and self._last != self._down:
+                # Released for two blocks (or another key): the next pair of blocks counts. One
+                # odd block inside a tone (a codec glitch) must not make one press two.
+                self._down = None
             self._last = key
         return out
 
