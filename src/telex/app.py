@@ -49,6 +49,7 @@ from telex.identity import (
 from telex.identity.api import identity_router
 from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
 from telex.realtime import Hub, RealtimeGateway
+from telex.startup import is_wildcard
 from telex.store.database import Database
 from telex.tls import server_tls
 from telex.turn.api import relay_router
@@ -91,6 +92,38 @@ def _with_turn_certificate(settings: Settings) -> Settings:
     tls = server_tls(settings)
     turn = turn.model_copy(update={"tls_cert_file": tls.cert, "tls_key_file": tls.key})
     return settings.model_copy(update={"turn": turn})
+
+
+async def _open_automation(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    backbone: Backbone,
+    calling: CallingService,
+    hub: Hub,
+    identity: IdentityService,
+    users: SqlUserRepository,
+    keyring: KeyringHolder,
+) -> Automation:
+    """Call Automation: its routes' services, server-side media and callback delivery."""
+    host = "127.0.0.1" if is_wildcard(settings.host) else settings.host
+    name = (
+        settings.tls.hostnames[0]
+        if settings.tls.hostnames
+        else ("localhost" if host == "127.0.0.1" else host)
+    )
+    public_url = settings.public_url or f"https://{name}:{settings.tls_port}/"
+
+    def turn_secret() -> bytes:
+        configured = settings.turn.secrets
+        return configured[0].encode() if configured else keyring.state.turn_secrets[0]
+
+    return await open_automation(
+        settings.automation, db=db, clock=clock, backbone=backbone, calling=calling, hub=hub,
+        identity=identity, users=users, resource=keyring.state.resource_id, access_keys=keyring.access_keys,
+        data_dir=settings.data_dir, public_url=public_url, turn=settings.turn, turn_secret=turn_secret,
+        relay_host=settings.turn.external_address or host,
+    )  # fmt: skip
 
 
 @dataclass
@@ -148,20 +181,9 @@ class Node:
         topics = TopicScopes(frozenset(CHAT_SCOPES), {CALL_TOPIC_PREFIX: CALL_SCOPES})
         automation = None
         if settings.automation.enabled:
-            host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-            relay_host = settings.turn.external_address or host
-
-            def turn_secret() -> bytes:
-                configured = settings.turn.secrets
-                return configured[0].encode() if configured else keyring.state.turn_secrets[0]
-
-            automation = await open_automation(
-                settings.automation, db=db, clock=clock, backbone=backbone, calling=calling, hub=hub,
-                identity=identity, users=users, resource=keyring.state.resource_id,
-                access_keys=keyring.access_keys, data_dir=settings.data_dir,
-                public_url=f"https://{'localhost' if host == '127.0.0.1' else host}:{settings.tls_port}",
-                turn=settings.turn, turn_secret=turn_secret, relay_host=relay_host,
-            )  # fmt: skip
+            automation = await _open_automation(
+                settings, db, clock, backbone, calling, hub, identity, users, keyring
+            )
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(

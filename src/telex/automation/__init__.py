@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ from telex.webhooks.retry import RetryPolicy
 
 __all__ = ["Automation", "AutomationSettings", "open_automation"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Automation:
@@ -57,8 +60,25 @@ class Automation:
     _executor: ThreadPoolExecutor
     _senders: tuple[OutboundSender, ...]
 
+    retention_days: float = 0.0
+
     async def run(self) -> None:
-        await self.dispatcher.run()
+        """Callback delivery, and the hourly purge of old recordings."""
+        purge = asyncio.create_task(self._purge())
+        try:
+            await self.dispatcher.run()
+        finally:
+            purge.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
+
+    async def _purge(self) -> None:
+        while True:
+            try:
+                await self.media.purge_recordings(self.retention_days)
+            except Exception:  # the store may be briefly unavailable
+                log.exception("recordings could not be purged")
+            await asyncio.sleep(3600)
 
     async def close(self) -> None:
         await self.engine.close()
@@ -98,9 +118,7 @@ async def open_automation(
         with contextlib.suppress(Exception):  # another node created it first
             await users.create(keys.app_user, clock.now())  # type: ignore[arg-type]
     context = ContextSigner(resource, [keys.context_secret])
-    signer = CallbackSigner(
-        keys, settings.public_url or public_url, resource, settings.callback_token_seconds
-    )
+    signer = CallbackSigner(keys, public_url, resource, settings.callback_token_seconds)
     callback_guard = DestinationGuard(_policy(settings), resolver)
     callback_sender = OutboundSender(build_client(callback_guard), callback_guard, clock)
     source_guard = DestinationGuard(
@@ -139,5 +157,5 @@ async def open_automation(
     await asyncio.to_thread(recordings.mkdir, parents=True, exist_ok=True, mode=0o700)
     return Automation(
         service, media, engine, dispatcher, Repeatability(db, clock), signer, context, executor,
-        (callback_sender, source_sender),
+        (callback_sender, source_sender), settings.recording_retention_days,
     )  # fmt: skip

@@ -302,6 +302,26 @@ class MediaOps:
         async with self._db.write() as c:
             await c.execute(update(REC).where(REC.c.id == row.id).values(deleted=1))
 
+    async def purge_recordings(self, retention_days: float) -> int:
+        """Delete the files of recordings stopped more than ``retention_days`` ago; how many."""
+        if retention_days <= 0:
+            return 0
+        cutoff = self._clock.now() - retention_days * 86400
+        async with self._db.read() as c:
+            rows = (
+                await c.execute(
+                    select(REC.c.id, REC.c.path).where(
+                        REC.c.state == "stopped", REC.c.deleted == 0, REC.c.stopped_at < cutoff
+                    )
+                )
+            ).all()
+        for row in rows:
+            if row.path:
+                await asyncio.to_thread(Path(row.path).unlink, missing_ok=True)
+            async with self._db.write() as c:
+                await c.execute(update(REC).where(REC.c.id == row.id).values(deleted=1))
+        return len(rows)
+
     # the engine's host -----------------------------------------------------------------------------
     async def media_events(self, session: Any, events: list[MediaEvent]) -> None:
         await self.service.media_events(session, events)

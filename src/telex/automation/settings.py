@@ -14,9 +14,6 @@ class AutomationSettings(StrictSettings):
     """Call Automation (the ``[automation]`` section); docs/call-automation.md explains each key."""
 
     enabled: bool = True
-    # The issuer of callback JWTs and the base of recording download URLs; empty: the HTTPS
-    # listener's ``https://<host>:<tls_port>``. Set it to the URL applications reach Telex at.
-    public_url: str = ""
     # Server-side media sessions (bots in calls) one node runs at once; beyond that, answering
     # or placing a call gets 503 with Retry-After (the SDKs retry), so a node's CPU is never
     # exhausted by bots. Each session costs about one Opus decode and encode per participant.
