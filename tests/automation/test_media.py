@@ -11,6 +11,7 @@ import wave
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 
 pytest.importorskip("aiortc")
@@ -31,6 +32,7 @@ from telex.client.calling import Call, CallClient
 from telex.events.model import DomainEvent
 from tests.automation.conftest import Phone, World, wav_bytes
 from tests.automation.test_ivr import Keypad
+from tests.support.signing import HmacSigner
 
 pytestmark = pytest.mark.e2e
 
@@ -221,8 +223,16 @@ async def test_recording_downloaded_contains_the_prompt(world: World) -> None:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
         pcm = w.readframes(w.getnframes())
     assert [t.key for t in DtmfDetector().feed(pcm)] == ["5"]  # the prompt is in the recording
-    unsigned = await asyncio.to_thread(__import__("httpx").get, world.url + "/calling/recordings/x/content")
-    assert unsigned.status_code == 401
+    path = "/" + chunk["contentLocation"].split("/", 3)[3]
+    async with httpx.AsyncClient(base_url=world.url, auth=HmacSigner(world.key)) as http:
+        head = await http.get(path, headers={"Range": "bytes=0-43"})
+        assert head.status_code == 206 and head.content == wav[:44]
+        meta = (await http.get("/" + chunk["metadataLocation"].split("/", 3)[3])).json()
+        assert meta["recordingId"] == started.recording_id
+        assert (await http.delete(path)).status_code == 200
+        assert (await http.get(path)).status_code == 404
+    async with httpx.AsyncClient(base_url=world.url) as http:
+        assert (await http.get(path)).status_code == 401
 
 
 async def test_media_sessions_are_bounded(world: World) -> None:
