@@ -326,6 +326,9 @@ class MediaOps:
     async def media_events(self, session: Any, events: list[MediaEvent]) -> None:
         await self.service.media_events(session, events)
 
+    def session_ended(self, session: Any) -> None:
+        self.service.forget(session.connection_id)
+
     async def recording_changed(self, session: Any, recorder: Recorder, state: str) -> None:
         now = self._clock.now()
         row = await self._row(recorder.id)

@@ -148,6 +148,8 @@ class MediaEngine:
             await session.close()
             self.sessions.pop(session.connection_id, None)
             self._busy -= 1
+            if self.host is not None:
+                self.host.session_ended(session)
 
     async def submit(self, connection_id: str, command: dict[str, Any]) -> None:
         """Apply ``command`` where the connection's session is (see the module docstring)."""

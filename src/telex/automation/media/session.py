@@ -48,6 +48,8 @@ class SessionHost(Protocol):
 
     async def recording_changed(self, session: MediaSession, recorder: Recorder, state: str) -> None: ...
 
+    def session_ended(self, session: MediaSession) -> None: ...
+
 
 def default_hold_music() -> Clip:
     """A quiet two-note chime every two seconds (hold music when the application names none)."""
