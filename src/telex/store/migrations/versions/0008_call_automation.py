@@ -2,14 +2,14 @@
 and recordings (``telex.automation.schema``).
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0009 (main's head when this branch last rebased; the integrator orders 0006-0009)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
