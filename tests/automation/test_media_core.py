@@ -224,3 +224,14 @@ def test_send_dtmf_in_band_then_completed(beat: Beat) -> None:
     heard = [t.key for f in beat.sent["other"] for t in detector.feed(f)]
     assert heard == ["9", "#"]
     assert set(beat.sent["caller"]) == {SILENCE}
+
+
+def test_keys_from_telephone_events_count_like_tones(beat: Beat) -> None:
+    beat.core.submit(recognize(max_tones=3, stop_tones=frozenset("#")))
+    beat.run(0.04)
+    for key in "9*#":
+        beat.core.key_pressed("caller", key, beat.now)
+    (done,) = beat.core.events()
+    assert done.result.sub_code == 8514 and done.data["dtmfResult"]["tones"] == ["nine", "asterisk"]
+    with pytest.raises(ValueError, match="DTMF"):
+        beat.core.key_pressed("caller", "x", beat.now)

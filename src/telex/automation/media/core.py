@@ -8,6 +8,7 @@ The shell calls ``tick(now, heard)`` every 20 ms with the PCM it received from e
 Everything moves on that beat: positions in prompts, timers, detection. Time enters only as
 ``now``, so tests drive hours of calls without waiting.
 
+    key_pressed(pid, key, now)                 a key from signaling (RFC 4733 on a SIP leg)
     submit(PlayOp | RecognizeOp) ─► queue (one per connection, FIFO; interruptCallMediaOperation
                                     cancels what is queued first)
     loaded(op, i, clip) / load_failed(op, i)   the shell fetched and decoded source i
@@ -234,6 +235,13 @@ class MediaCore:
     def stop_continuous(self, pid: str, context: str | None, callback: str | None) -> None:
         self._continuous.pop(pid, None)
         self._events.append(MediaEvent("ContinuousDtmfRecognitionStopped", context, callback, OK))
+
+    def key_pressed(self, pid: str, key: str, now: float) -> None:
+        """A key ``pid`` pressed, known from signaling rather than heard (RFC 4733 telephone
+        events on a SIP leg): it counts exactly like a tone the detector found."""
+        if key not in DTMF_TONES:
+            raise ValueError(f"not a DTMF key: {key!r}")
+        self._on_tone(pid, key, now)
 
     def events(self) -> list[MediaEvent]:
         out, self._events = self._events, []
