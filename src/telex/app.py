@@ -30,8 +30,11 @@ import httpx
 from prometheus_client import CollectorRegistry
 
 from telex import __version__
+from telex.automation import WEBHOOK_RENDERINGS as AUTOMATION_WEBHOOKS
+from telex.automation import Automation, open_automation
+from telex.automation.api import automation_router
 from telex.bus import Bus, open_bus
-from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallingService, CallStore
+from telex.calling import CALL_SCOPES, CALL_TOPIC_PREFIX, CallEvent, CallingService, CallStore
 from telex.calling import WEBHOOK_RENDERINGS as CALL_WEBHOOKS
 from telex.calling.api import calling_router
 from telex.carriers import Telephony
@@ -63,6 +66,7 @@ from telex.push.api import push_router
 from telex.realtime import Hub, RealtimeGateway
 from telex.sms import WEBHOOK_RENDERINGS as SMS_WEBHOOKS
 from telex.sms.api import sms_router
+from telex.startup import is_wildcard
 from telex.store.database import Database
 from telex.subscriptions import (
     DeliveryRunner,
@@ -88,6 +92,7 @@ from telex.webhooks import (
     DestinationGuard,
     OutboundSender,
     OutboundSettings,
+    Rendering,
     Resolver,
     build_client,
 )
@@ -139,6 +144,47 @@ def _with_turn_certificate(settings: Settings) -> Settings:
     return settings.model_copy(update={"turn": turn})
 
 
+async def _open_automation(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    backbone: Backbone,
+    calling: CallingService,
+    hub: Hub,
+    identity: IdentityService,
+    users: SqlUserRepository,
+    keyring: KeyringHolder,
+) -> Automation:
+    """Call Automation: its routes' services, server-side media and callback delivery."""
+    host = "127.0.0.1" if is_wildcard(settings.host) else settings.host
+    name = (
+        settings.tls.hostnames[0]
+        if settings.tls.hostnames
+        else ("localhost" if host == "127.0.0.1" else host)
+    )
+    public_url = settings.public_url or f"https://{name}:{settings.tls_port}/"
+
+    def turn_secret() -> bytes:
+        configured = settings.turn.secrets
+        return configured[0].encode() if configured else keyring.state.turn_secrets[0]
+
+    return await open_automation(
+        settings.automation, db=db, clock=clock, backbone=backbone, calling=calling, hub=hub,
+        identity=identity, users=users, resource=keyring.state.resource_id, access_keys=keyring.access_keys,
+        data_dir=settings.data_dir, public_url=public_url, turn=settings.turn, turn_secret=turn_secret,
+        relay_host=settings.turn.external_address or host,
+    )  # fmt: skip
+
+
+def _webhook_renderings(settings: Settings) -> list[Rendering]:
+    """Every capability's Event Grid events. With Call Automation on, ``IncomingCall`` comes from
+    it (carrying the ``incomingCallContext`` an application answers with), not from calling."""
+    if not settings.automation.enabled:
+        return [*CHAT_WEBHOOKS, *CALL_WEBHOOKS, *SMS_WEBHOOKS]
+    calls = [r for r in CALL_WEBHOOKS if r.domain_type != CallEvent.INCOMING_CALL]
+    return [*CHAT_WEBHOOKS, *calls, *SMS_WEBHOOKS, *AUTOMATION_WEBHOOKS]
+
+
 @dataclass
 class Node:
     """One Telex node's services, opened from settings and closed on shutdown."""
@@ -166,6 +212,7 @@ class Node:
     presence: Presence | None = None
     turn: TurnServer | None = None
     demo: DemoService | None = None
+    automation: Automation | None = None
     http_metrics: HttpMetrics | None = None
     telephony: Telephony | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -210,7 +257,7 @@ class Node:
         guard = DestinationGuard(settings.outbound.policy(), resolver)
         outbound = outbound_client(settings.outbound, guard)
         sender = OutboundSender(outbound, guard, clock)
-        catalogue = Catalogue([*CHAT_WEBHOOKS, *CALL_WEBHOOKS, *SMS_WEBHOOKS])
+        catalogue = Catalogue(_webhook_renderings(settings))
         subscriptions = SubscriptionService(
             SubscriptionStore(db), cursors, events, sender, catalogue, clock, settings.events,
             resource_topic(settings, keyring.state.resource_id), settings.public_url,
@@ -233,6 +280,11 @@ class Node:
             )
         # Phone numbers, SMS and carriers (their sweeps and connections run in start_background).
         telephony = Telephony.open(settings.numbers, settings.sms, settings.carriers, db, backbone, clock)
+        automation = None
+        if settings.automation.enabled:
+            automation = await _open_automation(
+                settings, db, clock, backbone, calling, hub, identity, users, keyring
+            )
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
@@ -244,6 +296,7 @@ class Node:
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
             subscriptions=subscriptions, delivery=delivery, outbound=outbound, push=push, providers=providers,
             notifier=notifier, presence=presence, demo=demo, telephony=telephony,
+            automation=automation,
         )  # fmt: skip
 
     def turn_secrets(self) -> tuple[bytes, ...]:
@@ -273,6 +326,8 @@ class Node:
             self._tasks.append(asyncio.create_task(self.presence.run()))
         if self.telephony is not None:
             self._tasks += [asyncio.create_task(work) for work in self.telephony.background()]
+        if self.automation is not None:
+            self._tasks.append(asyncio.create_task(self.automation.run()))
 
     async def ready(self) -> bool:
         return await self.db.ping()
@@ -280,6 +335,8 @@ class Node:
     async def close(self) -> None:
         if self.telephony is not None:
             await self.telephony.close()
+        if self.automation is not None:
+            await self.automation.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -321,6 +378,9 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     if node.push is not None and node.providers is not None:
         vapid = node.providers.vapid_public_key
         app.include_router(push_router(node.push, bearer, hmac, node.identity.parse_user, vapid))
+    if node.automation is not None:
+        a = node.automation
+        app.include_router(automation_router(a.service, a.media, hmac, a.repeat, a.signer))
     # One origin allowlist for REST (CORS) and /realtime.
     own = [settings.public_url.rstrip("/")] if settings.public_url else []
     origins = OriginPolicy(settings.http.allowed_origins, own)

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from telex.automation.settings import AutomationSettings
 from telex.calling import CallingSettings
 from telex.carriers import CarriersSettings
 from telex.chat import ChatSettings
@@ -42,6 +43,7 @@ from telex.web.settings import HttpSettings, normalize_origin
 from telex.webhooks import OutboundSettings
 
 __all__ = [
+    "AutomationSettings",
     "CallingSettings",
     "CarriersSettings",
     "ChatSettings",
@@ -93,6 +95,7 @@ class Settings(StrictSettings):
     chat: ChatSettings = ChatSettings()
     realtime: RealtimeSettings = RealtimeSettings()
     calling: CallingSettings = CallingSettings()
+    automation: AutomationSettings = AutomationSettings()
     demo: DemoSettings = DemoSettings()
     notifications: NotificationSettings = NotificationSettings()
     outbound: OutboundSettings = OutboundSettings()

@@ -23,11 +23,7 @@ CALLS = [
     ("GET", "/rooms", "Rooms"),  # one segment: the demo serves its files by name at the root
     ("GET", "/rooms/99", "Rooms"),
     ("PATCH", "/rooms/99/participants", "Rooms"),
-    ("POST", "/calling/callConnections", "Call Automation"),
-    ("POST", "/calling/callConnections:answer", "Call Automation"),
-    ("POST", "/calling/callConnections/abc:play", "Call Automation"),
-    ("GET", "/calling/callConnections/abc/participants", "Call Automation"),
-    ("POST", "/calling/recordings", "Call Automation recording"),
+    ("GET", "/calling/serverCalls/abc", "Call Automation's server calls"),
     ("POST", "/emails:send", "Email"),
     ("GET", "/emails/operations/x", "Email"),
     ("POST", "/teamsUser/:exchangeAccessToken", "Teams user token exchange"),

@@ -162,6 +162,7 @@ async def test_a_call_renders_started_incoming_added_removed_ended(
     (incoming,) = got[P + "IncomingCall"]
     assert incoming["data"]["to"]["rawId"] == bob.id and incoming["data"]["from"]["rawId"] == alice.id
     assert incoming["data"]["callerDisplayName"] == "Alice"
+    assert incoming["data"]["incomingCallContext"]  # Call Automation answers with it
     assert incoming["subject"] == f"/caller/{alice.id}/recipient/{bob.id}"
     # Added: the caller at once, the callee when it answered (not while ringing); both removed.
     added = [e["data"]["user"]["communicationIdentifier"]["rawId"] for e in got[P + "CallParticipantAdded"]]

@@ -7,9 +7,10 @@ What other capabilities and the composition root may use is exported here; the r
 (``calling.api``) import the web layer and are wired by the composition root.
 """
 
-from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent
-from telex.calling.repository import CallStore
-from telex.calling.service import CALL_SCOPES, CallingService
+from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent, call_payload
+from telex.calling.machine import Call, EffectKind, EndReason, Leg, LegState
+from telex.calling.repository import CallStore, CallTx, SaveHook
+from telex.calling.service import CALL_SCOPES, CallingService, Joined, OnSaving
 from telex.calling.settings import CallingSettings
 from telex.calling.webhooks import RENDERINGS as WEBHOOK_RENDERINGS
 
@@ -17,8 +18,18 @@ __all__ = [
     "CALL_SCOPES",
     "CALL_TOPIC_PREFIX",
     "WEBHOOK_RENDERINGS",
+    "Call",
     "CallEvent",
     "CallStore",
+    "CallTx",
     "CallingService",
     "CallingSettings",
+    "EffectKind",
+    "EndReason",
+    "Joined",
+    "Leg",
+    "LegState",
+    "OnSaving",
+    "SaveHook",
+    "call_payload",
 ]

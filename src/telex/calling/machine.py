@@ -88,6 +88,8 @@ class EndReason(StrEnum):
     MISSED = "missed"  # nobody answered in time
     ENDED_FOR_EVERYONE = "endedForEveryone"  # the caller ended the call for all
     CONNECTION_LOST = "connectionLost"  # its client stopped sending keep-alives
+    REMOVED = "removed"  # a trusted service (Call Automation) took it out of the call
+    REDIRECTED = "redirected"  # its invitation went to another user instead
 
 
 class LegInput(Enum):
@@ -354,6 +356,45 @@ class Call:
         else:
             self._step(leg, LegInput.HANG_UP, now, "This participant is not in the call.")
         self._settle(now)
+
+    # commands of a trusted service (Call Automation); no participant's own rights apply --------------
+    def invite(self, leg: Leg, *, now: float, ring_timeout: float, max_participants: int) -> None:
+        """Ring one more user in a live call (add a participant, transfer). 409 ``CallFull`` at
+        the mesh limit."""
+        self._require_live()
+        if sum(1 for x in self.legs if x.active) >= max_participants:
+            raise _full(max_participants)
+        leg.state, leg.role, leg.ring_deadline = LegState.RINGING, Role.INVITEE, now + ring_timeout
+        self._add(leg)
+
+    def cancel_invite(self, leg_id: str, *, now: float) -> None:
+        """Stop ringing an invitee (409 unless it rings)."""
+        leg = self.leg(leg_id)
+        if leg.state is not _R:
+            raise TelexError(ErrorCode.CONFLICT, "The invitation is no longer ringing.")
+        self._step(leg, LegInput.CALL_OVER, now, "", EndReason.CANCELLED)
+        self._settle(now)
+
+    def remove(self, leg_id: str, *, now: float) -> None:
+        """Take a participant out of the call, ringing or in it (409 once it is gone)."""
+        leg = self.leg(leg_id)
+        self._step(leg, LegInput.CALL_OVER, now, "This participant is not in the call.", EndReason.REMOVED)
+        self._settle(now)
+
+    def redirect(self, leg_id: str, target: Leg, *, now: float, ring_timeout: float) -> None:
+        """Ring ``target`` instead of the ringing ``leg_id`` (the call never stops ringing)."""
+        leg = self.leg(leg_id)
+        if leg.state is not _R:
+            raise TelexError(ErrorCode.CONFLICT, "The call is not ringing for this participant.")
+        target.state, target.role, target.ring_deadline = LegState.RINGING, Role.INVITEE, now + ring_timeout
+        self._add(target)
+        self._step(leg, LegInput.CALL_OVER, now, "", EndReason.REDIRECTED)
+        self._settle(now)
+
+    def terminate(self, *, now: float) -> None:
+        """End the call for everyone, whoever started it."""
+        self._require_live()
+        self._end(CallInput.END_FOR_EVERYONE, EndReason.ENDED_FOR_EVERYONE, now)
 
     def keep_alive(self, leg_id: str, *, until: float | None) -> None:
         """The participant's client is still there: watch it again until ``until``. Records no

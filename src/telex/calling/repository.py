@@ -1,7 +1,8 @@
 """Storage of calls: one narrow repository for the call aggregate (a call and its participants).
 
     service: async with store.write() as tx:  call = await tx.load(id) ─► command ─► tx.save(call)
-        save: effects ─► domain events ─► the unit (appended with the rows, one commit)
+        save: hooks (Call Automation) ─► effects ─► domain events ─► the unit (appended with the
+              rows, one commit)
               participants added / removed ─► memberships of the call's topics
 
 A participant's user receives every event of the unit that added the participant and of the one
@@ -11,7 +12,7 @@ of ``call:<id>`` the user's first participant in and last participant out.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -25,7 +26,7 @@ from telex.events.backbone import Backbone, EventUnit
 from telex.events.model import DomainEvent
 from telex.store.database import FAST, Conn, Database
 
-__all__ = ["CallStore", "CallTx"]
+__all__ = ["CallStore", "CallTx", "SaveHook"]
 
 # A call and its participants: read by every command and signal (built once; run raw on SQLite).
 _CALL = select(C).where(C.c.id == bindparam("id")).execution_options(**FAST)
@@ -67,9 +68,10 @@ def _call_values(call: Call) -> dict[str, Any]:
 class CallTx:
     """Queries and changes inside one transaction."""
 
-    def __init__(self, conn: Conn, unit: EventUnit | None) -> None:
+    def __init__(self, conn: Conn, unit: EventUnit | None, hooks: tuple[SaveHook, ...] = ()) -> None:
         self.conn = conn
         self._unit = unit
+        self._hooks = hooks
 
     async def load(self, call_id: str) -> Call | None:
         row = (await self.conn.execute(_CALL, {"id": call_id})).first()
@@ -113,6 +115,10 @@ class CallTx:
         unit = self._unit
         if unit is None:
             raise RuntimeError("calls are saved in write transactions only")
+        later: list[DomainEvent] = []
+        if call.effects:
+            for hook in self._hooks:  # they may apply commands of their own (more effects)
+                later += await hook(self, call, now)
         for effect in call.effects:
             for event in events_for(call, effect, actor, now):
                 unit.emit(event)
@@ -121,6 +127,8 @@ class CallTx:
             elif effect.kind is EffectKind.LEG_REMOVED and effect.leg is not None:
                 self._left(unit, call, effect.leg)
         for event in extra:
+            unit.emit(event)
+        for event in later:
             unit.emit(event)
         if call.new:
             await self.conn.execute(insert(C).values(id=call.id, **_call_values(call)))
@@ -153,16 +161,26 @@ class CallTx:
             unit.leave(call_topic(call.id), leg.user_id)
 
 
+# Runs in every unit that saves a call with effects, before the effects become events: may read
+# and write in the unit (``tx.conn``), apply commands to the call, and return events to append
+# after the call's own (Call Automation reports call changes to applications this way).
+SaveHook = Callable[[CallTx, Call, float], Awaitable[list[DomainEvent]]]
+
+
 class CallStore:
     def __init__(self, db: Database, backbone: Backbone) -> None:
         self._db = db
         self._backbone = backbone
+        self._hooks: tuple[SaveHook, ...] = ()
+
+    def add_hook(self, hook: SaveHook) -> None:
+        self._hooks = (*self._hooks, hook)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[CallTx]:
         """A write unit: the call's rows and events commit together (group-committed)."""
         async with self._backbone.write() as unit:
-            yield CallTx(unit.conn, unit)
+            yield CallTx(unit.conn, unit, self._hooks)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[CallTx]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -26,13 +26,16 @@ from telex.core.ids import identifier_kind
 from telex.events.model import DomainEvent
 from telex.identity import Principal, Scope
 
-__all__ = ["CALL_SCOPES", "CallingService", "Joined"]
+__all__ = ["CALL_SCOPES", "CallingService", "Joined", "OnSaving"]
 
 log = logging.getLogger(__name__)
 
 CALL_SCOPES = frozenset({Scope.VOIP, Scope.VOIP_JOIN})
 
 SignalType = Literal["offer", "answer", "candidate"]
+# Runs in a command's unit just before the call is saved, with the participant the command is
+# about: a trusted service (Call Automation) records its own rows in the same transaction.
+OnSaving = Callable[[CallTx, Call, Leg], Awaitable[None]]
 Reliability = Literal["lossy", "durable"]
 Priority = Literal["normal", "high"]
 
@@ -93,6 +96,7 @@ class CallingService:
         *,
         video: bool = False,
         display_name: str | None = None,
+        on_saving: OnSaving | None = None,
     ) -> Joined:
         """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation).
 
@@ -116,11 +120,19 @@ class CallingService:
             max_participants=self._settings.max_participants,
         )  # fmt: skip
         async with self.store.write() as tx:
+            if on_saving is not None:
+                await on_saving(tx, call, caller)
             await tx.save(call, principal.user_id, now)
         return self._joined(call, caller, [])
 
     async def join_group(
-        self, principal: Principal, group_id: str, *, video: bool = False, display_name: str | None = None
+        self,
+        principal: Principal,
+        group_id: str,
+        *,
+        video: bool = False,
+        display_name: str | None = None,
+        on_saving: OnSaving | None = None,
     ) -> Joined:
         """Join the group's call, starting it if none is in progress.
 
@@ -149,12 +161,22 @@ class CallingService:
             else:
                 call = await self._load(tx, call_id)
                 call.join(leg, now=now, max_participants=self._settings.max_participants)
-            peers = [x for x in call.joined_legs() if x.id != leg.id]
+            if on_saving is not None:
+                await on_saving(tx, call, leg)
             await tx.save(call, principal.user_id, now)
+            # After the save: its hooks may have changed the call (a transfer that this answer
+            # completes takes the transferring participant out).
+            peers = [x for x in call.joined_legs() if x.id != leg.id]
         return self._joined(call, leg, peers)
 
     async def accept(
-        self, principal: Principal, call_id: str, participant_id: str, *, video: bool = False
+        self,
+        principal: Principal,
+        call_id: str,
+        participant_id: str,
+        *,
+        video: bool = False,
+        on_saving: OnSaving | None = None,
     ) -> Joined:
         """Answer an invitation; the answerer then offers media to every ``peers`` entry.
         404 unless the participant is the caller's own; 409 unless it is ringing."""
@@ -164,8 +186,12 @@ class CallingService:
             call, leg = await self._own(tx, principal, call_id, participant_id)
             call.accept(leg.id, now=now, video=video)
             leg.alive_until = self._alive_until(now)
-            peers = [x for x in call.joined_legs() if x.id != leg.id]
+            if on_saving is not None:
+                await on_saving(tx, call, leg)
             await tx.save(call, principal.user_id, now)
+            # After the save: its hooks may have changed the call (a transfer that this answer
+            # completes takes the transferring participant out).
+            peers = [x for x in call.joined_legs() if x.id != leg.id]
         return self._joined(call, leg, peers)
 
     # leaving and state -----------------------------------------------------------------------------
@@ -300,6 +326,94 @@ class CallingService:
             kind = CallEvent.DATA_CHANNEL_OPENED
             events: list[DomainEvent] = [signal_event(call, sender, kind, payload, t, now) for t in topics]
             await tx.save(call, principal.user_id, now, events)
+
+    # a trusted service's commands (Call Automation: its HMAC caller may act on any call) -----------
+    async def load(self, call_id: str) -> Call:
+        """The call with all its participants (404 if there is none)."""
+        async with self.store.read() as tx:
+            return await self._load(tx, call_id)
+
+    async def live_group_call(self, group_id: str) -> str | None:
+        """The id of the group's call in progress, if there is one."""
+        async with self.store.read() as tx:
+            return await tx.live_group_call(group_id)
+
+    async def invite(
+        self,
+        call_id: str,
+        user: str,
+        *,
+        display_name: str | None = None,
+        ring_seconds: float | None = None,
+        on_saving: OnSaving | None = None,
+    ) -> Leg:
+        """Ring ``user`` in a live call for ``ring_seconds`` (default: the ring timeout);
+        409 once it ended, ``CallFull`` at the mesh limit."""
+        if not user.startswith("8:acs:") or len(user) > 128:
+            raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {user[:140]!r}.")
+        now = self._clock.now()
+        leg = Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now, _display_name(display_name))
+        ring = ring_seconds if ring_seconds is not None else self._settings.ring_timeout_seconds
+        most = self._settings.max_participants
+        await self._system(
+            call_id,
+            lambda c, t: c.invite(leg, now=t, ring_timeout=ring, max_participants=most),
+            leg.id,
+            on_saving,
+        )
+        return leg
+
+    async def redirect(self, call_id: str, participant_id: str, user: str) -> Leg:
+        """Ring ``user`` instead of the ringing participant (409 unless it rings)."""
+        if not user.startswith("8:acs:") or len(user) > 128:
+            raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {user[:140]!r}.")
+        now = self._clock.now()
+        leg = Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now)
+        ring = self._settings.ring_timeout_seconds
+        await self._system(call_id, lambda c, t: c.redirect(participant_id, leg, now=t, ring_timeout=ring))
+        return leg
+
+    async def cancel_invite(
+        self, call_id: str, participant_id: str, *, on_saving: OnSaving | None = None
+    ) -> Call:
+        return await self._system(
+            call_id, lambda c, t: c.cancel_invite(participant_id, now=t), participant_id, on_saving
+        )
+
+    async def remove(self, call_id: str, participant_id: str, *, on_saving: OnSaving | None = None) -> Call:
+        apply: Callable[[Call, float], object] = lambda c, t: c.remove(participant_id, now=t)  # noqa: E731
+        return await self._system(call_id, apply, participant_id, on_saving)
+
+    async def terminate(self, call_id: str) -> Call:
+        return await self._system(call_id, lambda c, t: c.terminate(now=t))
+
+    async def mute_participants(self, call_id: str, participant_ids: list[str]) -> Call:
+        def mute(call: Call, _: float) -> None:
+            for pid in participant_ids:
+                call.set_media(pid, muted=True, video=None, screen_sharing=None)
+
+        return await self._system(call_id, mute)
+
+    async def hold_participant(self, call_id: str, participant_id: str, *, hold: bool) -> Call:
+        if hold:
+            return await self._system(call_id, lambda c, t: c.hold(participant_id, now=t))
+        return await self._system(call_id, lambda c, t: c.resume(participant_id, now=t))
+
+    async def _system(
+        self,
+        call_id: str,
+        apply: Callable[[Call, float], object],
+        leg_id: str | None = None,
+        on_saving: OnSaving | None = None,
+    ) -> Call:
+        now = self._clock.now()
+        async with self.store.write() as tx:
+            call = await self._load(tx, call_id)
+            apply(call, now)
+            if on_saving is not None and leg_id is not None:
+                await on_saving(tx, call, call.leg(leg_id))
+            await tx.save(call, None, now)
+        return call
 
     # the timers (ringing, keep-alive) ------------------------------------------------------------
     async def expire_due(self) -> int:

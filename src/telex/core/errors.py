@@ -48,7 +48,8 @@ class ErrorCode(Enum):
     TOO_MANY_REQUESTS = ("TooManyRequests", 429)
     # 5xx
     INTERNAL = ("InternalError", 500)
-    # An ACS API this server does not have yet (web/unsupported.py), not a missing resource.
+    # An ACS API this server does not have yet (web/unsupported.py), or one that needs something
+    # it does not run (a speech service, the PSTN gateway); the message says what.
     NOT_IMPLEMENTED = ("NotImplemented", 501)
     UNAVAILABLE = ("ServiceUnavailable", 503)
 

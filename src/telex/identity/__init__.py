@@ -6,7 +6,7 @@ What other capabilities and the composition root may use is exported here; the r
 
 from telex.identity.hmac_auth import HmacFailure, SignedRequest
 from telex.identity.keyring import KeyringHolder, encode_key
-from telex.identity.repository import SqlKeyringRepository, SqlUserRepository
+from telex.identity.repository import SqlKeyringRepository, SqlUserRepository, UserRepository
 from telex.identity.scopes import Scope
 from telex.identity.service import IdentityService
 from telex.identity.settings import IdentitySettings
@@ -25,5 +25,6 @@ __all__ = [
     "SqlKeyringRepository",
     "SqlUserRepository",
     "TokenVerifier",
+    "UserRepository",
     "encode_key",
 ]

@@ -24,9 +24,7 @@ __all__ = ["NOT_YET", "install_unsupported", "unsupported_api"]
 # Path prefixes of ACS data-plane APIs (acs-wire.md §3, acs-js-sdks.md) → the API's name.
 NOT_YET: tuple[tuple[str, str], ...] = (
     ("/rooms", "Rooms"),
-    ("/calling/callConnections", "Call Automation"),
-    ("/calling/recordings", "Call Automation recording"),
-    ("/calling/serverCalls", "Call Automation"),
+    ("/calling/serverCalls", "Call Automation's server calls"),
     ("/emails", "Email"),
     ("/teamsUser", "Teams user token exchange"),
     ("/messages", "Advanced Messaging"),
