@@ -291,7 +291,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "telex.toml"
         config.write_text(
-            '[automation]\noutbound_allow_http = true\noutbound_allowed = ["127.0.0.1"]\n'
+            '[outbound]\nallow_http = true\nallowed = ["127.0.0.1"]\n[automation]\n'
             f"max_media_sessions = {max(8, args.calls)}\n"
         )
         server = LiveServer(Path(tmp) / "data", env=env, extra_args=["--config", str(config)])

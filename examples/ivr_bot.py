@@ -7,8 +7,8 @@
          else ─► play "unknown", hang up
 
 Run it next to ``telex serve`` (the prompts are served by this app, so Telex must be allowed to
-fetch from it: ``[automation] outbound_allow_http = true`` and ``outbound_allowed =
-["127.0.0.1"]`` for a bot on the same machine; in production use https and a public address):
+fetch from it: ``[outbound] allow_http = true`` and ``allowed = ["127.0.0.1"]`` for a bot
+on the same machine; in production use https and a public address):
 
     python examples/ivr_bot.py --connection-string "endpoint=http://127.0.0.1:8080/;accesskey=…" \\
         --public-url http://127.0.0.1:8088 --agent 8:acs:…

@@ -154,6 +154,7 @@ async def _open_automation(
     identity: IdentityService,
     users: SqlUserRepository,
     keyring: KeyringHolder,
+    resolver: Resolver | None,
 ) -> Automation:
     """Call Automation: its routes' services, server-side media and callback delivery."""
     host = "127.0.0.1" if is_wildcard(settings.host) else settings.host
@@ -172,7 +173,8 @@ async def _open_automation(
         settings.automation, db=db, clock=clock, backbone=backbone, calling=calling, hub=hub,
         identity=identity, users=users, resource=keyring.state.resource_id, access_keys=keyring.access_keys,
         data_dir=settings.data_dir, public_url=public_url, turn=settings.turn, turn_secret=turn_secret,
-        relay_host=settings.turn.external_address or host,
+        relay_host=settings.turn.external_address or host, outbound=settings.outbound.policy(),
+        resolver=resolver,
     )  # fmt: skip
 
 
@@ -283,7 +285,7 @@ class Node:
         automation = None
         if settings.automation.enabled:
             automation = await _open_automation(
-                settings, db, clock, backbone, calling, hub, identity, users, keyring
+                settings, db, clock, backbone, calling, hub, identity, users, keyring, resolver
             )
         demo = None
         if settings.demo.enabled:

@@ -67,7 +67,11 @@ __all__ = [
 # Environment variables that are read directly rather than as settings.
 _ENV_NOT_SETTINGS = frozenset({"TELEX_ACCESS_KEY"})
 # Settings that moved: the old key is an error that names the new one.
-_MOVED = {("realtime", "allowed_origins"): "http.allowed_origins"}
+_MOVED = {
+    ("realtime", "allowed_origins"): "http.allowed_origins",
+    ("automation", "outbound_allow_http"): "outbound.allow_http",
+    ("automation", "outbound_allowed"): "outbound.allowed",
+}
 _LIST_TYPES = (tuple, list, set, frozenset)
 
 

@@ -29,9 +29,9 @@ from tests.support.live import free_port
 from tests.support.serve import running
 from tests.support.users import MakeUser
 
+# Callbacks and play sources go to loopback receivers over plain http.
+OUTBOUND = {"allow_http": True, "allowed": ["127.0.0.1"]}
 AUTOMATION = {
-    "outbound_allow_http": True,
-    "outbound_allowed": ["127.0.0.1"],
     "callback_retry_compression": 1000.0,
     "max_media_sessions": 8,
 }
@@ -202,7 +202,11 @@ def _b64(key: bytes) -> str:
 async def open_world(tmp_path: Path, receiver: Receiver, **automation: Any) -> tuple[Node, Any]:
     turn = {"port": free_port(socket.SOCK_DGRAM), "tls_port": 0, "allow_loopback_peers": True, "tcp": False}
     settings = make_settings(
-        tmp_path, turn=turn, automation={**AUTOMATION, **automation}, calling={"max_participants": 6}
+        tmp_path,
+        turn=turn,
+        outbound=OUTBOUND,
+        automation={**AUTOMATION, **automation},
+        calling={"max_participants": 6},
     )
     return await Node.open(settings, SystemClock()), None
 
@@ -284,6 +288,7 @@ async def api_world(tmp_path: Path, receiver: Receiver) -> AsyncIterator[World]:
     settings = make_settings(
         tmp_path,
         turn={"enabled": False},
+        outbound=OUTBOUND,
         automation={**AUTOMATION, "max_media_sessions": 0},
         calling={"max_participants": 6},
     )

@@ -20,7 +20,7 @@ from telex.app import Node
 from telex.automation.callbacks import callback_secret
 from telex.bots import CallbackVerifier
 from telex.core.clock import SystemClock
-from tests.automation.conftest import AUTOMATION, IncomingCalls, Phone, Receiver, World
+from tests.automation.conftest import AUTOMATION, OUTBOUND, IncomingCalls, Phone, Receiver, World
 from tests.calling.conftest import user_maker
 from tests.conftest import make_settings
 from tests.support.serve import running
@@ -119,7 +119,10 @@ async def test_a_400_drops_that_callback_only(api_world: World) -> None:
 
 async def test_delivery_resumes_after_a_restart(tmp_path: Path, receiver: Receiver) -> None:
     settings = make_settings(
-        tmp_path, turn={"enabled": False}, automation={**AUTOMATION, "max_media_sessions": 0}
+        tmp_path,
+        turn={"enabled": False},
+        outbound=OUTBOUND,
+        automation={**AUTOMATION, "max_media_sessions": 0},
     )
     receiver.fail_with = 503
     node = await Node.open(settings, SystemClock())

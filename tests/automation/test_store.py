@@ -20,7 +20,7 @@ from telex.app import Node
 from telex.automation import schema
 from telex.core.clock import SystemClock
 from telex.store.database import Database
-from tests.automation.conftest import AUTOMATION, IncomingCalls, Phone, Receiver
+from tests.automation.conftest import AUTOMATION, OUTBOUND, IncomingCalls, Phone, Receiver
 from tests.calling.conftest import user_maker
 from tests.conftest import make_settings
 from tests.support.serve import running
@@ -75,7 +75,11 @@ def _about_mine(difference: Any) -> bool:
 @pytest.fixture
 async def served(database_url: str, tmp_path: Path, receiver: Receiver) -> AsyncIterator[tuple[Node, str]]:
     settings = make_settings(
-        tmp_path, database_url, turn={"enabled": False}, automation={**AUTOMATION, "max_media_sessions": 0}
+        tmp_path,
+        database_url,
+        turn={"enabled": False},
+        outbound=OUTBOUND,
+        automation={**AUTOMATION, "max_media_sessions": 0},
     )
     node = await Node.open(settings, SystemClock())
     try:

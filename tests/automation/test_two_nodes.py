@@ -32,7 +32,7 @@ async def test_media_commands_reach_the_node_holding_the_session(
     receiver.files["seven.wav"] = wav_bytes(bytes(8000) + tones_pcm("7") + bytes(16000))
     database = pg_cluster.create_database()
     config = tmp_path / "telex.toml"
-    config.write_text('[automation]\noutbound_allow_http = true\noutbound_allowed = ["127.0.0.1"]\n')
+    config.write_text('[outbound]\nallow_http = true\nallowed = ["127.0.0.1"]\n[automation]\n')
     env = {"TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true", "TELEX_TURN__TCP": "false"}
     args = ["--bus", redis_url, "--config", str(config)]
     with (

@@ -90,7 +90,7 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
     settings = make_settings(
         tmp_path, turn=turn, demo={"enabled": True},
         calling={"keepalive_timeout_seconds": 20, "timer_poll_seconds": 0.5},
-        automation={"outbound_allow_http": True, "outbound_allowed": ["127.0.0.1"], "max_media_sessions": 4},
+        outbound={"allow_http": True, "allowed": ["127.0.0.1"]}, automation={"max_media_sessions": 4},
     )  # fmt: skip
     n = await Node.open(settings, SystemClock())
     try:

@@ -125,6 +125,12 @@ def test_an_origin_that_is_not_one_is_refused(origin: str) -> None:
         load_settings(environ={}, cli={"http": {"allowed_origins": [origin]}})
 
 
+@pytest.mark.parametrize("key", ["outbound_allow_http", "outbound_allowed"])
+def test_automation_outbound_keys_name_the_one_outbound_policy(key: str) -> None:
+    with pytest.raises(ConfigError, match=rf"automation\.{key}: moved to outbound\."):
+        load_settings(environ={f"TELEX_AUTOMATION__{key.upper()}": "true"})
+
+
 def test_the_moved_origin_setting_names_its_new_place(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"realtime\.allowed_origins: moved to http\.allowed_origins"):
         load_settings(environ={"TELEX_REALTIME__ALLOWED_ORIGINS": "https://a.example"})

@@ -18,9 +18,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from telex.automation.callbacks import CallbackDispatcher, callback_secret
 from telex.automation.context import ContextSigner
@@ -89,12 +88,6 @@ class Automation:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _policy(settings: AutomationSettings, **options: Any) -> OutboundPolicy:
-    return OutboundPolicy.from_settings(
-        allow=settings.outbound_allowed, allow_http=settings.outbound_allow_http, **options
-    )
-
-
 async def open_automation(
     settings: AutomationSettings,
     *,
@@ -112,18 +105,21 @@ async def open_automation(
     turn: TurnSettings,
     turn_secret: Callable[[], bytes],
     relay_host: str,
+    outbound: OutboundPolicy,
     resolver: Resolver | None = None,
 ) -> Automation:
+    """``outbound`` is the node's policy for destinations others chose (``[outbound]``): it
+    governs callback URIs and play sources as it governs webhooks."""
     keys = await AutomationKeys.load(db, new_user_id(resource), clock.now())
     if await users.get(keys.app_user) is None:  # type: ignore[arg-type]
         with contextlib.suppress(Exception):  # another node created it first
             await users.create(keys.app_user, clock.now())  # type: ignore[arg-type]
     context = ContextSigner(resource, [keys.context_secret])
     signer = CallbackSigner(keys, public_url, resource, settings.callback_token_seconds)
-    callback_guard = DestinationGuard(_policy(settings), resolver)
+    callback_guard = DestinationGuard(outbound, resolver)
     callback_sender = OutboundSender(build_client(callback_guard), callback_guard, clock)
     source_guard = DestinationGuard(
-        _policy(settings, max_response_bytes=settings.max_source_bytes, response_timeout=60.0), resolver
+        replace(outbound, max_response_bytes=settings.max_source_bytes, response_timeout=60.0), resolver
     )
     source_sender = OutboundSender(build_client(source_guard), source_guard, clock)
     executor = ThreadPoolExecutor(settings.decode_threads, thread_name_prefix="telex-media")

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from telex.core.settings import StrictSettings
-from telex.webhooks.outbound import AllowEntry
 
 __all__ = ["AutomationSettings"]
 
@@ -34,16 +33,6 @@ class AutomationSettings(StrictSettings):
     callback_concurrency: int = Field(default=64, ge=1, le=10_000)
     # Lifetime of the bearer JWT on each callback (ACS: 5 minutes).
     callback_token_seconds: int = Field(default=300, ge=60, le=3600)
-    # Where callbacks and play sources may go: "https" only on port 443 to public addresses,
-    # unless these allow more (development receivers, a play-source server on the LAN).
-    outbound_allow_http: bool = False
-    outbound_allowed: tuple[str, ...] = ()
+    # Where callbacks and play sources may go is the node's one outbound policy ([outbound]).
     # Recordings are kept under data_dir/recordings; deleted after this many days (0: never).
     recording_retention_days: float = Field(default=2.0, ge=0, le=3650)
-
-    @field_validator("outbound_allowed")
-    @classmethod
-    def _allowed(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for entry in value:
-            AllowEntry.parse(entry)
-        return value
