@@ -16,7 +16,6 @@ import {
   pushSupported,
   registerPushNotifications,
 } from "/sdk/telex.js";
-import { AccessTokenCredential, TelexClient, TelexError } from "/sdk/telex.js";
 import { startSms, stopSms } from "/sms.js";
 
 const $ = (id) => document.getElementById(id);
