@@ -157,7 +157,9 @@ async def test_ivr_replies_to_1_pound_then_hangs_up(world: World, ivr: ModuleTyp
             await menu_playing(app)
             keypad.press("1#")
             ended = await call.wait_ended()
-        (bot_call,) = app.calls()
+            (bot_call,) = app.calls()
+            # The caller may see the end before the bot's CallDisconnected callback arrives.
+            await bot_call.wait_disconnected()
         types = [e["type"] for e in bot_call.events]
         assert types.count("PlayCompleted") == 2 and types[-1] == "CallDisconnected"
         assert ended == "remoteHungUp"

@@ -12,15 +12,10 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from schemathesis.checks import (
-    content_type_conformance,
-    not_a_server_error,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
 from telex.identity.hmac_auth import sign
 from tests.support.apiversions import versioned
+from tests.support.fuzz import CHECKS
 from tests.support.live import LiveServer
 
 
@@ -42,12 +37,7 @@ MAX_EXAMPLES = 60  # per operation: ~500 requests in all, well under a minute
 def test_api_has_no_server_errors_and_matches_its_schema(live: LiveServer) -> None:
     schema = schemathesis.openapi.from_url(f"{live.http_url}/openapi.json")
     session = _session(live)
-    checks = [
-        not_a_server_error,
-        status_code_conformance,
-        content_type_conformance,
-        response_schema_conformance,
-    ]
+    checks = CHECKS
     before = _served(live)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 8

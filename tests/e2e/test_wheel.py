@@ -1,7 +1,7 @@
 """What ``pip install telex`` gives: a wheel built from this repository holds the server, the
 browser SDK and the demo; installed into a clean virtual environment beside exactly the packages
-of requirements/serve.lock, ``telex serve`` runs from it; the calling client is an extra whose
-absence is said in one line.
+of requirements/serve.lock, ``telex serve`` runs from it, and so does the Python SDK with its
+calling client (aiortc is a dependency: the server's Call Automation media needs it too).
 
 The suite runs offline (scripts/netns-run), so the clean environment gets its dependencies from
 the test environment: only the distributions serve.lock pins are linked into a directory the
@@ -106,17 +106,14 @@ def test_the_wheel_holds_the_server_the_browser_sdk_and_the_demo(wheel: Path) ->
     assert not any(f.startswith("tests/") for f in files)
 
 
-def test_the_calling_client_is_an_extra(wheel: Path) -> None:
+def test_webrtc_media_is_a_dependency_and_tests_are_not(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as z:
         meta_name = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
         meta = Parser().parsestr(z.read(meta_name).decode())
     requires = meta.get_all("Requires-Dist") or []
-    assert "calling" in (meta.get_all("Provides-Extra") or [])
-    for package in ("aiortc", "aioice"):
-        lines = [r for r in requires if r.split(";")[0].strip().startswith(package)]
-        assert any('extra == "calling"' in r for r in lines), lines
-        assert all("extra ==" in r for r in lines), lines  # never without an extra
     plain = [r for r in requires if "extra ==" not in r]
+    for package in ("aiortc", "aioice"):
+        assert any(r.startswith(package) for r in plain), plain
     assert not any(r.startswith(("pytest", "playwright", "azure-")) for r in plain)
 
 
@@ -161,11 +158,7 @@ def _lines(stream: object) -> Iterator[str]:
     raise AssertionError("no connection string in the banner")
 
 
-def test_without_the_extra_the_calling_client_says_how_to_get_it(clean_venv: Path) -> None:
-    done = _run(clean_venv, "python", "-c", "import telex.client.calling")
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines()[-1] == (
-        'ImportError: telex.client.calling needs the "calling" extra (aiortc): pip install "telex[calling]"'
-    )
-    # The rest of the Python SDK needs no extra.
-    assert _run(clean_venv, "python", "-c", "import telex.client").returncode == 0
+def test_the_python_sdk_and_its_calling_client_import_from_the_wheel(clean_venv: Path) -> None:
+    for module in ("telex.client", "telex.client.calling", "telex.bots"):
+        done = _run(clean_venv, "python", "-c", f"import {module}")
+        assert done.returncode == 0, (module, done.stderr)

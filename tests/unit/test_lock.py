@@ -36,7 +36,7 @@ def test_lock_was_made_from_this_pyproject(lock: str) -> None:
 
 @pytest.mark.parametrize(
     ("lock", "groups"),
-    [("serve", ["dependencies"]), ("test", ["dependencies", "test", "calling"])],
+    [("serve", ["dependencies"]), ("test", ["dependencies", "test"])],
 )
 def test_every_requirement_is_pinned_to_a_version_it_allows(lock: str, groups: list[str]) -> None:
     project = _pyproject()["project"]

@@ -195,7 +195,9 @@ def automation_router(
 
         return await repeatable(request, run)
 
-    @signed.post(_ONE + "/participants:moveHere", status_code=202)
+    # Operations that always answer 501 are served (with a message saying why) but not described
+    # in /openapi.json: the document lists what this server does.
+    @signed.post(_ONE + "/participants:moveHere", status_code=202, include_in_schema=False)
     async def move_here(connection_id: str) -> Response:
         raise not_implemented("Moving participants between calls is not supported by this server.")
 
@@ -254,7 +256,7 @@ def automation_router(
         "startMediaStreaming", "stopMediaStreaming",
     ):  # fmt: skip
 
-        @signed.post(_ONE + ":" + action, status_code=202, name=action)
+        @signed.post(_ONE + ":" + action, status_code=202, name=action, include_in_schema=False)
         async def needs_ai(connection_id: str) -> Response:
             await service.connection(connection_id)
             raise not_implemented(

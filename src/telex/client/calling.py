@@ -41,27 +41,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import av
 import httpx
-
-try:
-    import av
-    from aiortc import (
-        MediaStreamTrack,
-        RTCConfiguration,
-        RTCDataChannel,
-        RTCIceServer,
-        RTCPeerConnection,
-        RTCSessionDescription,
-    )
-    from aiortc.contrib.media import MediaPlayer, MediaRelay
-    from aiortc.mediastreams import MediaStreamError
-    from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
-    from aiortc.sdp import candidate_from_sdp
-except ImportError as exc:  # media is an extra: `pip install telex` is the server alone
-    raise ImportError(
-        'telex.client.calling needs the "calling" extra (aiortc): pip install "telex[calling]"',
-        name=exc.name,
-    ) from exc
+from aiortc import (
+    MediaStreamTrack,
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.contrib.media import MediaPlayer, MediaRelay
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcconfiguration import RTCBundlePolicy, RTCIceTransportPolicy
+from aiortc.sdp import candidate_from_sdp
 
 from telex.client.chat import TelexClientError
 from telex.client.realtime import RealtimeClient, RealtimeEvent
