@@ -228,7 +228,11 @@ class Node:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings = _with_turn_certificate(settings)
         db = Database(settings.database_url)
-        await db.migrate()
+        try:
+            await db.migrate(upgrade=settings.migrate)
+        except BaseException:
+            await db.close()
+            raise
         keyring = KeyringHolder(SqlKeyringRepository(db), clock, access_key_override(settings))
         await keyring.load()
         users = SqlUserRepository(db)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Result, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
@@ -32,6 +31,7 @@ from sqlalchemy.sql.base import Executable
 
 from telex.core.errors import ErrorCode, TelexError
 from telex.store.group import GroupCommit
+from telex.store.migrate import migrate_schema
 from telex.store.sqlite import FAST, SqliteReaders, SqliteWriter
 
 __all__ = ["APPEND_LOCK_KEY", "FAST", "Conn", "Database", "WriteConn", "async_url"]
@@ -70,9 +70,6 @@ class _UnitConn:
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
         return await self._conn.exec_driver_sql(statement, parameters)
-
-
-_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def async_url(url: str) -> str:
@@ -193,15 +190,18 @@ class Database:
         except OperationalError as exc:
             raise _unavailable(exc) from exc
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+    async def migrate(self, *, upgrade: bool = True) -> tuple[str | None, str]:
+        """Bring the schema to the newest Alembic revision (``upgrade``), or only check that it
+        is there: ``SchemaMismatch`` names what to do. Safe from several nodes at once
+        (``store/migrate.py``). Returns the revision found and the one now in place."""
+        run = functools.partial(migrate_schema, upgrade=upgrade)
         if self._sqlite_writer is not None:
-            await self._sqlite_writer.run_sync(_upgrade)
-            return
+            return await self._sqlite_writer.run_sync(run)
         assert self._engine is not None
         async with self._engine.connect() as aconn:
-            await aconn.run_sync(_upgrade)
+            revisions = await aconn.run_sync(run)
             await aconn.commit()
+        return revisions
 
     async def ping(self) -> bool:
         try:
@@ -222,13 +222,6 @@ class Database:
             self._sync_engine.dispose()
         if self._engine is not None:
             await self._engine.dispose()
-
-
-def _upgrade(sync_conn: Connection) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.attributes["connection"] = sync_conn
-    command.upgrade(cfg, "head")
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
