@@ -84,7 +84,7 @@ from telex.web.errors import install_error_handlers
 from telex.web.lean import LeanRoutes, TelexApp
 from telex.web.middleware import AccessLog, HttpMetrics, RequestContextMiddleware
 from telex.web.routes_home import home_router
-from telex.web.routes_ops import ops_router
+from telex.web.routes_ops import Readiness, ops_router
 from telex.web.routes_sdk import sdk_router
 from telex.web.unsupported import install_unsupported
 from telex.webhooks import (
@@ -217,6 +217,9 @@ class Node:
     automation: Automation | None = None
     http_metrics: HttpMetrics | None = None
     telephony: Telephony | None = None
+    # Set on SIGTERM (server.py): /readyz answers 503 while the node still serves, so a load
+    # balancer stops sending it new work before it closes its listeners.
+    draining: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -335,8 +338,22 @@ class Node:
         if self.automation is not None:
             self._tasks.append(asyncio.create_task(self.automation.run()))
 
-    async def ready(self) -> bool:
-        return await self.db.ping()
+    async def ready(self) -> Readiness:
+        """``/readyz``: the store answers, the hub (once started) delivers, the node is not
+        draining. The bus is reported but does not decide: without it delivery polls the log."""
+        checks = {
+            "store": "ok" if await self.db.ping() else "unreachable",
+            "hub": "ok" if self.hub.started.is_set() or not self._tasks else "starting",
+            "bus": "ok" if self.bus.up else "unreachable (delivering by polling the log)",
+        }
+        reason = ""
+        if self.draining:
+            reason = "draining: this node is stopping"
+        elif checks["store"] != "ok":
+            reason = "the store is unreachable"
+        elif checks["hub"] != "ok":
+            reason = "the realtime hub is starting"
+        return Readiness(not reason, checks, reason)
 
     async def close(self) -> None:
         if self.telephony is not None:

@@ -25,6 +25,7 @@ import uvicorn
 from telex import __version__
 from telex.app import Node, build_app
 from telex.config import Settings
+from telex.core.outage import QuietOutages
 from telex.identity import encode_key
 from telex.startup import (
     StartupError,
@@ -273,6 +274,7 @@ def run_server(settings: Settings, *, debug: bool = False) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonLogFormatter())
+        handler.addFilter(QuietOutages())  # a store outage is logged once, not once per loop round
     if settings.log_level != "debug":
         # Their start-up chatter (migration context, "Started server process" once per listener)
         # would bury the banner, or the one line that says why the server could not start.

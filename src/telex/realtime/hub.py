@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from telex.bus.base import Bus
+from telex.core.errors import TelexError
 from telex.events.audience import Audience
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
@@ -128,10 +129,13 @@ class Hub:
     # the loop -------------------------------------------------------------------------------------
     async def run(self, bus: Bus) -> None:
         """Start ``bus``, then deliver until cancelled (``Node.start_background`` runs this)."""
+        await bus.start()  # returns at once; while the bus is away the hub polls the log
         while not self.started.is_set():
             try:
-                await bus.start()
                 self.cursor = await self._log.head()
+            except TelexError:  # the store is away (it logs the outage once); retry
+                await asyncio.sleep(self._poll)
+                continue
             except Exception:
                 log.exception("realtime hub cannot start; retrying")
                 await asyncio.sleep(self._poll)
@@ -145,7 +149,9 @@ class Hub:
             self._pumping = True
             try:
                 await self.pump()
-            except Exception:  # the store may be briefly unavailable; the next round retries
+            except TelexError:  # the store is away (it logs the outage once); the next round retries
+                pass
+            except Exception:
                 log.exception("realtime hub could not read the event log")
             finally:
                 self._pumping = False

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,16 +26,28 @@ from typing import Any, Protocol
 
 from sqlalchemy import Result, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from telex.core.errors import ErrorCode, TelexError
+from telex.core.outage import Outage
 from telex.store.group import GroupCommit
 from telex.store.migrate import migrate_schema
 from telex.store.sqlite import FAST, SqliteReaders, SqliteWriter
 
-__all__ = ["APPEND_LOCK_KEY", "FAST", "Conn", "Database", "WriteConn", "async_url"]
+__all__ = [
+    "APPEND_LOCK_KEY",
+    "FAST",
+    "RETRY_AFTER_SECONDS",
+    "Conn",
+    "Database",
+    "WriteConn",
+    "async_url",
+    "unreachable",
+]
+
+log = logging.getLogger(__name__)
 
 # Reader connections on SQLite: read transactions that are open at the same time each hold one.
 _SQLITE_READERS = 8
@@ -126,8 +139,36 @@ class _PostgresWriter:
             await conn.close()
 
 
-def _unavailable(_: Exception) -> TelexError:
-    return TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.")
+# What a client is told to wait before retrying while the store is unreachable.
+RETRY_AFTER_SECONDS = 2.0
+# A connection attempt gives up after this long (asyncpg waits 60 s by default): a request
+# must fail fast, with 503, when the database host does not answer at all.
+_CONNECT_TIMEOUT_SECONDS = 5.0
+# /readyz waits this long for the store to answer.
+_PING_SECONDS = 2.0
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store cannot be reached (as opposed to a bad statement): the
+    server is down, restarting, refusing connections, or a connection broke."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # asyncpg's own connection errors surface unwrapped from connect (for example "the
+    # database system is starting up", or a connection the server closed mid-query).
+    return _asyncpg_connection_error is not None and isinstance(exc, _asyncpg_connection_error)
+
+
+def _asyncpg_errors() -> tuple[type[BaseException], ...] | None:
+    try:
+        from asyncpg import exceptions as pg  # type: ignore[import-untyped]
+    except ImportError:  # SQLite only
+        return None
+    return (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.InterfaceError)
+
+
+_asyncpg_connection_error = _asyncpg_errors()
 
 
 class Database:
@@ -138,6 +179,7 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._readers: SqliteReaders | None = None
         self._sqlite_writer: SqliteWriter | None = None
+        self.outage = Outage("store", log)
         if self.is_sqlite:
             self._prepare_sqlite_file()
             engine = create_engine(
@@ -153,7 +195,13 @@ class Database:
             self._sqlite_writer = SqliteWriter(engine)
             self._group = GroupCommit(self._sqlite_writer)
         else:
-            self._engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._engine = create_async_engine(
+                self.url,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"timeout": _CONNECT_TIMEOUT_SECONDS},
+            )
             self._group = GroupCommit(_PostgresWriter(self._engine))
 
     def _prepare_sqlite_file(self) -> None:
@@ -167,6 +215,15 @@ class Database:
         os.close(fd)
         os.chmod(db, 0o600)
 
+    def _unavailable(self, exc: BaseException) -> TelexError:
+        """The one translation of "cannot reach the store": 503 for the caller, and one log
+        line per outage for the operator (``Outage``), not a traceback per request."""
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        self.outage.failed(reason, "requests get 503 until it is back")
+        return TelexError(
+            ErrorCode.UNAVAILABLE, "The store is unavailable; retry.", retry_after=RETRY_AFTER_SECONDS
+        )
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
         """A read transaction (a consistent snapshot)."""
@@ -178,8 +235,14 @@ class Database:
                 assert self._engine is not None
                 async with self._engine.connect() as aconn, aconn.begin():
                     yield aconn
-        except OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except TelexError:
+            raise
+        except Exception as exc:
+            if unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+        if self.outage.down_since is not None:
+            self.outage.succeeded()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteConn]:
@@ -187,8 +250,14 @@ class Database:
         try:
             async with self._group.unit() as (conn, unit):
                 yield _UnitConn(conn, unit.on_commit)
-        except OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except TelexError:
+            raise
+        except Exception as exc:
+            if unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+        if self.outage.down_since is not None:
+            self.outage.succeeded()
 
     async def migrate(self, *, upgrade: bool = True) -> tuple[str | None, str]:
         """Bring the schema to the newest Alembic revision (``upgrade``), or only check that it
@@ -204,10 +273,15 @@ class Database:
         return revisions
 
     async def ping(self) -> bool:
+        """Whether the store answers a trivial query within ``_PING_SECONDS``."""
         try:
-            async with self.read() as conn:
-                await conn.exec_driver_sql("SELECT 1")
+            async with asyncio.timeout(_PING_SECONDS):
+                async with self.read() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
             return True
+        except TimeoutError:
+            self.outage.failed(f"no answer within {_PING_SECONDS:g} s", "requests get 503 until it is back")
+            return False
         except TelexError:
             return False
 
