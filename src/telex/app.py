@@ -60,6 +60,7 @@ from telex.identity import (
 from telex.identity.api import identity_router
 from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
 from telex.numbers.api import numbers_router
+from telex.opsmetrics import install_node_metrics
 from telex.presence import Presence, open_presence
 from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
 from telex.push.api import push_router
@@ -300,13 +301,15 @@ class Node:
                 identity, chat, clock, settings.data_dir,
                 settings.demo.token_minutes, int(settings.demo.session_hours * 3600), telephony,
             )  # fmt: skip
-        return cls(
+        node = cls(
             settings, clock, db, keyring, verifier, identity, registry,
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
             subscriptions=subscriptions, delivery=delivery, outbound=outbound, push=push, providers=providers,
             notifier=notifier, presence=presence, demo=demo, telephony=telephony,
             automation=automation,
         )  # fmt: skip
+        install_node_metrics(registry, db, bus, hub, lambda: node.draining)
+        return node
 
     def turn_secrets(self) -> tuple[bytes, ...]:
         """TURN REST secrets: the configured ones, else the keyring's (first signs, all verify)."""

@@ -16,6 +16,7 @@ from telex.app import build_app
 from telex.core.outage import QuietOutages
 from tests.chat.conftest import open_node, users_of
 from tests.support.apiversions import async_hooks
+from tests.support.metrics import samples
 from tests.support.pg import PostgresCluster, find_pg_bin
 from tests.support.signing import HmacSigner
 
@@ -68,16 +69,24 @@ async def test_a_stopped_database_means_503_then_recovery(
                     assert ready.json()["store"] != "ok"
                     assert (await api.get("/healthz")).status_code == 200
                 elapsed = time.monotonic() - started
+                during = samples((await api.get("/metrics")).text)
             assert elapsed < 10  # no request waited for a timeout
             assert not [r for r in caplog.records if r.exc_info], "tracebacks in the log"
             store_lines = [r for r in caplog.records if r.name.startswith("telex.store")]
             assert len(store_lines) == 1, [r.getMessage() for r in store_lines]
+            assert during["telex_store_up"] == 0
+            assert during["telex_store_unavailable_total"] >= 9
+            assert during["telex_store_outages_total"] == 1
             own_pg.resume()
             caplog.clear()
             with caplog.at_level(logging.INFO):
                 r = await api.post(messages, json={"content": "back"}, headers=owner.headers)
                 assert r.status_code == 201, r.text
                 assert (await api.get("/readyz")).status_code == 200
+                after = samples((await api.get("/metrics")).text)
+            assert after["telex_store_up"] == 1
+            assert after['telex_store_transaction_seconds_count{kind="write"}'] >= 1
+            assert after["telex_store_pool_in_use"] >= 0
             back = [r.getMessage() for r in caplog.records if r.name.startswith("telex.store")]
             assert len(back) == 1 and back[0].startswith("store reachable again after"), back
     finally:

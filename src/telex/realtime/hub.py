@@ -61,10 +61,14 @@ class Hub:
         self._wake = asyncio.Event()
         self._sinks: dict[str, set[Sink]] = {}
         self.cursor = 0
+        self.known = 0  # the newest log position this node has heard of (its own, or announced)
+        self.offered = 0  # events handed to sockets (metrics)
+        self.slow_closed = 0  # sockets that could not take an event: closed as slow consumers (4008)
         self.started = asyncio.Event()
 
     # the backbone's side --------------------------------------------------------------------------
     def committed(self, events: list[DomainEvent]) -> None:
+        self.known = max(self.known, events[-1].position)
         if not self.started.is_set():
             self._wake.set()  # the first pump reads them from the log
             return
@@ -85,6 +89,7 @@ class Hub:
             self.cursor = event.position
 
     def advanced(self, position: int) -> None:
+        self.known = max(self.known, position)
         if position > self.cursor:
             self._behind = True
             self._wake.set()
@@ -113,6 +118,11 @@ class Hub:
             sinks.discard(sink)
             if not sinks:
                 del self._sinks[sink.user_id]
+
+    @property
+    def lag(self) -> int:
+        """Events this node knows were committed and has not yet handed to its connections."""
+        return max(0, self.known - self.cursor)
 
     @property
     def connections(self) -> int:
@@ -209,13 +219,16 @@ class Hub:
                 self._offer(sinks, event)
 
     def _offer(self, sinks: set[Sink], event: DomainEvent) -> None:
+        self.offered += len(sinks)
         if len(sinks) == 1:  # the usual case: one socket per user on this node
             for sink in sinks:
                 if not sink.offer(event):
+                    self.slow_closed += 1
                     self.remove(sink)
                 return
         for sink in list(sinks):  # a copy: a refused sink leaves the set
             if not sink.offer(event):
+                self.slow_closed += 1
                 self.remove(sink)
 
     def _dispatch_current(self, event: DomainEvent, audience: Audience) -> None:

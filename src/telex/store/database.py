@@ -19,6 +19,7 @@ import contextlib
 import functools
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -180,6 +181,9 @@ class Database:
         self._readers: SqliteReaders | None = None
         self._sqlite_writer: SqliteWriter | None = None
         self.outage = Outage("store", log)
+        # Told how long each read transaction and write unit took ("read"/"write", seconds):
+        # the node's metrics (app.py) set it.
+        self.timing: Callable[[str, float], None] | None = None
         if self.is_sqlite:
             self._prepare_sqlite_file()
             engine = create_engine(
@@ -227,6 +231,7 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
         """A read transaction (a consistent snapshot)."""
+        started = time.perf_counter()
         try:
             if self._readers is not None:
                 async with self._readers.read() as conn:
@@ -243,10 +248,13 @@ class Database:
             raise
         if self.outage.down_since is not None:
             self.outage.succeeded()
+        if self.timing is not None:
+            self.timing("read", time.perf_counter() - started)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteConn]:
         """A write unit; it has committed (durably) when the block exits without error."""
+        started = time.perf_counter()
         try:
             async with self._group.unit() as (conn, unit):
                 yield _UnitConn(conn, unit.on_commit)
@@ -258,6 +266,14 @@ class Database:
             raise
         if self.outage.down_since is not None:
             self.outage.succeeded()
+        if self.timing is not None:
+            self.timing("write", time.perf_counter() - started)
+
+    def pool_in_use(self) -> int | None:
+        """PostgreSQL connections checked out of the pool now (None on SQLite)."""
+        if self._engine is None:
+            return None
+        return int(self._engine.pool.checkedout())  # type: ignore[attr-defined]
 
     async def migrate(self, *, upgrade: bool = True) -> tuple[str | None, str]:
         """Bring the schema to the newest Alembic revision (``upgrade``), or only check that it
