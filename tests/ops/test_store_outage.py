@@ -4,6 +4,7 @@ recovers by itself when the store is back."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Iterator
@@ -13,11 +14,13 @@ import httpx
 import pytest
 
 from telex.app import build_app
+from telex.client import RealtimeClient
 from telex.core.outage import QuietOutages
 from tests.chat.conftest import open_node, users_of
 from tests.support.apiversions import async_hooks
 from tests.support.metrics import samples
 from tests.support.pg import PostgresCluster, find_pg_bin
+from tests.support.serve import running
 from tests.support.signing import HmacSigner
 
 
@@ -89,5 +92,46 @@ async def test_a_stopped_database_means_503_then_recovery(
             assert after["telex_store_pool_in_use"] >= 0
             back = [r.getMessage() for r in caplog.records if r.name.startswith("telex.store")]
             assert len(back) == 1 and back[0].startswith("store reachable again after"), back
+    finally:
+        await node.close()
+
+
+async def test_realtime_clients_ride_out_a_store_outage(own_pg: PostgresCluster, tmp_path: Path) -> None:
+    node = await open_node(tmp_path, database=own_pg.create_database(), poll_seconds=0.2)
+    try:
+        make = users_of(node)
+        owner, reader = await make(), await make()
+        async with (
+            running(node) as url,
+            httpx.AsyncClient(event_hooks=async_hooks(), base_url=url, timeout=10) as api,
+        ):
+            body = {"topic": "t", "participants": [{"communicationIdentifier": {"rawId": reader.id}}]}
+            r = await api.post("/chat/threads", json=body, headers=owner.headers)
+            messages = f"/chat/threads/{r.json()['chatThread']['id']}/messages"
+            async with RealtimeClient(url, reader.token, max_backoff=0.5) as kept:
+                async with asyncio.timeout(10):
+                    await kept.wait_connected()
+                own_pg.pause()
+                try:
+                    # a client resuming now (its cursor needs the store) is asked to come back
+                    # (1013), not told its token is bad
+                    resume = RealtimeClient(url, reader.token, cursor=kept.cursor, max_backoff=0.5)
+                    async with resume as late:
+                        await asyncio.sleep(1.5)
+                        assert not late.connected.is_set()
+                        own_pg.resume()
+                        async with asyncio.timeout(15):
+                            await late.wait_connected()
+                        r = await api.post(messages, json={"content": "after"}, headers=owner.headers)
+                        assert r.status_code == 201, r.text
+                        for client in (kept, late):
+                            async with asyncio.timeout(10):
+                                async for event in client:
+                                    if event.type == "chatMessageReceived":
+                                        assert event.data["id"] == r.json()["id"]
+                                        break
+                finally:
+                    own_pg.resume_if_stopped()
+            assert kept.connects == 1  # the open socket stayed open through the outage
     finally:
         await node.close()

@@ -68,6 +68,13 @@ class PostgresCluster:
             "start",
         )
 
+    def resume_if_stopped(self) -> None:
+        running = subprocess.run(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, check=False
+        )
+        if running.returncode == 3:  # pg_ctl status: no server running
+            self.resume()
+
     def stop(self) -> None:
         try:
             with contextlib.suppress(subprocess.CalledProcessError):  # already stopped (pause)
