@@ -60,6 +60,7 @@ from telex.identity import (
 from telex.identity.api import identity_router
 from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_router
 from telex.numbers.api import numbers_router
+from telex.opsmetrics import install_node_metrics
 from telex.presence import Presence, open_presence
 from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
 from telex.push.api import push_router
@@ -84,7 +85,7 @@ from telex.web.errors import install_error_handlers
 from telex.web.lean import LeanRoutes, TelexApp
 from telex.web.middleware import AccessLog, HttpMetrics, RequestContextMiddleware
 from telex.web.routes_home import home_router
-from telex.web.routes_ops import ops_router
+from telex.web.routes_ops import Readiness, ops_router
 from telex.web.routes_sdk import sdk_router
 from telex.web.unsupported import install_unsupported
 from telex.webhooks import (
@@ -217,6 +218,9 @@ class Node:
     automation: Automation | None = None
     http_metrics: HttpMetrics | None = None
     telephony: Telephony | None = None
+    # Set on SIGTERM (server.py): /readyz answers 503 while the node still serves, so a load
+    # balancer stops sending it new work before it closes its listeners.
+    draining: bool = False
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -228,7 +232,11 @@ class Node:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         settings = _with_turn_certificate(settings)
         db = Database(settings.database_url)
-        await db.migrate()
+        try:
+            await db.migrate(upgrade=settings.migrate)
+        except BaseException:
+            await db.close()
+            raise
         keyring = KeyringHolder(SqlKeyringRepository(db), clock, access_key_override(settings))
         await keyring.load()
         users = SqlUserRepository(db)
@@ -293,13 +301,15 @@ class Node:
                 identity, chat, clock, settings.data_dir,
                 settings.demo.token_minutes, int(settings.demo.session_hours * 3600), telephony,
             )  # fmt: skip
-        return cls(
+        node = cls(
             settings, clock, db, keyring, verifier, identity, registry,
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
             subscriptions=subscriptions, delivery=delivery, outbound=outbound, push=push, providers=providers,
             notifier=notifier, presence=presence, demo=demo, telephony=telephony,
             automation=automation,
         )  # fmt: skip
+        install_node_metrics(registry, db, bus, hub, lambda: node.draining)
+        return node
 
     def turn_secrets(self) -> tuple[bytes, ...]:
         """TURN REST secrets: the configured ones, else the keyring's (first signs, all verify)."""
@@ -331,8 +341,22 @@ class Node:
         if self.automation is not None:
             self._tasks.append(asyncio.create_task(self.automation.run()))
 
-    async def ready(self) -> bool:
-        return await self.db.ping()
+    async def ready(self) -> Readiness:
+        """``/readyz``: the store answers, the hub (once started) delivers, the node is not
+        draining. The bus is reported but does not decide: without it delivery polls the log."""
+        checks = {
+            "store": "ok" if await self.db.ping() else "unreachable",
+            "hub": "ok" if self.hub.started.is_set() or not self._tasks else "starting",
+            "bus": "ok" if self.bus.up else "unreachable (delivering by polling the log)",
+        }
+        reason = ""
+        if self.draining:
+            reason = "draining: this node is stopping"
+        elif checks["store"] != "ok":
+            reason = "the store is unreachable"
+        elif checks["hub"] != "ok":
+            reason = "the realtime hub is starting"
+        return Readiness(not reason, checks, reason)
 
     async def close(self) -> None:
         if self.telephony is not None:

@@ -1,4 +1,4 @@
-"""The ``telex`` command: ``serve``, ``connection-string``, ``keys``, ``events``, ``turn``.
+"""The ``telex`` command: ``serve``, ``migrate``, ``connection-string``, ``keys``, ``events``, ``turn``.
 
 Every failure a person can fix is one line on stderr naming the setting, flag or path, and a
 non-zero exit status (2 for configuration, 1 for the rest); ``--debug`` adds the traceback.
@@ -60,6 +60,21 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", default=None, help="serve the demo web app at / (signs anyone in)"
     )
+    serve.add_argument(
+        "--no-migrate",
+        dest="migrate",
+        action="store_false",
+        default=None,
+        help="do not migrate the schema at start (run `telex migrate` first); refuse one not current",
+    )
+
+    migrate = sub.add_parser(
+        "migrate",
+        help="bring the database schema up to date",
+        description="Apply the schema migrations this Telex needs, then exit. Safe to run again, and "
+        "from several machines at once (one migrates, the others wait and find it done).",
+    )
+    _common(migrate)
 
     cs = sub.add_parser(
         "connection-string",
@@ -101,6 +116,8 @@ def _settings(args: argparse.Namespace) -> Settings:
             cli[name] = value
     if getattr(args, "demo", None):
         cli["demo"] = {"enabled": True}
+    if getattr(args, "migrate", None) is False:
+        cli["migrate"] = False
     turn = {
         key: getattr(args, flag)
         for key, flag in (("port", "turn_port"), ("tls_port", "turns_port"))
@@ -198,6 +215,24 @@ async def _with_node(settings: Settings, action: str, args: argparse.Namespace, 
         await node.close()
 
 
+async def _migrate(settings: Settings) -> str:
+    from telex.startup import safe_url, step
+    from telex.store import Database
+
+    db_url = settings.database
+    with step(f"database {safe_url(db_url)}" if db_url else f"data_dir {settings.data_dir}"):
+        if not settings.database:
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        db = Database(settings.database_url)
+        try:
+            found, now = await db.migrate()
+        finally:
+            await db.close()
+    if found == now:
+        return f"the schema is current (revision {now})"
+    return f"migrated the schema from revision {found or 'none (empty database)'} to {now}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -209,6 +244,17 @@ def main(argv: list[str] | None = None) -> int:
         from telex.server import run_server
 
         return run_server(settings, debug=args.debug)
+    if args.command == "migrate":
+        from telex.startup import StartupError
+
+        try:
+            print(asyncio.run(_migrate(settings)))
+        except StartupError as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"telex: {exc}", file=sys.stderr)
+            return 1
+        return 0
     if args.command in ("connection-string", "keys"):
         from telex.startup import StartupError
 

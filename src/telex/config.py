@@ -86,6 +86,9 @@ class Settings(StrictSettings):
     tls_port: int = Field(default=8443, ge=0, le=65535)
     # Empty: SQLite in ``data_dir``; otherwise an SQLAlchemy URL (``postgresql://…``).
     database: str = ""
+    # Apply schema migrations at start (off: ``telex serve --no-migrate``, for deployments that
+    # run ``telex migrate`` as a step of their own; the node then refuses a schema not at head).
+    migrate: bool = True
     log_level: str = Field(default="info", pattern="^(debug|info|warning|error)$")
     access_key_file: Path | None = None
     # The URL clients reach this server by (behind a reverse proxy, or a public name):

@@ -4,7 +4,8 @@ start: data_dir usable ─► TLS files ─► open Node (store, keyring) ─►
        ─► start TURN ─► both servers up ─► banner + data_dir/endpoint.json ─► serve
        any failure before "up": a StartupError, printed as one line naming the setting, port or path
 SIGHUP (or a change of tls.cert_file/key_file, looked at every few seconds): reload the certificate
-SIGTERM/SIGINT: stop accepting ─► drain in-flight requests (≤ shutdown_grace_seconds) ─► close Node
+SIGTERM/SIGINT: /readyz 503, still serving (http.drain_seconds) ─► stop accepting, realtime sockets
+       get 1012 ─► drain in-flight requests (≤ shutdown_grace_seconds) ─► close Node
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import uvicorn
 from telex import __version__
 from telex.app import Node, build_app
 from telex.config import Settings
+from telex.core.outage import QuietOutages
 from telex.identity import encode_key
 from telex.startup import (
     StartupError,
@@ -232,10 +234,22 @@ async def _serve(
     ]
     loop = asyncio.get_running_loop()
 
-    def stop() -> None:
+    def exit_now() -> None:
         log.info("shutting down: draining in-flight requests")
         for server in servers:
             server.should_exit = True
+
+    def stop() -> None:
+        # First /readyz turns 503 for drain_seconds while everything is still served, so a load
+        # balancer stops sending new work here; then the listeners close and realtime sockets
+        # get 1012 (resume elsewhere). A second signal skips the rest of the wait.
+        drain = settings.http.drain_seconds
+        if node.draining or drain <= 0:
+            exit_now()
+            return
+        node.draining = True
+        log.info("draining: /readyz answers 503 for %g s, then the listeners close", drain)
+        loop.call_later(drain, exit_now)
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
@@ -273,6 +287,7 @@ def run_server(settings: Settings, *, debug: bool = False) -> int:
     logging.basicConfig(level=settings.log_level.upper(), stream=sys.stderr)
     for handler in logging.getLogger().handlers:
         handler.setFormatter(JsonLogFormatter())
+        handler.addFilter(QuietOutages())  # a store outage is logged once, not once per loop round
     if settings.log_level != "debug":
         # Their start-up chatter (migration context, "Started server process" once per listener)
         # would bury the banner, or the one line that says why the server could not start.

@@ -6,6 +6,7 @@ initdb refuses to run as root, so when the tests run as root the cluster belongs
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -47,6 +48,13 @@ class PostgresCluster:
         self._run(
             str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync"
         )
+        self.resume()
+
+    def pause(self) -> None:
+        """Stop the server as a crash would (``-m immediate``), keeping its data (``resume``)."""
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+
+    def resume(self) -> None:
         opts = f"-k {self.socket_dir} -c listen_addresses='' -c fsync=off -c max_connections=200"
         self._run(
             str(self.bin / "pg_ctl"),
@@ -60,9 +68,17 @@ class PostgresCluster:
             "start",
         )
 
+    def resume_if_stopped(self) -> None:
+        running = subprocess.run(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"], capture_output=True, check=False
+        )
+        if running.returncode == 3:  # pg_ctl status: no server running
+            self.resume()
+
     def stop(self) -> None:
         try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
+            with contextlib.suppress(subprocess.CalledProcessError):  # already stopped (pause)
+                self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 

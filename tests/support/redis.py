@@ -20,11 +20,12 @@ def find_redis() -> str | None:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """Run redis-server (no persistence) until the block ends; yields its ``redis://`` URL."""
+def redis_server(workdir: Path, port: int = 0) -> Iterator[str]:
+    """Run redis-server (no persistence) until the block ends, on ``port`` (0: a free one);
+    yields its ``redis://`` URL."""
     binary = find_redis()
     assert binary is not None
-    port = free_port()
+    port = port or free_port()
     args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
     args += ["--dir", str(workdir)]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -30,6 +30,11 @@ class Bus(Protocol):
     def broadcast(self, event: dict[str, Any]) -> None:
         """Hand an ephemeral event (JSON-ready) to other nodes."""
 
-    async def start(self) -> None: ...
+    @property
+    def up(self) -> bool:
+        """Whether announcements currently reach other nodes (False: they poll the log)."""
+
+    async def start(self) -> None:
+        """Begin connecting; returns without waiting for a bus that is away (it keeps trying)."""
 
     async def close(self) -> None: ...

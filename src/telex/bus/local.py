@@ -19,6 +19,10 @@ class LocalBus:
     def broadcast(self, event: dict[str, Any]) -> None:
         return None
 
+    @property
+    def up(self) -> bool:
+        return True
+
     async def start(self) -> None:
         return None
 

@@ -7,6 +7,10 @@
 Announcements coalesce: only the newest position matters to a node that reads the log from its
 own cursor. Redis losing a message (restart, disconnect) only delays delivery until the other
 hubs' next poll of the log; an ephemeral event lost that way is gone, as typing may be.
+
+Redis away (at start or later) is an outage, not an error: ``start`` returns at once, a task
+connects and reconnects with backoff, and the outage is logged once when it begins and once
+when it ends; meanwhile ``up`` is False and the hubs deliver by polling the log.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from telex.bus.base import EphemeralListener, PositionListener
+from telex.core.outage import Outage
 
 __all__ = ["CHANNEL", "RedisBus"]
 
@@ -31,6 +36,10 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telex:events"
 _EPHEMERAL_BACKLOG = 1000
+# Reconnecting: the first retry soon (a restart), then backing off to a steady pace.
+_RETRY_FIRST_SECONDS = 0.5
+_RETRY_MAX_SECONDS = 5.0
+_CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 class RedisBus:
@@ -40,12 +49,12 @@ class RedisBus:
         self._node = uuid.uuid4().hex[:12]
         self._on_position: list[PositionListener] = []
         self._on_ephemeral: list[EphemeralListener] = []
-        self._client: aioredis.Redis | None = None
-        self._pubsub: PubSub | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._connected = False
         self._pending_position = 0
         self._ephemeral: deque[str] = deque(maxlen=_EPHEMERAL_BACKLOG)
         self._wake = asyncio.Event()
+        self.outage = Outage("bus (Redis)", log)
 
     def subscribe(self, on_position: PositionListener, on_ephemeral: EphemeralListener | None = None) -> None:
         self._on_position.append(on_position)
@@ -58,22 +67,63 @@ class RedisBus:
             self._wake.set()
 
     def broadcast(self, event: dict[str, Any]) -> None:
-        self._ephemeral.append(json.dumps(event, separators=(",", ":")))
-        self._wake.set()
+        if self._connected:  # typing from before an outage is stale once it ends: drop it
+            self._ephemeral.append(json.dumps(event, separators=(",", ":")))
+            self._wake.set()
+
+    @property
+    def up(self) -> bool:
+        return self._connected
 
     async def start(self) -> None:
-        if self._client is not None:
-            return
-        client = aioredis.from_url(self._url)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        """Connect, serve until the connection fails, wait, connect again: for the life of the bus.
+        Each outage is logged once when it begins and once when it ends (``Outage``)."""
+        backoff = _RETRY_FIRST_SECONDS
+        while True:
+            client = aioredis.from_url(self._url, socket_connect_timeout=_CONNECT_TIMEOUT_SECONDS)
+            pubsub: PubSub | None = None
+            try:
+                await client.ping()
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(self._channel)
+                self._connected = True
+                self.outage.succeeded()
+                backoff = _RETRY_FIRST_SECONDS
+                self._wake.set()  # positions announced while away go out now
+                await self._serve(client, pubsub)
+            except (RedisError, OSError) as exc:
+                self.outage.failed(
+                    f"{type(exc).__name__}: {exc}", "other nodes' events arrive by polling the log"
+                )
+            finally:
+                self._connected = False
+                self._ephemeral.clear()
+                with contextlib.suppress(RedisError, OSError):
+                    if pubsub is not None:
+                        await pubsub.aclose()
+                    await client.aclose()
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, _RETRY_MAX_SECONDS)
+
+    async def _serve(self, client: aioredis.Redis, pubsub: PubSub) -> None:
+        """Until the listener or the sender fails: its exception."""
+        tasks = [asyncio.create_task(self._listen(pubsub)), asyncio.create_task(self._send(client))]
         try:
-            await client.ping()  # fail start (the hub retries) while Redis is unreachable
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            await pubsub.subscribe(self._channel)
-        except BaseException:
-            await client.aclose()
-            raise
-        self._client, self._pubsub = client, pubsub
-        self._tasks = [asyncio.create_task(self._listen(pubsub)), asyncio.create_task(self._send(client))]
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                    await task
+        for task in done:
+            exc = task.exception()
+            if exc is not None:
+                raise exc
 
     async def _send(self, client: aioredis.Redis) -> None:
         sent = 0
@@ -85,23 +135,13 @@ class RedisBus:
             if self._pending_position > sent:
                 sent = self._pending_position
                 messages.append(f"p {self._node} {sent}")
-            try:
-                for message in messages:
-                    await client.publish(self._channel, message)
-            except (RedisError, OSError) as exc:
-                log.warning("bus publish failed (other nodes will poll): %s", exc)
+            for message in messages:
+                await client.publish(self._channel, message)
 
     async def _listen(self, pubsub: PubSub) -> None:
         # get_message with a timeout rather than listen(): cancelling listen() can hang redis-py.
         while True:
-            try:
-                message = await pubsub.get_message(timeout=1.0)
-            except (RedisError, OSError) as exc:
-                log.warning("bus subscription lost, resubscribing: %s", exc)
-                await asyncio.sleep(0.5)
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.subscribe(self._channel)
-                continue
+            message = await pubsub.get_message(timeout=1.0)
             if message is not None and message.get("type") == "message":
                 self._deliver(message["data"])
 
@@ -126,16 +166,11 @@ class RedisBus:
             log.warning("ignoring a malformed bus message")
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+        if self._task is not None:
+            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
                 async with asyncio.timeout(2):
-                    await task
-        if self._pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
-        if self._client is not None:
-            await self._client.aclose()
+                    await self._task
+            self._task = None
         self._on_position.clear()
         self._on_ephemeral.clear()

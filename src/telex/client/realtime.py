@@ -9,6 +9,10 @@ disconnects by resuming from its last cursor.
         ▲  resumable close (1001/1006/1011/1012/4008),       │
         └──── lost socket, silent server (3 heartbeats) ◄────┘   backoff 0.1 s → 5 s
     4001 (token) with a token provider: ask it for a new token and reconnect; otherwise raise.
+
+Several endpoints (the nodes of one deployment): the client stays on one while it works; when
+its session ends or it cannot connect, it resumes on the next with its cursor at once (a node
+that is draining closes with 1012), and backs off only after every endpoint has failed in turn.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +64,7 @@ def _ws_url(endpoint: str) -> str:
 class RealtimeClient:
     def __init__(
         self,
-        endpoint: str,
+        endpoint: str | Sequence[str],
         token: TokenSource,
         *,
         cursor: str | None = None,
@@ -69,7 +73,12 @@ class RealtimeClient:
         max_backoff: float = 5.0,
         buffer: int = 10_000,
     ) -> None:
-        self._url = _ws_url(endpoint)
+        endpoints = [endpoint] if isinstance(endpoint, str) else list(endpoint)
+        if not endpoints:
+            raise ValueError("RealtimeClient needs at least one endpoint")
+        self._urls = [_ws_url(e) for e in endpoints]
+        self._endpoints = endpoints
+        self._current = 0
         self._token = token
         self._ssl = ssl
         self._origin = origin
@@ -105,6 +114,11 @@ class RealtimeClient:
             raise item
         return item
 
+    @property
+    def endpoint(self) -> str:
+        """The endpoint the client is using (or will try next)."""
+        return self._endpoints[self._current]
+
     async def wait_connected(self) -> None:
         """Until the gateway has answered ``ready`` (callers bound it with ``asyncio.timeout``)."""
         await self.connected.wait()
@@ -119,6 +133,7 @@ class RealtimeClient:
 
     async def _run(self) -> None:
         backoff = 0.1
+        failed = 0  # endpoints tried in a row without a session getting through
         try:
             while True:
                 connects = self.connects
@@ -135,16 +150,23 @@ class RealtimeClient:
                     self.connected.clear()
                     self._ws = None
                 if self.connects > connects:
-                    backoff = 0.1  # that session got through: back off afresh
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self._max_backoff)
+                    backoff, failed = 0.1, 0  # that session got through: back off afresh
+                failed += 1
+                self._current = (self._current + 1) % len(self._urls)
+                if failed % len(self._urls) == 0:  # every endpoint had its turn: wait a little
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
         except RealtimeError as exc:
             await self._queue.put(exc)
 
     async def _session(self) -> None:
         headers = {"Origin": self._origin} if self._origin else None
         async with connect(
-            self._url, ssl=self._ssl, additional_headers=headers, max_size=2**22, open_timeout=10
+            self._urls[self._current],
+            ssl=self._ssl,
+            additional_headers=headers,
+            max_size=2**22,
+            open_timeout=10,
         ) as ws:
             self._ws = ws
             await ws.send(

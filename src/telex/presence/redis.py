@@ -26,6 +26,7 @@ from collections.abc import Collection
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from telex.core.outage import Outage
 from telex.presence.base import ConnectionDirectory
 
 __all__ = ["KEY_PREFIX", "RedisPresence"]
@@ -46,6 +47,7 @@ class RedisPresence:
         self.node = node or uuid.uuid4().hex[:12]
         self._client: aioredis.Redis | None = None
         self._published: set[str] = set()
+        self.outage = Outage("presence (Redis)", log)  # one line per outage, not one per refresh
 
     def _redis(self) -> aioredis.Redis:
         if self._client is None:
@@ -69,8 +71,9 @@ class RedisPresence:
         while True:
             try:
                 await self.publish()
+                self.outage.succeeded()
             except (RedisError, OSError) as exc:
-                log.warning("presence: cannot publish to Redis: %s", exc)
+                self.outage.failed(f"{type(exc).__name__}: {exc}", "other nodes' users count as offline")
             await asyncio.sleep(self._refresh)
 
     async def online(self, users: Collection[str]) -> set[str]:
@@ -85,7 +88,7 @@ class RedisPresence:
         try:
             answers = await pipe.execute()
         except (RedisError, OSError) as exc:
-            log.warning("presence: Redis unavailable, counting other nodes' users offline: %s", exc)
+            self.outage.failed(f"{type(exc).__name__}: {exc}", "other nodes' users count as offline")
             return out
         mine = self.node.encode()
         for user, members in zip(others, answers, strict=True):

@@ -308,7 +308,11 @@ class _Liveness:
             started = self._clock.now()
             try:
                 changed = await self._verifier.revoked_since(self._since - _CLOCK_SKEW)
-            except Exception:  # the store may be briefly unavailable: check again next round
+            except TelexError as exc:  # the store is away (it logs the outage once): next round
+                if exc.code is not ErrorCode.UNAVAILABLE:
+                    log.exception("token check failed")
+                continue
+            except Exception:
                 log.exception("token check failed")
                 continue
             self._since = started
@@ -402,7 +406,14 @@ class RealtimeGateway:
         session = conn.session
         while True:
             for effect in session.effects():
-                await self._apply(conn, effect)
+                try:
+                    await self._apply(conn, effect)
+                except TelexError as exc:
+                    if exc.code is not ErrorCode.UNAVAILABLE:
+                        raise
+                    # The store is away (it logs the outage once): the client comes back later
+                    # and resumes from its cursor, rather than being told its token is bad.
+                    session.rejected(p.Close.TRY_AGAIN_LATER, "the store is unavailable; retry")
             conn.flush()
             if session.has_effects:
                 continue
@@ -418,6 +429,8 @@ class RealtimeGateway:
             try:
                 principal = await self._verifier.verify(effect.token, self._scopes)
             except TelexError as exc:
+                if exc.code is ErrorCode.UNAVAILABLE:
+                    raise
                 code = p.Close.FORBIDDEN if exc.code is ErrorCode.FORBIDDEN else p.Close.UNAUTHORIZED
                 session.rejected(code, exc.message)
                 return

@@ -28,6 +28,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from telex.bus.base import Bus
+from telex.core.errors import TelexError
 from telex.events.audience import Audience
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
@@ -60,10 +61,14 @@ class Hub:
         self._wake = asyncio.Event()
         self._sinks: dict[str, set[Sink]] = {}
         self.cursor = 0
+        self.known = 0  # the newest log position this node has heard of (its own, or announced)
+        self.offered = 0  # events handed to sockets (metrics)
+        self.slow_closed = 0  # sockets that could not take an event: closed as slow consumers (4008)
         self.started = asyncio.Event()
 
     # the backbone's side --------------------------------------------------------------------------
     def committed(self, events: list[DomainEvent]) -> None:
+        self.known = max(self.known, events[-1].position)
         if not self.started.is_set():
             self._wake.set()  # the first pump reads them from the log
             return
@@ -84,6 +89,7 @@ class Hub:
             self.cursor = event.position
 
     def advanced(self, position: int) -> None:
+        self.known = max(self.known, position)
         if position > self.cursor:
             self._behind = True
             self._wake.set()
@@ -114,6 +120,11 @@ class Hub:
                 del self._sinks[sink.user_id]
 
     @property
+    def lag(self) -> int:
+        """Events this node knows were committed and has not yet handed to its connections."""
+        return max(0, self.known - self.cursor)
+
+    @property
     def connections(self) -> int:
         return sum(len(s) for s in self._sinks.values())
 
@@ -128,10 +139,13 @@ class Hub:
     # the loop -------------------------------------------------------------------------------------
     async def run(self, bus: Bus) -> None:
         """Start ``bus``, then deliver until cancelled (``Node.start_background`` runs this)."""
+        await bus.start()  # returns at once; while the bus is away the hub polls the log
         while not self.started.is_set():
             try:
-                await bus.start()
                 self.cursor = await self._log.head()
+            except TelexError:  # the store is away (it logs the outage once); retry
+                await asyncio.sleep(self._poll)
+                continue
             except Exception:
                 log.exception("realtime hub cannot start; retrying")
                 await asyncio.sleep(self._poll)
@@ -145,7 +159,9 @@ class Hub:
             self._pumping = True
             try:
                 await self.pump()
-            except Exception:  # the store may be briefly unavailable; the next round retries
+            except TelexError:  # the store is away (it logs the outage once); the next round retries
+                pass
+            except Exception:
                 log.exception("realtime hub could not read the event log")
             finally:
                 self._pumping = False
@@ -203,13 +219,16 @@ class Hub:
                 self._offer(sinks, event)
 
     def _offer(self, sinks: set[Sink], event: DomainEvent) -> None:
+        self.offered += len(sinks)
         if len(sinks) == 1:  # the usual case: one socket per user on this node
             for sink in sinks:
                 if not sink.offer(event):
+                    self.slow_closed += 1
                     self.remove(sink)
                 return
         for sink in list(sinks):  # a copy: a refused sink leaves the set
             if not sink.offer(event):
+                self.slow_closed += 1
                 self.remove(sink)
 
     def _dispatch_current(self, event: DomainEvent, audience: Audience) -> None:

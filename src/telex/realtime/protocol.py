@@ -47,6 +47,7 @@ class Close:
     POLICY = 1008
     TOO_BIG = 1009
     RESTART = 1012
+    TRY_AGAIN_LATER = 1013  # the store is unavailable: reconnect with the last cursor, a little later
     UNAUTHORIZED = 4001  # token invalid, expired or revoked, or user deleted: get a new token
     FORBIDDEN = 4003  # the token has neither a chat nor a voip scope
     SLOW_CONSUMER = 4008  # fell too far behind: reconnect with the last cursor

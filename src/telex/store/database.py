@@ -16,25 +16,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Result, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.sql.base import Executable
 
 from telex.core.errors import ErrorCode, TelexError
+from telex.core.outage import Outage
 from telex.store.group import GroupCommit
+from telex.store.migrate import migrate_schema
 from telex.store.sqlite import FAST, SqliteReaders, SqliteWriter
 
-__all__ = ["APPEND_LOCK_KEY", "FAST", "Conn", "Database", "WriteConn", "async_url"]
+__all__ = [
+    "APPEND_LOCK_KEY",
+    "FAST",
+    "RETRY_AFTER_SECONDS",
+    "Conn",
+    "Database",
+    "WriteConn",
+    "async_url",
+    "unreachable",
+]
+
+log = logging.getLogger(__name__)
 
 # Reader connections on SQLite: read transactions that are open at the same time each hold one.
 _SQLITE_READERS = 8
@@ -70,9 +84,6 @@ class _UnitConn:
 
     async def exec_driver_sql(self, statement: str, parameters: Any = None) -> Result[Any]:
         return await self._conn.exec_driver_sql(statement, parameters)
-
-
-_MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def async_url(url: str) -> str:
@@ -129,8 +140,36 @@ class _PostgresWriter:
             await conn.close()
 
 
-def _unavailable(_: Exception) -> TelexError:
-    return TelexError(ErrorCode.UNAVAILABLE, "The store is unavailable; retry.")
+# What a client is told to wait before retrying while the store is unreachable.
+RETRY_AFTER_SECONDS = 2.0
+# A connection attempt gives up after this long (asyncpg waits 60 s by default): a request
+# must fail fast, with 503, when the database host does not answer at all.
+_CONNECT_TIMEOUT_SECONDS = 5.0
+# /readyz waits this long for the store to answer.
+_PING_SECONDS = 2.0
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store cannot be reached (as opposed to a bad statement): the
+    server is down, restarting, refusing connections, or a connection broke."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError | TimeoutError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # asyncpg's own connection errors surface unwrapped from connect (for example "the
+    # database system is starting up", or a connection the server closed mid-query).
+    return _asyncpg_connection_error is not None and isinstance(exc, _asyncpg_connection_error)
+
+
+def _asyncpg_errors() -> tuple[type[BaseException], ...] | None:
+    try:
+        from asyncpg import exceptions as pg  # type: ignore[import-untyped]
+    except ImportError:  # SQLite only
+        return None
+    return (pg.PostgresConnectionError, pg.CannotConnectNowError, pg.InterfaceError)
+
+
+_asyncpg_connection_error = _asyncpg_errors()
 
 
 class Database:
@@ -141,6 +180,10 @@ class Database:
         self._engine: AsyncEngine | None = None
         self._readers: SqliteReaders | None = None
         self._sqlite_writer: SqliteWriter | None = None
+        self.outage = Outage("store", log)
+        # Told how long each read transaction and write unit took ("read"/"write", seconds):
+        # the node's metrics (app.py) set it.
+        self.timing: Callable[[str, float], None] | None = None
         if self.is_sqlite:
             self._prepare_sqlite_file()
             engine = create_engine(
@@ -156,7 +199,13 @@ class Database:
             self._sqlite_writer = SqliteWriter(engine)
             self._group = GroupCommit(self._sqlite_writer)
         else:
-            self._engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self._engine = create_async_engine(
+                self.url,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+                connect_args={"timeout": _CONNECT_TIMEOUT_SECONDS},
+            )
             self._group = GroupCommit(_PostgresWriter(self._engine))
 
     def _prepare_sqlite_file(self) -> None:
@@ -170,9 +219,19 @@ class Database:
         os.close(fd)
         os.chmod(db, 0o600)
 
+    def _unavailable(self, exc: BaseException) -> TelexError:
+        """The one translation of "cannot reach the store": 503 for the caller, and one log
+        line per outage for the operator (``Outage``), not a traceback per request."""
+        reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+        self.outage.failed(reason, "requests get 503 until it is back")
+        return TelexError(
+            ErrorCode.UNAVAILABLE, "The store is unavailable; retry.", retry_after=RETRY_AFTER_SECONDS
+        )
+
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Conn]:
         """A read transaction (a consistent snapshot)."""
+        started = time.perf_counter()
         try:
             if self._readers is not None:
                 async with self._readers.read() as conn:
@@ -181,33 +240,64 @@ class Database:
                 assert self._engine is not None
                 async with self._engine.connect() as aconn, aconn.begin():
                     yield aconn
-        except OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except TelexError:
+            raise
+        except Exception as exc:
+            if unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+        if self.outage.down_since is not None:
+            self.outage.succeeded()
+        if self.timing is not None:
+            self.timing("read", time.perf_counter() - started)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[WriteConn]:
         """A write unit; it has committed (durably) when the block exits without error."""
+        started = time.perf_counter()
         try:
             async with self._group.unit() as (conn, unit):
                 yield _UnitConn(conn, unit.on_commit)
-        except OperationalError as exc:
-            raise _unavailable(exc) from exc
+        except TelexError:
+            raise
+        except Exception as exc:
+            if unreachable(exc):
+                raise self._unavailable(exc) from exc
+            raise
+        if self.outage.down_since is not None:
+            self.outage.succeeded()
+        if self.timing is not None:
+            self.timing("write", time.perf_counter() - started)
 
-    async def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision."""
+    def pool_in_use(self) -> int | None:
+        """PostgreSQL connections checked out of the pool now (None on SQLite)."""
+        if self._engine is None:
+            return None
+        return int(self._engine.pool.checkedout())  # type: ignore[attr-defined]
+
+    async def migrate(self, *, upgrade: bool = True) -> tuple[str | None, str]:
+        """Bring the schema to the newest Alembic revision (``upgrade``), or only check that it
+        is there: ``SchemaMismatch`` names what to do. Safe from several nodes at once
+        (``store/migrate.py``). Returns the revision found and the one now in place."""
+        run = functools.partial(migrate_schema, upgrade=upgrade)
         if self._sqlite_writer is not None:
-            await self._sqlite_writer.run_sync(_upgrade)
-            return
+            return await self._sqlite_writer.run_sync(run)
         assert self._engine is not None
         async with self._engine.connect() as aconn:
-            await aconn.run_sync(_upgrade)
+            revisions = await aconn.run_sync(run)
             await aconn.commit()
+        return revisions
 
     async def ping(self) -> bool:
+        """Whether the store answers a trivial query within ``_PING_SECONDS``."""
         try:
-            async with self.read() as conn:
-                await conn.exec_driver_sql("SELECT 1")
+            async with asyncio.timeout(_PING_SECONDS):
+                async with self.read() as conn:
+                    await conn.exec_driver_sql("SELECT 1")
             return True
+        except TimeoutError:
+            self.outage.failed(f"no answer within {_PING_SECONDS:g} s", "requests get 503 until it is back")
+            return False
         except TelexError:
             return False
 
@@ -222,13 +312,6 @@ class Database:
             self._sync_engine.dispose()
         if self._engine is not None:
             await self._engine.dispose()
-
-
-def _upgrade(sync_conn: Connection) -> None:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.attributes["connection"] = sync_conn
-    command.upgrade(cfg, "head")
 
 
 def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,7 +13,17 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from telex.identity import KeyringHolder
 from telex.web.lean import LeanRoutes, hot_route
 
-__all__ = ["ops_router"]
+__all__ = ["Readiness", "ops_router"]
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """What ``/readyz`` says: ``ready`` (200, else 503) and each check's state, ``"ok"`` or what
+    is wrong (``checks``); ``reason`` names what keeps the node from being ready."""
+
+    ready: bool
+    checks: dict[str, str] = field(default_factory=dict)
+    reason: str = ""
 
 
 _OK = b'{"status":"ok"}'
@@ -21,7 +32,7 @@ _OK = b'{"status":"ok"}'
 def ops_router(
     keyring: KeyringHolder,
     registry: CollectorRegistry,
-    ready: Callable[[], Awaitable[bool]],
+    ready: Callable[[], Awaitable[Readiness]],
     lean: LeanRoutes,
 ) -> APIRouter:
     router = APIRouter(tags=["operations"])
@@ -33,9 +44,14 @@ def ops_router(
 
     @router.get("/readyz", responses={503: {"description": "not ready"}})
     async def readyz() -> JSONResponse:
-        """Readiness: the store answers and the keyring is loaded."""
-        ok = await ready()
-        return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
+        """Readiness, for a load balancer: 200 while the node should get traffic; 503 (with a
+        ``reason``) while the store is unreachable, the realtime hub is starting, or the node is
+        draining before it stops. A bus outage alone leaves it ready (delivery polls the log)."""
+        state = await ready()
+        body: dict[str, str] = {"status": "ok" if state.ready else "unavailable", **state.checks}
+        if state.reason:
+            body["reason"] = state.reason
+        return JSONResponse(body, status_code=200 if state.ready else 503)
 
     @router.get("/metrics", response_class=Response)
     async def metrics() -> Response:

@@ -36,6 +36,10 @@ class HttpSettings(StrictSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     # Seconds SIGTERM waits for in-flight requests before closing connections.
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Seconds between SIGTERM and closing the listeners, during which /readyz answers 503 while
+    # every request is still served: set it above the load balancer's health-check interval times
+    # its failure count, so the balancer stops sending work before the node stops taking it.
+    drain_seconds: float = Field(default=0.0, ge=0)
     # Browser origins, besides the server's own, allowed to call the REST API (CORS) and to open
     # /realtime: "https://app.example.com", or "*" for any (never with credentials).
     allowed_origins: tuple[str, ...] = ()

@@ -8,6 +8,9 @@
 //   4001 (token refused): forceRefresh the credential and reconnect; without a refresher → "error".
 //   4400 with a cursor: the server does not know it — drop it and reconnect from "now".
 //   A refreshed token is sent as a new auth frame on the open socket, so it never closes for it.
+//   Several endpoints (the nodes of one deployment): stay on one while it works; when a session
+//   ends or cannot open, resume on the next with the cursor at once, and back off only after every
+//   endpoint has failed in turn.
 //
 // Emits: "ready" {userId, cursor, resumed}, "event" {type, data, cursor},
 //        "disconnected" {code, reason}, "error" (TelexError; the connection stopped for good).
@@ -29,13 +32,16 @@ export function realtimeUrl(endpoint) {
 
 export class RealtimeConnection extends Emitter {
   /**
-   * @param {string} endpoint
+   * @param {string|string[]} endpoint one endpoint, or every node's
    * @param {import("./credential.js").AccessTokenCredential} credential
    * @param {{cursor?: string|null, maxBackoffMs?: number, WebSocket?: typeof WebSocket}} [options]
    */
   constructor(endpoint, credential, { cursor = null, maxBackoffMs = 5000, WebSocket: WS } = {}) {
     super();
-    this.url = realtimeUrl(endpoint);
+    this.urls = (Array.isArray(endpoint) ? endpoint : [endpoint]).map(realtimeUrl);
+    if (this.urls.length === 0) throw new TypeError("RealtimeConnection needs at least one endpoint");
+    this._current = 0;
+    this._failedInRow = 0; // endpoints tried in a row without a session getting ready
     this.credential = credential;
     this.cursor = cursor; // last cursor processed; sent on every (re)connect
     this.userId = null;
@@ -53,6 +59,11 @@ export class RealtimeConnection extends Emitter {
     this._retryTimer = null;
     this._idleMs = 45000;
     this._onTokenRefreshed = ({ token }) => this._sendAuth(token);
+  }
+
+  /** The realtime URL in use (or to be tried next). */
+  get url() {
+    return this.urls[this._current];
   }
 
   /** Connect (once); resolves when the gateway is ready, rejects if it refuses us for good. */
@@ -165,6 +176,7 @@ export class RealtimeConnection extends Emitter {
         this.connected = true;
         this.connects += 1;
         this._backoff = 100; // this session got through: back off afresh next time
+        this._failedInRow = 0;
         this._scheduleTokenSwap();
         this.emit("ready", { userId: frame.userId, cursor: this.cursor, resumed: this.connects > 1 });
         break;
@@ -220,8 +232,21 @@ export class RealtimeConnection extends Emitter {
   }
 
   _retry(forceRefresh) {
-    const delay = this._backoff;
-    this._backoff = Math.min(this._backoff * 2, this._maxBackoff);
+    if (forceRefresh) {
+      // the same node, with a new token
+      const delay = this._backoff;
+      this._backoff = Math.min(this._backoff * 2, this._maxBackoff);
+      this._retryTimer = setTimeout(() => this._open(true), delay);
+      return;
+    }
+    this._current = (this._current + 1) % this.urls.length;
+    this._failedInRow += 1;
+    let delay = 0;
+    if (this._failedInRow % this.urls.length === 0) {
+      // every endpoint had its turn: wait a little before the next round
+      delay = this._backoff;
+      this._backoff = Math.min(this._backoff * 2, this._maxBackoff);
+    }
     this._retryTimer = setTimeout(() => this._open(forceRefresh), delay);
   }
 

@@ -68,7 +68,8 @@ export declare function tokenUserId(token: string): string | null;
 
 // client ---------------------------------------------------------------------------------------
 export declare class TelexClient {
-  constructor(endpoint: string, credential: AccessTokenCredential | string, options?: { fetch?: typeof fetch; WebSocket?: typeof WebSocket });
+  /** `realtimeEndpoints`: every node's endpoint; the realtime socket resumes on the next when one goes away. */
+  constructor(endpoint: string, credential: AccessTokenCredential | string, options?: { fetch?: typeof fetch; WebSocket?: typeof WebSocket; realtimeEndpoints?: string[] });
   readonly endpoint: string;
   readonly credential: AccessTokenCredential;
   readonly http: HttpClient;
@@ -96,7 +97,11 @@ export declare class RealtimeConnection extends Emitter<{
   disconnected: { code: number; reason: string };
   error: TelexError;
 }> {
-  constructor(endpoint: string, credential: AccessTokenCredential, options?: { cursor?: string | null; maxBackoffMs?: number; WebSocket?: typeof WebSocket });
+  /** Several endpoints: stay on one while it works, resume on the next (with the cursor) when it goes away. */
+  constructor(endpoint: string | string[], credential: AccessTokenCredential, options?: { cursor?: string | null; maxBackoffMs?: number; WebSocket?: typeof WebSocket });
+  /** The realtime URL in use (or to be tried next). */
+  readonly url: string;
+  readonly urls: string[];
   cursor: string | null;
   userId: string | null;
   connected: boolean;

@@ -30,7 +30,8 @@ export class TelexClient {
   /**
    * @param {string} endpoint the Telex base URL (e.g. `location.origin`)
    * @param {AccessTokenCredential | string} credential a credential, or a token string
-   * @param {{fetch?: typeof fetch, WebSocket?: typeof WebSocket}} [options] injectables for tests
+   * @param {{fetch?: typeof fetch, WebSocket?: typeof WebSocket, realtimeEndpoints?: string[]}} [options]
+   *   injectables for tests; `realtimeEndpoints`: every node's endpoint, for the realtime socket to resume on
    */
   constructor(endpoint, credential, options = {}) {
     this.endpoint = String(endpoint).replace(/\/+$/, "");
@@ -46,7 +47,9 @@ export class TelexClient {
   /** The shared realtime connection (created, not connected, on first access). */
   get realtime() {
     if (!this._realtime) {
-      this._realtime = new RealtimeConnection(this.endpoint, this.credential, { WebSocket: this._options.WebSocket });
+      // realtimeEndpoints: every node of the deployment, to resume on the next when one goes away.
+      const endpoints = this._options.realtimeEndpoints ?? this.endpoint;
+      this._realtime = new RealtimeConnection(endpoints, this.credential, { WebSocket: this._options.WebSocket });
     }
     return this._realtime;
   }
