@@ -1,0 +1,108 @@
+"""Calls from the carrier to Telex numbers: the caller becomes a participant of a Telex call,
+``IncomingCall`` reaches Event Grid, a bot answers through Call Automation (the official SDK),
+plays a prompt the caller hears, collects RFC 4733 digits, and either side hangs up; numbers
+that may not take calls are refused with the right SIP status."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+pytest.importorskip("aiortc")
+
+from azure.communication.callautomation import DtmfTone, FileSource, PhoneNumberIdentifier, RecognizeInputType
+
+from telex.sip import EndCause
+from tests.pstn.carrier import CALLER, carrier
+from tests.pstn.conftest import PstnWorld
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
+
+
+async def sdk(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+async def test_bot_answers_plays_collects_digits_and_hangs_up(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+        assert ring["from"] == {
+            "rawId": "4:" + CALLER,
+            "kind": "phoneNumber",
+            "phoneNumber": {"value": CALLER},
+        }
+        assert ring["callerDisplayName"] == "A Caller"
+        props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
+        cid = props.call_connection_id
+        await c.answered()
+        await pstn.receiver.wait_type("CallConnected", cid)
+        connection = pstn.sdk().get_call_connection(cid)
+        await sdk(
+            connection.start_recognizing_media, RecognizeInputType.DTMF, PhoneNumberIdentifier(CALLER),
+            dtmf_max_tones_to_collect=3, dtmf_stop_tones=[DtmfTone.POUND], initial_silence_timeout=20,
+            play_prompt=FileSource(pstn.receiver.audio("prompt.wav")), operation_context="menu",
+        )  # fmt: skip
+        async with asyncio.timeout(20):
+            while "5" not in c.heard:  # the prompt's tone, through Opus and G.711 to the carrier
+                await asyncio.sleep(0.05)
+        assert c.rtp is not None
+        c.rtp.send_dtmf("12#")  # RFC 4733 on the trunk: no in-band detection involved
+        done = await pstn.receiver.wait_type("RecognizeCompleted", cid)
+        assert done["data"]["dtmfResult"]["tones"] == ["one", "two"]
+        assert done["data"]["resultInformation"]["subCode"] == 8514
+        await sdk(connection.hang_up, False)
+        ended = await c.ended()
+        assert (ended.cause, ended.by_remote) == (EndCause.REMOTE_HUNG_UP, True)
+        await pstn.receiver.wait_type("CallDisconnected", cid)
+        assert c.audio_frames > 20
+        assert c.rtp.session is not None and c.rtp.session.stats.sent_packets > 20
+
+
+async def test_carrier_hangs_up(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+        props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
+        await c.answered()
+        c.transport.run(lambda now: c.ua.hangup(c.call_id, now))
+        await pstn.receiver.wait_type("CallDisconnected", props.call_connection_id)
+        call = await pstn.node.calling.load(ring["serverCallId"])
+        reasons = {leg.user_id: leg.end_reason and leg.end_reason.value for leg in call.legs}
+        assert reasons == {"4:" + CALLER: "hungUp", "4:" + pstn.number: "remoteHungUp"}
+
+
+async def test_bot_rejects_busy(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+        await sdk(pstn.sdk().reject_call, ring["incomingCallContext"])
+        ended = await c.ended()
+        assert (ended.cause, ended.status) == (EndCause.DECLINED, 603)
+
+
+async def test_caller_gives_up_while_ringing(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+        c.transport.run(lambda now: c.ua.hangup(c.call_id, now))
+        await c.ended()
+        async with asyncio.timeout(10):
+            while (await pstn.node.calling.load(ring["serverCallId"])).state.value != "ended":
+                await asyncio.sleep(0.05)
+        call = await pstn.node.calling.load(ring["serverCallId"])
+        assert call.end_reason is not None and call.end_reason.value == "cancelled"
+
+
+@pytest.mark.parametrize(("which", "status"), [("unknown", 404), ("sms_only", 403)])
+async def test_numbers_that_take_no_calls_are_refused(pstn: PstnWorld, which: str, status: int) -> None:
+    number = "+14255550199" if which == "unknown" else pstn.sms_only
+    if which == "unknown":
+        assert number not in (pstn.number, pstn.sms_only)
+    async with carrier(pstn.sip_port) as c:
+        c.dial(number)
+        ended = await c.ended()
+        assert ended.status == status
+    assert not pstn.incoming.events
