@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 import av
 
 from telex.automation.media.dtmf import DtmfDetector
-from telex.rtp import FrameKind
-from telex.sip import Answered, Ended, Event, Peer
+from telex.rtp import FrameKind, RtpEndpoint
+from telex.sip import Answered, Credentials, Ended, Event, Peer
 from tests.sip.sipp_peer import LOOP
 from tests.sip.test_sipp import Gateway as SipPeer
 
@@ -23,9 +23,10 @@ CALLER = "+15559870000"
 class Carrier(SipPeer):
     """The carrier's side of one call to the gateway at ``port``."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__()
+    def __init__(self, port: int, listen: int = 0) -> None:
+        super().__init__(credentials=lambda realm: Credentials("carrier", "carrier-secret"))
         self.gateway = Peer("udp", LOOP, port)
+        self._listen_port = listen
         self.call_id = ""
         self.heard: list[str] = []  # DTMF keys found in the audio Telex sent
         self.audio_frames = 0
@@ -39,6 +40,11 @@ class Carrier(SipPeer):
             )
         )  # fmt: skip
         return self.call_id
+
+    async def __aenter__(self) -> Carrier:
+        self.port = await self.transport.listen_udp(LOOP, self._listen_port)
+        self.rtp = await RtpEndpoint.open(LOOP)
+        return self
 
     async def answered(self) -> Answered:
         event = await self.until(Answered)
@@ -82,6 +88,6 @@ class Carrier(SipPeer):
 
 
 @contextlib.asynccontextmanager
-async def carrier(port: int) -> AsyncIterator[Carrier]:
-    async with Carrier(port) as c:
+async def carrier(port: int, listen: int = 0) -> AsyncIterator[Carrier]:
+    async with Carrier(port, listen) as c:
         yield c

@@ -32,13 +32,19 @@ from tests.support.serve import running
 
 __all__ = ["PstnWorld", "receiver"]
 
-TRUNK = {"name": "carrier", "host": "127.0.0.1", "username": "telex", "password": "trunk-secret"}
+# The carrier authenticates us with telex / trunk-secret, we authenticate it with carrier /
+# carrier-secret (MD5: what sipp answers).
+TRUNK = {
+    "name": "carrier", "host": "127.0.0.1", "username": "telex", "password": "trunk-secret",
+    "inbound_username": "carrier", "inbound_password": "carrier-secret",
+}  # fmt: skip
 
 
 @dataclass
 class PstnWorld(World):
     number: str = ""  # ours, with inbound and outbound calling
     sms_only: str = ""  # ours, without calling
+    carrier_port: int = 0  # where the trunk's carrier listens (sipp as UAS, or a test's UA)
 
     @property
     def gateway(self) -> PstnGateway:
@@ -65,18 +71,23 @@ async def own(node: Node, calling: Capability, area_code: str) -> str:
     return found[0]
 
 
-def settings_for(tmp_path: Path, **sip: Any) -> Any:
+def settings_for(tmp_path: Path, carrier_port: int, **sip: Any) -> Any:
     turn = {"port": free_port(socket.SOCK_DGRAM), "tls_port": 0, "allow_loopback_peers": True, "tcp": False}
-    trunk = {**TRUNK, **sip.pop("trunk", {})}
+    trunk = {**TRUNK, "port": carrier_port, **sip.pop("trunk", {})}
     return make_settings(
         tmp_path, turn=turn, outbound=OUTBOUND, automation=AUTOMATION, calling={"max_participants": 6},
-        sip={"udp_port": 0, "tcp_port": 0, "trunks": [trunk], **sip},
+        sip={"udp_port": 0, "tcp_port": 0, "digest_algorithms": ["MD5"], "trunks": [trunk], **sip},
     )  # fmt: skip
 
 
 @pytest.fixture
-async def pstn(tmp_path: Path, receiver: Receiver) -> AsyncIterator[PstnWorld]:
-    node = await Node.open(settings_for(tmp_path), SystemClock())
+async def pstn(
+    tmp_path: Path, receiver: Receiver, request: pytest.FixtureRequest
+) -> AsyncIterator[PstnWorld]:
+    carrier_port = free_port(socket.SOCK_DGRAM)
+    node = await Node.open(
+        settings_for(tmp_path, carrier_port, **getattr(request, "param", {})), SystemClock()
+    )
     incoming = IncomingCalls()
     node.backbone.add_sink(incoming)
     from telex.automation.media.dtmf import tones_pcm
@@ -88,6 +99,7 @@ async def pstn(tmp_path: Path, receiver: Receiver) -> AsyncIterator[PstnWorld]:
             world = PstnWorld(node, url, key, user_maker(url, key), incoming, receiver)
             world.number = await own(node, Capability.INBOUND_OUTBOUND, "425")
             world.sms_only = await own(node, Capability.NONE, "206")
+            world.carrier_port = carrier_port
             yield world
     finally:
         await node.close()

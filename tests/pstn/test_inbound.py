@@ -6,6 +6,7 @@ that may not take calls are refused with the right SIP status."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ pytest.importorskip("aiortc")
 
 from azure.communication.callautomation import DtmfTone, FileSource, PhoneNumberIdentifier, RecognizeInputType
 
-from telex.sip import EndCause
+from telex.sip import Credentials, EndCause
 from tests.pstn.carrier import CALLER, carrier
 from tests.pstn.conftest import PstnWorld
 
@@ -105,4 +106,22 @@ async def test_numbers_that_take_no_calls_are_refused(pstn: PstnWorld, which: st
         c.dial(number)
         ended = await c.ended()
         assert ended.status == status
+    assert not pstn.incoming.events
+
+
+@pytest.mark.parametrize("pstn", [{"trunk": {"allowed_sources": ["127.0.0.9/32"]}}], indirect=True)
+async def test_calls_from_elsewhere_than_the_carrier_get_no_answer(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        with pytest.raises(TimeoutError):
+            await c.next(limit=1.0)  # not even 100 Trying: a scanner learns nothing
+    assert pstn.gateway.ua.counters.refused >= 1 and not pstn.incoming.events
+
+
+async def test_a_wrong_password_is_refused(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.ua.config = replace(c.ua.config, credentials=lambda realm: Credentials("carrier", "wrong"))
+        c.dial(pstn.number)
+        ended = await c.ended()
+        assert ended.status in (401, 403)
     assert not pstn.incoming.events

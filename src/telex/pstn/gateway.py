@@ -96,7 +96,8 @@ class PstnGateway:
         if self.router.challenges:
             # A per-node secret: nonces are good on the node that issued them (a Kamailio edge
             # keeps a call's requests on one node).
-            auth = DigestServer("telex", os.urandom(32), self.router.inbound_password)
+            algorithms = tuple(settings.digest_algorithms)
+            auth = DigestServer("telex", os.urandom(32), self.router.inbound_password, algorithms=algorithms)
         ports = {"udp": settings.udp_port}
         if settings.tcp_port:
             ports["tcp"] = settings.tcp_port
@@ -177,7 +178,7 @@ class PstnGateway:
         if trunk is None or dialed is None:
             self.transport.run(lambda now: self.ua.reject(event.call_id, now, EndCause.NOT_FOUND))
             return
-        call = TrunkCall(self, event.call_id, trunk, "4:" + (phone_number_of(event.from_.uri) or "+0"))
+        call = TrunkCall(self, event.call_id, trunk, "4:" + (phone_number_of(event.from_.uri) or "anonymous"))
         try:
             self._admit(call)
         except TelexError:

@@ -13,6 +13,9 @@ from telex.core.settings import StrictSettings
 
 __all__ = ["SipSettings", "TrunkSettings"]
 
+DigestAlgorithm = Literal["SHA-256", "MD5"]
+_ALGORITHMS: tuple[DigestAlgorithm, ...] = ("SHA-256", "MD5")
+
 
 def _secret(value: str, path: Path | None) -> str:
     return path.read_text().strip() if path is not None else value
@@ -93,6 +96,9 @@ class SipSettings(StrictSettings):
     rtp_port_max: int = Field(default=40000, ge=1026, le=65535)
     # Calls the node bridges at once (each is an RTP endpoint and a WebRTC peer connection).
     max_calls: int = Field(default=50, ge=1, le=10_000)
+    # Digest algorithms offered when a trunk's carrier must authenticate, in order (RFC 8760:
+    # SHA-256 first; some carriers and sipp answer MD5 only, and pick the first challenge).
+    digest_algorithms: list[DigestAlgorithm] = Field(default_factory=lambda: [*_ALGORITHMS], min_length=1)
     trunks: list[TrunkSettings] = Field(default_factory=list)
 
     @property
