@@ -433,7 +433,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     app.include_router(ops_router(node.keyring, node.registry, node.ready, hot))
     app.include_router(identity_router(node.identity, hmac, hot))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
-    app.include_router(calling_router(node.calling, bearer, hot))
+    app.include_router(calling_router(node.calling, bearer, hot, node.pstn))
     if node.subscriptions is not None:
         app.include_router(subscriptions_router(node.subscriptions, hmac))
     if node.push is not None and node.providers is not None:

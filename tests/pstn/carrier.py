@@ -11,7 +11,7 @@ import av
 
 from telex.automation.media.dtmf import DtmfDetector
 from telex.rtp import FrameKind, RtpEndpoint
-from telex.sip import Answered, Credentials, Ended, Event, Peer
+from telex.sip import Answered, Confirmed, Credentials, Ended, Event, Peer
 from tests.sip.sipp_peer import LOOP
 from tests.sip.test_sipp import Gateway as SipPeer
 
@@ -51,6 +51,11 @@ class Carrier(SipPeer):
         assert isinstance(event, Answered)
         self._listen = asyncio.create_task(self._heard())
         return event
+
+    async def until_confirmed(self) -> None:
+        """The call we answered is up: listen to what the gateway sends."""
+        await self.until(Confirmed)
+        self._listen = asyncio.create_task(self._heard())
 
     async def ended(self, limit: float = 15.0) -> Ended:
         event = await self.until(Ended, limit)

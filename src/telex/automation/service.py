@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Protocol
+from typing import Any
 
 from telex.automation.context import ContextSigner
 from telex.automation.events import callback_event, result
@@ -46,7 +46,7 @@ from telex.automation.wire import (
     RemoveParticipantRequest,
     TransferToParticipantRequest,
 )
-from telex.calling import Call, CallingService, CallTx, Joined, Leg, LegState
+from telex.calling import Call, CallingService, CallTx, Joined, Leg, LegState, PhoneDialer
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
@@ -63,14 +63,7 @@ log = logging.getLogger(__name__)
 _JOINED = (LegState.CONNECTING, LegState.CONNECTED, LegState.ON_HOLD)
 
 
-class PstnDialer(Protocol):
-    """The PSTN gateway, as Call Automation sees it (set by the composition root)."""
-
-    async def check_outbound(self, caller_id: str, target: str) -> None:
-        """Raise ``TelexError`` unless ``caller_id`` (E.164) may call ``target`` (E.164)."""
-
-    async def dial(self, call_id: str, participant_id: str, target: str, caller_id: str) -> None:
-        """Call ``target`` through a trunk for the ringing participant ``participant_id``."""
+PstnDialer = PhoneDialer  # the PSTN gateway, as Call Automation sees it
 
 
 def not_implemented(what: str) -> TelexError:

@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from telex.calling.events import CallEvent, call_topic, leg_topic, signal_event
 from telex.calling.machine import Call, EndReason, Leg, LegState, Role, call_not_found
@@ -27,7 +27,7 @@ from telex.core.ids import identifier_kind
 from telex.events.model import DomainEvent
 from telex.identity import Principal, Scope
 
-__all__ = ["CALL_SCOPES", "CallingService", "Joined", "OnSaving", "callable_target"]
+__all__ = ["CALL_SCOPES", "CallingService", "Joined", "OnSaving", "PhoneDialer", "callable_target"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,17 @@ def _new_id() -> str:
 def _require(principal: Principal, scopes: Iterable[Scope]) -> None:
     if principal.scopes.isdisjoint(scopes):
         raise TelexError(ErrorCode.FORBIDDEN, "The access token does not grant this operation.")
+
+
+class PhoneDialer(Protocol):
+    """The PSTN gateway, as those who ring phone numbers see it (set by the composition root)."""
+
+    async def check_outbound(self, caller_id: str, target: str) -> None:
+        """Raise ``TelexError`` unless ``caller_id`` (E.164) may call ``target`` (E.164): 403 for
+        a caller id this resource does not own with outbound calling, or a refused destination."""
+
+    async def dial(self, call_id: str, participant_id: str, target: str, caller_id: str) -> None:
+        """Call ``target`` through a trunk for the ringing participant ``participant_id``."""
 
 
 _PHONE = re.compile(r"^4:\+[1-9][0-9]{1,14}$")
