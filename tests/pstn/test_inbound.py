@@ -15,7 +15,7 @@ pytest.importorskip("aiortc")
 
 from azure.communication.callautomation import DtmfTone, FileSource, PhoneNumberIdentifier, RecognizeInputType
 
-from telex.sip import Credentials, EndCause
+from telex.sip import Credentials, EndCause, MediaUpdated
 from tests.pstn.carrier import CALLER, carrier
 from tests.pstn.conftest import PstnWorld
 
@@ -125,3 +125,41 @@ async def test_a_wrong_password_is_refused(pstn: PstnWorld) -> None:
         ended = await c.ended()
         assert ended.status in (401, 403)
     assert not pstn.incoming.events
+
+
+async def test_hold_crosses_both_ways(pstn: PstnWorld) -> None:
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+        props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
+        await c.answered()
+        call_id, calling = ring["serverCallId"], pstn.node.calling
+
+        async def caller_state(want: str) -> None:
+            async with asyncio.timeout(10):
+                while True:
+                    call = await calling.load(call_id)
+                    leg = next(x for x in call.legs if x.user_id == "4:" + CALLER)
+                    if leg.state.value == want:
+                        return
+                    await asyncio.sleep(0.05)
+
+        async def update(by_remote: bool) -> MediaUpdated:
+            event = await c.until(MediaUpdated)
+            assert isinstance(event, MediaUpdated) and event.by_remote is by_remote
+            return event
+
+        c.transport.run(lambda now: c.ua.hold(c.call_id, now))  # the carrier holds: re-INVITE sendonly
+        await update(by_remote=False)
+        await caller_state("onHold")
+        c.transport.run(lambda now: c.ua.resume(c.call_id, now))
+        await update(by_remote=False)
+        await caller_state("connected")
+        connection = pstn.sdk().get_call_connection(props.call_connection_id)
+        await sdk(connection.hold, PhoneNumberIdentifier(CALLER))  # the bot holds: we re-INVITE
+        held = await update(by_remote=True)  # the first re-INVITE from Telex: nothing was echoed
+        assert held.media.held_by_remote
+        await sdk(connection.unhold, PhoneNumberIdentifier(CALLER))
+        assert not (await update(by_remote=True)).media.held_by_remote
+        await sdk(connection.hang_up, True)
+        await c.ended()

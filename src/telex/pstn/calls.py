@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from telex.sip import (
     Ended,
     Event,
     MediaUpdated,
+    SipUsageError,
 )
 
 if TYPE_CHECKING:
@@ -90,6 +92,8 @@ class TrunkCall:
         self.bridge: Bridge | None = None
         self.telex_call_id = ""
         self.outcome = ""  # how it ended, for logs and tests
+        self.held_by_carrier = False
+        self._state = ""
 
     # the pieces ----------------------------------------------------------------------------------
     def _sip(self, command: Callable[[float], Any]) -> Any:
@@ -186,19 +190,48 @@ class TrunkCall:
         await self._connected()
 
     async def _connected(self) -> None:
-        """Both legs up, until either ends."""
+        """Both legs up, until either ends. Hold crosses both ways: a re-INVITE from the carrier
+        that stops its media (sendonly, inactive) puts the participant on hold in Telex, and a
+        participant Telex holds (Call Automation's hold) re-INVITEs the carrier with sendonly
+        (RFC 3264 §8.4) while the hold music flows."""
+        call = self.call
+        assert call is not None
+        self._state = call.my_state  # the participant's state as this loop last acted on it
         while True:
-            event = await self._next(lambda c: c.my_state == "disconnected" or c.state == "ended")
+            event = await self._next(lambda c: c.my_state != self._state or c.state == "ended")
             if event is None:
-                self.outcome = "telexHungUp"
-                self._sip(lambda now: self.gw.ua.hangup(self.sip_id, now))
-                return
+                if call.my_state == "disconnected" or call.state == "ended":
+                    self.outcome = "telexHungUp"
+                    self._sip(lambda now: self.gw.ua.hangup(self.sip_id, now))
+                    return
+                self._state = call.my_state
+                if not self.held_by_carrier and self._state in ("onHold", "connected"):
+                    ua = self.gw.ua
+                    command = ua.hold if self._state == "onHold" else ua.resume
+                    with contextlib.suppress(SipUsageError):  # a re-INVITE is already under way
+                        self._sip(functools.partial(command, self.sip_id))
+                continue
             if isinstance(event, Confirmed | Answered | MediaUpdated | EarlyMedia):
                 self._media(event.media)
+            if isinstance(event, MediaUpdated) and event.by_remote:
+                held = event.media.held_by_remote
+                if held != self.held_by_carrier:
+                    self.held_by_carrier = held
+                    self._state = "onHold" if held else "connected"  # not to be echoed as a re-INVITE
+                    await self._hold_in_telex(held)
             elif isinstance(event, Ended):
                 self.outcome = f"sipEnded:{event.cause.value}"
                 await self._leave()
                 return
+
+    async def _hold_in_telex(self, held: bool) -> None:
+        assert self.call is not None and self.client is not None
+        calling, principal = self.gw.calling, self.client._principal
+        with contextlib.suppress(TelexError):  # the call changed meanwhile: its events say how
+            if held:
+                await calling.hold(principal, self.call.id, self.call.participant_id)
+            else:
+                await calling.resume(principal, self.call.id, self.call.participant_id)
 
     # outbound ------------------------------------------------------------------------------------
     async def run_outbound(self, call_id: str, participant_id: str) -> None:
