@@ -13,9 +13,19 @@ import pytest
 
 pytest.importorskip("aiortc")
 
-from azure.communication.callautomation import DtmfTone, FileSource, PhoneNumberIdentifier, RecognizeInputType
+from azure.communication.callautomation import (
+    CommunicationUserIdentifier,
+    DtmfTone,
+    FileSource,
+    PhoneNumberIdentifier,
+    RecognizeInputType,
+)
 
+from telex.automation.media.dtmf import tones_pcm
+from telex.client.calling import CallClient
 from telex.sip import Credentials, EndCause, MediaUpdated
+from tests.automation.media_helpers import heard_keys
+from tests.automation.test_ivr import Keypad
 from tests.pstn.carrier import CALLER, carrier
 from tests.pstn.conftest import PstnWorld
 
@@ -163,3 +173,30 @@ async def test_hold_crosses_both_ways(pstn: PstnWorld) -> None:
         assert not (await update(by_remote=True)).media.held_by_remote
         await sdk(connection.hang_up, True)
         await c.ended()
+
+
+async def test_the_bot_transfers_the_caller_to_a_user(pstn: PstnWorld) -> None:
+    agent = await pstn.make_user("voip")
+    keypad = Keypad()
+    async with carrier(pstn.sip_port) as c, CallClient(pstn.url, agent.token) as client:
+        c.dial(pstn.number)
+        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+        props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
+        await c.answered()
+        connection = pstn.sdk().get_call_connection(props.call_connection_id)
+        await sdk(connection.transfer_call_to_participant, CommunicationUserIdentifier(agent.id))
+        async with asyncio.timeout(20):
+            incoming = await client.incoming_call()
+            call = await incoming.accept(audio=keypad)
+            await pstn.receiver.wait_type("CallTransferAccepted", props.call_connection_id)
+            await call.wait_connected(1)
+            keypad.press("9")  # the agent speaks; the caller hears it on the trunk
+            while "9" not in c.heard:
+                await asyncio.sleep(0.05)
+            assert c.rtp is not None
+            c.rtp.send_audio(tones_pcm("4", rate=8000, on=0.3))
+            while "4" not in heard_keys(call, "4:" + CALLER):
+                await asyncio.sleep(0.05)
+        await call.hang_up()
+        ended = await c.ended()
+        assert (ended.cause, ended.by_remote) == (EndCause.REMOTE_HUNG_UP, True)

@@ -33,6 +33,7 @@ from telex.rtp import StreamConfig
 from telex.sip import (
     Answered,
     Confirmed,
+    DtmfInfo,
     EarlyMedia,
     EndCause,
     Ended,
@@ -213,7 +214,9 @@ class TrunkCall:
                 continue
             if isinstance(event, Confirmed | Answered | MediaUpdated | EarlyMedia):
                 self._media(event.media)
-            if isinstance(event, MediaUpdated) and event.by_remote:
+            if isinstance(event, DtmfInfo):  # a trunk that sends digits in SIP INFO, not RFC 4733
+                self._key(event.digit)
+            elif isinstance(event, MediaUpdated) and event.by_remote:
                 held = event.media.held_by_remote
                 if held != self.held_by_carrier:
                     self.held_by_carrier = held
