@@ -95,6 +95,8 @@ class TrunkCall:
         self.outcome = ""  # how it ended, for logs and tests
         self.held_by_carrier = False
         self._state = ""
+        self.started = gateway.clock.monotonic()
+        self.setup_seconds: float | None = None  # INVITE in (or out) to the 200 OK sent (received)
 
     # the pieces ----------------------------------------------------------------------------------
     def _sip(self, command: Callable[[float], Any]) -> Any:
@@ -188,6 +190,7 @@ class TrunkCall:
             return
         rtp = self.bridge.rtp
         self._sip(lambda now: self.gw.ua.answer(self.sip_id, now, rtp=(self.gw.media_host, rtp.local_port)))
+        self.setup_seconds = self.gw.clock.monotonic() - self.started
         await self._connected()
 
     async def _connected(self) -> None:
@@ -257,6 +260,7 @@ class TrunkCall:
                 self._media(event.media)  # RTP starts (latching, silence); heard once answered
             elif isinstance(event, Answered):
                 self._media(event.media)
+                self.setup_seconds = self.gw.clock.monotonic() - self.started
                 break
             elif isinstance(event, Ended):
                 self.outcome = f"failed:{event.cause.value}"
