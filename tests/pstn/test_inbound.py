@@ -200,3 +200,23 @@ async def test_the_bot_transfers_the_caller_to_a_user(pstn: PstnWorld) -> None:
         await call.hang_up()
         ended = await c.ended()
         assert (ended.cause, ended.by_remote) == (EndCause.REMOTE_HUNG_UP, True)
+
+
+async def test_garbage_is_dropped_quietly_and_calls_go_on(pstn: PstnWorld) -> None:
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0))
+    try:
+        for junk in (
+            b"\x00\xff" * 40,
+            b"INVITE sip:x SIP/2.0\r\nVia: nonsense\r\n\r\n",
+            b"SIP/2.0 200\r\n\r\n",
+        ):
+            transport.sendto(junk, ("127.0.0.1", pstn.sip_port))
+        await asyncio.sleep(0.2)
+    finally:
+        transport.close()
+    counters = pstn.gateway.ua.counters
+    assert counters.malformed_unknown + counters.malformed_known + counters.unmatched_responses >= 2
+    async with carrier(pstn.sip_port) as c:  # the gateway still takes calls
+        c.dial(pstn.sms_only)
+        assert (await c.ended()).status == 403
