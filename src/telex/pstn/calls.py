@@ -27,6 +27,8 @@ from telex.calling import EndReason, Joined, LegState, call_payload
 from telex.client.calling import Call
 from telex.client.chat import TelexClientError
 from telex.core.errors import TelexError
+from telex.core.ids import UserId
+from telex.identity import Principal, Scope
 from telex.pstn.bridge import Bridge
 from telex.pstn.trunks import Trunk
 from telex.rtp import StreamConfig
@@ -45,7 +47,13 @@ from telex.sip import (
 if TYPE_CHECKING:
     from telex.pstn.gateway import PstnGateway
 
-__all__ = ["TrunkCall"]
+
+def phone_principal(user: str) -> Principal:
+    """The rights a phone number's participant acts with (``voip``, like an application's)."""
+    return Principal(UserId(user), frozenset({Scope.VOIP}), 0, 2**31 - 1, 0, "pstn")
+
+
+__all__ = ["TrunkCall", "phone_principal", "sip_cause", "telex_reason"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +95,7 @@ class TrunkCall:
         self.sip_id = sip_id
         self.trunk = trunk
         self.user = user  # the phone number's raw id this participant is in the call as
+        self.principal = phone_principal(user)
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self.client: LocalCallClient | None = None
         self.call: MediaCall | None = None
@@ -167,7 +176,7 @@ class TrunkCall:
         """The carrier's caller ``caller`` (raw id) rings ``callee`` (our number's raw id)."""
         await self._open()
         assert self.client is not None and self.bridge is not None
-        principal = self.client._principal
+        principal = self.principal
         joined = await self.gw.calling.start_call(principal, [callee], display_name=display_name, phone=True)
         await self._join(joined)
         call = self.call
@@ -232,7 +241,7 @@ class TrunkCall:
 
     async def _hold_in_telex(self, held: bool) -> None:
         assert self.call is not None and self.client is not None
-        calling, principal = self.gw.calling, self.client._principal
+        calling, principal = self.gw.calling, self.principal
         with contextlib.suppress(TelexError):  # the call changed meanwhile: its events say how
             if held:
                 await calling.hold(principal, self.call.id, self.call.participant_id)
@@ -269,7 +278,7 @@ class TrunkCall:
                 return
         assert self.client is not None
         try:
-            joined = await calling.accept(self.client._principal, call_id, participant_id)
+            joined = await calling.accept(self.principal, call_id, participant_id)
         except TelexError:  # Telex gave up in the same instant the carrier answered
             self.outcome = "answeredTooLate"
             self._sip(lambda now: self.gw.ua.hangup(self.sip_id, now))

@@ -28,10 +28,8 @@ from telex.automation.media.signaling import LocalCallClient
 from telex.calling import CallingService, EndReason
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
-from telex.core.ids import UserId
-from telex.identity import Principal, Scope
 from telex.numbers import NumbersService
-from telex.pstn.calls import TrunkCall
+from telex.pstn.calls import TrunkCall, phone_principal
 from telex.pstn.settings import SipSettings
 from telex.pstn.trunks import TrunkRouter
 from telex.realtime import Hub
@@ -63,10 +61,6 @@ def phone_number_of(uri: Uri) -> str | None:
     if not 2 <= len(digits) <= 15 or digits[0] == "0":
         return None
     return "+" + digits
-
-
-def _principal(user: str) -> Principal:
-    return Principal(UserId(user), frozenset({Scope.VOIP}), 0, 2**31 - 1, 0, "pstn")
 
 
 class PstnGateway:
@@ -138,7 +132,7 @@ class PstnGateway:
         return await RtpEndpoint.open(self.bind_host, clock=self.clock, port_range=ports)
 
     def local_client(self, user: str) -> LocalCallClient:
-        return LocalCallClient(self.calling, self._hub, _principal(user), self._rtc(user))
+        return LocalCallClient(self.calling, self._hub, phone_principal(user), self._rtc(user))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
