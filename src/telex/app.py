@@ -9,6 +9,8 @@
                                    ──► Doorbell ─► DeliveryRunner (webhooks, a lease per subscription)
                                                └─► PushNotifier (one lease) ─► Providers; Presence
                              ─► Telephony: phone numbers, SMS, carriers (simulated | SMPP)
+                             ─► PstnGateway (SIP trunks; Call Automation dials through it),
+                                started by Node.start()
              build_app(node) ─► FastAPI app: middleware, error mapping, routers, /realtime
 
 Routers receive the services they use as arguments; nothing looks services up at run time.
@@ -62,6 +64,7 @@ from telex.notifications import SOCKET_PATH, NotificationGateway, notifications_
 from telex.numbers.api import numbers_router
 from telex.opsmetrics import install_node_metrics
 from telex.presence import Presence, open_presence
+from telex.pstn import PstnGateway
 from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
 from telex.push.api import push_router
 from telex.realtime import Hub, RealtimeGateway
@@ -179,6 +182,30 @@ async def _open_automation(
     )  # fmt: skip
 
 
+def _open_pstn(
+    settings: Settings,
+    calling: CallingService,
+    hub: Hub,
+    telephony: Telephony,
+    automation: Automation | None,
+    clock: Clock,
+) -> PstnGateway:
+    """The SIP trunk gateway; its participants get the same WebRTC configuration (TURN) as
+    Call Automation's media, and Call Automation dials phone numbers through it."""
+    from aiortc import RTCConfiguration
+
+    engine = automation.engine if automation is not None else None
+    host = "127.0.0.1" if is_wildcard(settings.host) else settings.host
+    gateway = PstnGateway(
+        settings.sip, host=settings.sip.host or host, calling=calling, hub=hub, numbers=telephony.numbers,
+        engine=engine, rtc=engine.rtc_configuration if engine is not None else lambda _: RTCConfiguration(),
+        clock=clock,
+    )  # fmt: skip
+    if automation is not None:
+        automation.service.pstn = gateway
+    return gateway
+
+
 def _webhook_renderings(settings: Settings) -> list[Rendering]:
     """Every capability's Event Grid events. With Call Automation on, ``IncomingCall`` comes from
     it (carrying the ``incomingCallContext`` an application answers with), not from calling."""
@@ -221,6 +248,7 @@ class Node:
     # Set on SIGTERM (server.py): /readyz answers 503 while the node still serves, so a load
     # balancer stops sending it new work before it closes its listeners.
     draining: bool = False
+    pstn: PstnGateway | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
@@ -295,6 +323,9 @@ class Node:
             automation = await _open_automation(
                 settings, db, clock, backbone, calling, hub, identity, users, keyring, resolver
             )
+        pstn = None
+        if settings.sip.enabled:
+            pstn = _open_pstn(settings, calling, hub, telephony, automation, clock)
         demo = None
         if settings.demo.enabled:
             demo = await DemoService.open(
@@ -306,7 +337,7 @@ class Node:
             events=events, bus=bus, backbone=backbone, topics=topics, chat=chat, hub=hub, calling=calling,
             subscriptions=subscriptions, delivery=delivery, outbound=outbound, push=push, providers=providers,
             notifier=notifier, presence=presence, demo=demo, telephony=telephony,
-            automation=automation,
+            automation=automation, pstn=pstn,
         )  # fmt: skip
         install_node_metrics(registry, db, bus, hub, lambda: node.draining)
         return node
@@ -323,6 +354,8 @@ class Node:
                 self.settings.turn, self.turn_secrets, self.clock, self.settings.host, registry=self.registry
             )
             await self.turn.start()
+        if self.pstn is not None:
+            await self.pstn.start()
         self.start_background()
 
     def start_background(self) -> None:
@@ -359,6 +392,8 @@ class Node:
         return Readiness(not reason, checks, reason)
 
     async def close(self) -> None:
+        if self.pstn is not None:
+            await self.pstn.close()
         if self.telephony is not None:
             await self.telephony.close()
         if self.automation is not None:
@@ -398,7 +433,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     app.include_router(ops_router(node.keyring, node.registry, node.ready, hot))
     app.include_router(identity_router(node.identity, hmac, hot))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
-    app.include_router(calling_router(node.calling, bearer, hot))
+    app.include_router(calling_router(node.calling, bearer, hot, node.pstn))
     if node.subscriptions is not None:
         app.include_router(subscriptions_router(node.subscriptions, hmac))
     if node.push is not None and node.providers is not None:

@@ -33,6 +33,7 @@ from telex.demo.settings import DemoSettings
 from telex.identity import IdentitySettings
 from telex.notifications.settings import NotificationSettings
 from telex.numbers import NumbersSettings
+from telex.pstn.settings import SipSettings
 from telex.push import PushSettings
 from telex.realtime import RealtimeSettings
 from telex.sms import SmsSettings
@@ -112,6 +113,8 @@ class Settings(StrictSettings):
     numbers: NumbersSettings = NumbersSettings()
     sms: SmsSettings = SmsSettings()
     carriers: CarriersSettings = CarriersSettings()
+    # PSTN voice: the SIP trunk gateway (telex.pstn), on when a trunk is listed.
+    sip: SipSettings = SipSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
 

@@ -115,6 +115,15 @@ async def _start_turn(node: Node, settings: Settings) -> None:
     try:
         await node.start()
     except OSError as exc:
+        sip = settings.sip
+        if sip.enabled:  # first: the gateway starts after TURN, whose own ports are then taken
+            sip_host = sip.host or settings.host
+            for port, kind, setting in (
+                (sip.udp_port, socket.SOCK_DGRAM, "sip.udp_port"),
+                (sip.tcp_port, socket.SOCK_STREAM, "sip.tcp_port"),
+            ):
+                if port and busy_port(sip_host, port, kind):
+                    raise listen_error(sip_host, port, setting, exc) from exc
         turn = settings.turn
         hosts = turn.listen_addresses or (settings.host,)
         checks = [(turn.port, socket.SOCK_DGRAM, "turn.port, --turn-port")]
@@ -156,6 +165,11 @@ def _banner(settings: Settings, node: Node, http_port: int, https_port: int, tls
             lines.append(
                 "  warning: turn.allow_loopback_peers lets TURN clients reach this host's own services"
             )
+    if node.pstn is not None:
+        gw = node.pstn
+        tcp = f", tcp {gw.tcp_port}" if gw.tcp_port else ""
+        trunks = ", ".join(f"{t.name} {t.settings.host}" for t in gw.router.trunks)
+        lines.append(f"  SIP    {gw.bind_host}:{gw.udp_port} (udp{tcp}) trunks: {trunks}")
     if note:
         lines.append(f"  {note}")
     if is_wildcard(settings.host) and not settings.public_url and not settings.tls.hostnames:

@@ -46,7 +46,7 @@ from telex.automation.wire import (
     RemoveParticipantRequest,
     TransferToParticipantRequest,
 )
-from telex.calling import Call, CallingService, CallTx, Joined, Leg, LegState
+from telex.calling import Call, CallingService, CallTx, Joined, Leg, LegState, PhoneDialer
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
@@ -56,11 +56,14 @@ from telex.identity import IdentityService, Principal, Scope
 from telex.store.database import Database
 from telex.webhooks.outbound import DestinationGuard, DestinationRefused
 
-__all__ = ["AutomationService", "not_implemented"]
+__all__ = ["AutomationService", "PstnDialer", "not_implemented"]
 
 log = logging.getLogger(__name__)
 
 _JOINED = (LegState.CONNECTING, LegState.CONNECTED, LegState.ON_HOLD)
+
+
+PstnDialer = PhoneDialer  # the PSTN gateway, as Call Automation sees it
 
 
 def not_implemented(what: str) -> TelexError:
@@ -111,6 +114,7 @@ class AutomationService:
         self.engine = engine
         self.app_user = app_user
         self._uris: dict[str, str] = {}  # connection → its callback URI, for media callbacks
+        self.pstn: PstnDialer | None = None  # the PSTN gateway, when a trunk is configured
 
     # helpers -----------------------------------------------------------------------------------------
     def check_uri(self, uri: str, field: str = "callbackUri") -> str:
@@ -258,7 +262,12 @@ class AutomationService:
         uri = self.check_uri(req.callbackUri)
         if req.mediaStreamingOptions or req.transcriptionOptions:
             raise _needs_ai("Media streaming and transcription")
-        targets = [self._user(raw_id(t, "targets")) for t in req.targets]
+        raws = [raw_id(t, "targets") for t in req.targets]
+        phones = [r for r in raws if is_phone(r)]
+        caller_id = ""
+        if phones:
+            caller_id = await self._check_pstn(req.sourceCallerIdNumber, phones)
+        targets = [r if is_phone(r) else self._user(r) for r in raws]
         source = self._user(raw_id(req.source, "source")) if req.source else self.app_user
         details: dict[str, Any] = {"targets": targets}
         if req.sourceDisplayName:
@@ -267,10 +276,27 @@ class AutomationService:
         principal = _principal(source)
         async with self._joining(principal) as client:
             joined = await self.calling.start_call(
-                principal, targets, display_name=req.sourceDisplayName, on_saving=self._saver(conn)
-            )
+                principal, targets, display_name=req.sourceDisplayName, on_saving=self._saver(conn),
+                phone=bool(phones),
+            )  # fmt: skip
             await self._start_media(client, conn, joined)
+        if self.pstn is not None:
+            for leg in joined.call.legs:
+                if is_phone(leg.user_id) and leg.state is LegState.RINGING:
+                    await self.pstn.dial(joined.call.id, leg.id, leg.user_id[2:], caller_id)
         return self.properties(conn, joined.call)
+
+    async def _check_pstn(self, caller: dict[str, Any] | None, phones: list[str]) -> str:
+        """The caller id for calls to ``phones``: ACS requires ``sourceCallerIdNumber`` (400
+        without), a number of this resource that may place calls (403 otherwise)."""
+        if self.pstn is None:
+            raise _pstn()
+        value = caller.get("value") if isinstance(caller, dict) else None
+        if not isinstance(value, str) or not value:
+            raise TelexError(ErrorCode.VALIDATION_FAILED, "Calls to phone numbers need sourceCallerIdNumber.")
+        for raw in phones:
+            await self.pstn.check_outbound(value, raw[2:])
+        return value
 
     async def connect(self, req: ConnectRequest) -> dict[str, Any]:
         uri = self.check_uri(req.callbackUri)

@@ -215,9 +215,16 @@ class IncomingCallIssuer:
     async def __call__(self, tx: CallTx, call: Call, now: float) -> list[DomainEvent]:
         out = []
         caller = next((x for x in call.legs if x.user_id == call.caller_id), None)
+        # A phone number rings as an IncomingCall only when the trunk brought the call to it (a
+        # call the PSTN gateway starts); a phone number Telex dials rings at the carrier instead.
+        from_trunk = call.caller_id.startswith("4:") and any(
+            e.kind is EffectKind.CALL_STARTED for e in call.effects
+        )
         for effect in call.effects:
             leg = effect.leg
             if effect.kind is not EffectKind.LEG_ADDED or leg is None or leg.state is not LegState.RINGING:
+                continue
+            if leg.user_id.startswith("4:") and not from_trunk:
                 continue
             expires = leg.ring_deadline if leg.ring_deadline is not None else now + 60
             data = {

@@ -103,6 +103,8 @@ def _failure(leg: Leg) -> dict[str, Any]:
         return result(487, 0, "The invitation was canceled.")
     if reason is EndReason.MISSED:
         return result(408, 0, "The participant did not answer.")
+    if reason is EndReason.BUSY:
+        return result(486, 0, "The participant is busy.")
     return result(480, 0, f"The participant is unavailable ({reason.value if reason else 'gone'}).")
 
 

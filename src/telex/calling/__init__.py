@@ -10,7 +10,7 @@ What other capabilities and the composition root may use is exported here; the r
 from telex.calling.events import CALL_TOPIC_PREFIX, CallEvent, call_payload
 from telex.calling.machine import Call, EffectKind, EndReason, Leg, LegState
 from telex.calling.repository import CallStore, CallTx, SaveHook
-from telex.calling.service import CALL_SCOPES, CallingService, Joined, OnSaving
+from telex.calling.service import CALL_SCOPES, CallingService, Joined, OnSaving, PhoneDialer
 from telex.calling.settings import CallingSettings
 from telex.calling.webhooks import RENDERINGS as WEBHOOK_RENDERINGS
 
@@ -30,6 +30,7 @@ __all__ = [
     "Leg",
     "LegState",
     "OnSaving",
+    "PhoneDialer",
     "SaveHook",
     "call_payload",
 ]

@@ -6,7 +6,8 @@ service commits together with its event; the event reaches the other participant
 ``/realtime`` like every other event. So signaling gets the REST boundary's authentication,
 validation, error codes and idempotent retries for free, and the gateway stays one-way.
 
-    POST /calling/calls                                   start a 1:1 or direct group call
+    POST /calling/calls                                   start a 1:1 or direct group call (users,
+                                                          or phone numbers through the PSTN gateway)
     POST /calling/groups/{groupId}/:join                  join (or start) a group call
     GET  /calling/calls/{callId}                          the call, for its participants
     POST /calling/calls/{callId}/participants/{pid}/:accept | :decline | :hangUp | :hold | :resume
@@ -21,8 +22,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 
 from telex.calling.events import call_payload
-from telex.calling.machine import Call
-from telex.calling.service import CALL_SCOPES, CallingService, Joined
+from telex.calling.machine import Call, LegState
+from telex.calling.service import CALL_SCOPES, CallingService, Joined, PhoneDialer
 from telex.calling.wire import (
     AcceptRequest,
     CallModel,
@@ -34,6 +35,8 @@ from telex.calling.wire import (
     SignalRequest,
     StartCallRequest,
 )
+from telex.chat.wire import IdentifierModel
+from telex.core.errors import ErrorCode, TelexError
 from telex.identity import Principal
 from telex.web.auth import BearerAuth
 from telex.web.body import body_doc, read_json
@@ -59,7 +62,21 @@ def _joined(joined: Joined) -> dict[str, Any]:
     return body
 
 
-def calling_router(service: CallingService, bearer: BearerAuth, lean: LeanRoutes) -> APIRouter:
+async def _check_phones(pstn: PhoneDialer, caller: IdentifierModel | None, phones: list[str]) -> str:
+    """The caller id for calls to ``phones`` (``alternateCallerId``): 400 without one, 403 for
+    one the resource may not call from, or for a destination no trunk may call."""
+    raw = caller.raw() if caller is not None else ""
+    if not raw.startswith("4:+"):
+        raise TelexError(ErrorCode.VALIDATION_FAILED, "Calls to phone numbers need alternateCallerId.")
+    for target in phones:
+        await pstn.check_outbound(raw[2:], target[2:])
+    return raw[2:]
+
+
+def calling_router(
+    service: CallingService, bearer: BearerAuth, lean: LeanRoutes, pstn: PhoneDialer | None = None
+) -> APIRouter:
+    """``pstn``: the gateway phone-number targets are dialled through (None: 501 for them)."""
     router = APIRouter(tags=["calling"], responses=_ERRORS)
     authenticate = bearer.require(*sorted(CALL_SCOPES))
     auth = Depends(authenticate)
@@ -72,7 +89,16 @@ def calling_router(service: CallingService, bearer: BearerAuth, lean: LeanRoutes
         body = await read_json(request, StartCallRequest)
         assert body is not None
         targets = [t.raw() for t in body.targets]
-        joined = await service.start_call(principal, targets, video=body.video, display_name=body.displayName)
+        # Without a PSTN gateway phone numbers are not callable targets (400, as before).
+        phones = [t for t in targets if t.startswith("4:")] if pstn is not None else []
+        caller_id = await _check_phones(pstn, body.alternateCallerId, phones) if pstn and phones else ""
+        joined = await service.start_call(
+            principal, targets, video=body.video, display_name=body.displayName, phone=bool(phones)
+        )
+        if pstn is not None and phones:
+            for leg in joined.call.legs:
+                if leg.user_id.startswith("4:") and leg.state is LegState.RINGING:
+                    await pstn.dial(joined.call.id, leg.id, leg.user_id[2:], caller_id)
         return _joined(joined)
 
     @router.post(

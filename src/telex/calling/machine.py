@@ -90,6 +90,8 @@ class EndReason(StrEnum):
     CONNECTION_LOST = "connectionLost"  # its client stopped sending keep-alives
     REMOVED = "removed"  # a trusted service (Call Automation) took it out of the call
     REDIRECTED = "redirected"  # its invitation went to another user instead
+    BUSY = "busy"  # a phone number's line was busy (SIP 486, 600)
+    UNAVAILABLE = "unavailable"  # the phone network could not reach the number (404, 5xx …)
 
 
 class LegInput(Enum):
@@ -373,6 +375,15 @@ class Call:
         if leg.state is not _R:
             raise TelexError(ErrorCode.CONFLICT, "The invitation is no longer ringing.")
         self._step(leg, LegInput.CALL_OVER, now, "", EndReason.CANCELLED)
+        self._settle(now)
+
+    def end_invitation(self, leg_id: str, reason: EndReason, *, now: float) -> None:
+        """The network answered a ringing invitee's invitation for it (a phone number: busy,
+        declined, no answer, unreachable): it ends with ``reason`` (409 unless it rings)."""
+        leg = self.leg(leg_id)
+        if leg.state is not _R:
+            raise TelexError(ErrorCode.CONFLICT, "The invitation is no longer ringing.")
+        self._step(leg, LegInput.CALL_OVER, now, "", reason)
         self._settle(now)
 
     def remove(self, leg_id: str, *, now: float) -> None:

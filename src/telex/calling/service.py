@@ -11,13 +11,14 @@ whether it exists, is visible only to its participants: anyone else gets the sam
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from telex.calling.events import CallEvent, call_topic, leg_topic, signal_event
-from telex.calling.machine import Call, Leg, LegState, Role, call_not_found
+from telex.calling.machine import Call, EndReason, Leg, LegState, Role, call_not_found
 from telex.calling.repository import CallStore, CallTx
 from telex.calling.settings import CallingSettings
 from telex.core.clock import Clock
@@ -26,7 +27,7 @@ from telex.core.ids import identifier_kind
 from telex.events.model import DomainEvent
 from telex.identity import Principal, Scope
 
-__all__ = ["CALL_SCOPES", "CallingService", "Joined", "OnSaving"]
+__all__ = ["CALL_SCOPES", "CallingService", "Joined", "OnSaving", "PhoneDialer", "callable_target"]
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,28 @@ def _new_id() -> str:
 def _require(principal: Principal, scopes: Iterable[Scope]) -> None:
     if principal.scopes.isdisjoint(scopes):
         raise TelexError(ErrorCode.FORBIDDEN, "The access token does not grant this operation.")
+
+
+class PhoneDialer(Protocol):
+    """The PSTN gateway, as those who ring phone numbers see it (set by the composition root)."""
+
+    async def check_outbound(self, caller_id: str, target: str) -> None:
+        """Raise ``TelexError`` unless ``caller_id`` (E.164) may call ``target`` (E.164): 403 for
+        a caller id this resource does not own with outbound calling, or a refused destination."""
+
+    async def dial(self, call_id: str, participant_id: str, target: str, caller_id: str) -> None:
+        """Call ``target`` through a trunk for the ringing participant ``participant_id``."""
+
+
+_PHONE = re.compile(r"^4:\+[1-9][0-9]{1,14}$")
+
+
+def callable_target(raw: str, *, phone: bool = False) -> bool:
+    """A communication user, or (for the PSTN gateway and Call Automation, ``phone``) a phone
+    number's raw id ``4:+E.164``."""
+    if raw.startswith("8:acs:") and len(raw) <= 128:
+        return True
+    return phone and _PHONE.match(raw) is not None
 
 
 def _display_name(value: str | None) -> str | None:
@@ -97,17 +120,19 @@ class CallingService:
         video: bool = False,
         display_name: str | None = None,
         on_saving: OnSaving | None = None,
+        phone: bool = False,
     ) -> Joined:
         """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation).
 
-        Needs ``voip`` (403 otherwise). Targets must be other communication users (400), at most
-        ``max_participants - 1`` of them (409 ``CallFull``). Whether a target exists is not
-        revealed: an invitation to nobody rings until it is ``missed``.
+        Needs ``voip`` (403 otherwise). Targets must be other communication users (400), or
+        phone numbers when a trusted caller (the PSTN gateway, Call Automation) says ``phone``;
+        at most ``max_participants - 1`` of them (409 ``CallFull``). Whether a target exists is
+        not revealed: an invitation to nobody rings until it is ``missed``.
         """
         _require(principal, {Scope.VOIP})
         wanted = list(dict.fromkeys(targets))
         for raw in wanted:
-            if not raw.startswith("8:acs:") or len(raw) > 128 or raw == principal.user_id:
+            if not callable_target(raw, phone=phone) or raw == principal.user_id:
                 raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {raw[:140]!r}.")
         now = self._clock.now()
         caller = Leg(self._new_id(), principal.user_id, Role.CALLER, LegState.CONNECTING, now)
@@ -379,6 +404,10 @@ class CallingService:
         return await self._system(
             call_id, lambda c, t: c.cancel_invite(participant_id, now=t), participant_id, on_saving
         )
+
+    async def end_invitation(self, call_id: str, participant_id: str, reason: EndReason) -> Call:
+        """The phone network's answer to a ringing phone number (``Call.end_invitation``)."""
+        return await self._system(call_id, lambda c, t: c.end_invitation(participant_id, reason, now=t))
 
     async def remove(self, call_id: str, participant_id: str, *, on_saving: OnSaving | None = None) -> Call:
         apply: Callable[[Call, float], object] = lambda c, t: c.remove(participant_id, now=t)  # noqa: E731

@@ -3,9 +3,17 @@ private to its SDKs, so these follow the ACS Calling SDK's names where it has th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictBool,
+    StrictInt,
+    model_serializer,
+)
 
 from telex.chat.wire import IdentifierModel
 
@@ -33,6 +41,9 @@ class StartCallRequest(_In):
     targets: list[IdentifierModel] = Field(min_length=1, max_length=31)
     video: StrictBool = False
     displayName: str | None = Field(default=None, max_length=256)
+    # The ACS Calling SDK's option for calls to phone numbers: the caller id they see, a number
+    # of the resource with outbound calling.
+    alternateCallerId: IdentifierModel | None = None
 
 
 class JoinGroupRequest(_In):
@@ -76,9 +87,17 @@ class DataChannelRequest(_In):
 
 
 class CommunicationIdentifierKind(BaseModel):
+    """A user (``communicationUserId``) or a phone number (``phoneNumber``), as the ACS JS SDKs
+    have them; the other key is absent, not null."""
+
     kind: str
-    communicationUserId: str
+    communicationUserId: str | None = None
+    phoneNumber: str | None = None
     rawId: str
+
+    @model_serializer(mode="wrap")
+    def _present(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class ParticipantModel(BaseModel):

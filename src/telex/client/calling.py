@@ -656,13 +656,24 @@ class CallClient:
         return call
 
     async def start_call(
-        self, users: list[str], *, audio: AudioSource | None = None, video: bool = False
+        self,
+        users: list[str],
+        *,
+        audio: AudioSource | None = None,
+        video: bool = False,
+        caller_id: str | None = None,
     ) -> Call:
-        """Ring ``users`` (communication user ids); media starts when one answers."""
-        targets = [{"communicationUser": {"id": u}} for u in users]
-        body = await self._post(
-            "/calling/calls", {"targets": targets, "video": video, "displayName": self.display_name}
-        )
+        """Ring ``users`` (communication user ids, or phone numbers ``+E.164`` when the server has
+        a SIP trunk: then ``caller_id`` is the resource's number they see); media starts when one
+        answers."""
+        targets = [
+            {"phoneNumber": {"value": u}} if u.startswith("+") else {"communicationUser": {"id": u}}
+            for u in users
+        ]
+        request: dict[str, Any] = {"targets": targets, "video": video, "displayName": self.display_name}
+        if caller_id is not None:
+            request["alternateCallerId"] = {"phoneNumber": {"value": caller_id}}
+        body = await self._post("/calling/calls", request)
         call = self._register(body["call"]["callId"], body["participantId"])
         await call._joined(body, audio)
         return call

@@ -31,5 +31,8 @@ def parse_user_id(raw: str, resource: ResourceId) -> UserId | None:
 
 
 def identifier_kind(user: str) -> dict[str, str]:
-    """A ``CommunicationIdentifierKind`` as the ACS JS SDKs have it (plus ``rawId``)."""
+    """A ``CommunicationIdentifierKind`` as the ACS JS SDKs have it (plus ``rawId``): a
+    communication user, or a phone number (raw id ``4:+E.164``, a PSTN participant)."""
+    if user.startswith("4:"):
+        return {"kind": "phoneNumber", "phoneNumber": user[2:], "rawId": user}
     return {"kind": "communicationUser", "communicationUserId": user, "rawId": user}

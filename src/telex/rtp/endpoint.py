@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
 from typing import Any
 
 from telex.core.clock import Clock, SystemClock
@@ -49,6 +50,9 @@ class RtpEndpoint:
         self._rtp: asyncio.DatagramTransport | None = None
         self._rtcp: asyncio.DatagramTransport | None = None
         self._outbound = bytearray()
+        # When set, the pacer asks it for each frame (``size`` bytes, or None: nothing to say)
+        # instead of taking ``send_audio``'s buffer: a mixer of several sources pulls at our rate.
+        self.pull: Callable[[int], bytes | None] | None = None
         self._pacer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -153,7 +157,11 @@ class RtpEndpoint:
             now = self.clock.monotonic()
             size = 2 * session.config.samples_per_frame
             frame: bytes | None = None
-            if len(self._outbound) >= size:
+            if self.pull is not None:
+                frame = self.pull(size)
+                if frame is None and self.send_silence:
+                    frame = bytes(size)
+            elif len(self._outbound) >= size:
                 frame = bytes(self._outbound[:size])
                 del self._outbound[:size]
             elif self._outbound:

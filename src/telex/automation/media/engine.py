@@ -84,6 +84,10 @@ class MediaEngine:
     def busy(self) -> int:
         return self._busy
 
+    def rtc_configuration(self, user: str) -> RTCConfiguration:
+        """What a server-side participant ``user`` connects with (TURN credentials, policy)."""
+        return self._rtc(user)
+
     def _rtc(self, user: str) -> RTCConfiguration:
         servers = []
         if self._turn.enabled:
@@ -165,6 +169,24 @@ class MediaEngine:
         )
         await self._backbone.ephemeral(event)
 
+    def key_pressed(self, call_id: str, participant_id: str, key: str) -> None:
+        """A key ``participant_id`` of ``call_id`` pressed (RFC 4733 from a trunk): every media
+        session of this node in that call hears it. The gateway leg and the application's session
+        are on one node when a single node runs; across nodes the key goes over the backbone."""
+        local = [s for s in self.sessions.values() if s.call_id == call_id]
+        for session in local:
+            session.key_pressed(participant_id, key)
+        if not local:
+            event = DomainEvent(
+                MEDIA_COMMAND,
+                f"{TOPIC_PREFIX}{call_id}",
+                {"call": call_id, "key": {"participant": participant_id, "key": key}},
+                self._clock.now(),
+            )
+            task = asyncio.ensure_future(self._backbone.ephemeral(event))
+            self._runs.add(task)
+            task.add_done_callback(self._runs.discard)
+
     # EventSink: commands for sessions of this node, from other nodes -----------------------------
     def committed(self, events: list[DomainEvent]) -> None:
         return None
@@ -174,6 +196,12 @@ class MediaEngine:
 
     def ephemeral(self, event: DomainEvent) -> None:
         if event.type != MEDIA_COMMAND:
+            return
+        key = event.data.get("key")
+        if isinstance(key, dict):
+            for s in [s for s in self.sessions.values() if s.call_id == event.data.get("call")]:
+                with contextlib.suppress(ValueError):
+                    s.key_pressed(str(key.get("participant")), str(key.get("key")))
             return
         session = self.sessions.get(str(event.data.get("connection")))
         if session is not None and isinstance(event.data.get("command"), dict):

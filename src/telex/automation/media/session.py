@@ -224,6 +224,14 @@ class MediaSession:
                 log.exception("media callbacks of %s could not be recorded", self.connection_id)
 
     # commands --------------------------------------------------------------------------------------
+    def key_pressed(self, participant_id: str, key: str) -> None:
+        """A key the participant pressed, known from signaling (RFC 4733 on a trunk): it counts
+        like a tone the detector heard, on the beat's clock."""
+        self.core.key_pressed(participant_id, key, asyncio.get_running_loop().time())
+        events = self.core.events()
+        if events:
+            self._emits.put_nowait(events)
+
     def participants_of(self, raw_ids: list[str]) -> frozenset[str]:
         wanted = set(raw_ids)
         return frozenset(

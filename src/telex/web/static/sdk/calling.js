@@ -117,13 +117,17 @@ export class CallAgent extends Emitter {
   }
 
   /**
-   * Ring users (`[{ communicationUserId }]`); media starts when one answers.
+   * Ring users (`[{ communicationUserId }]`) or phone numbers (`[{ phoneNumber: "+1…" }]`, with
+   * `options.alternateCallerId: { phoneNumber }`, a number of the resource); media starts when
+   * one answers.
    * @returns {Promise<Call>} a call in state Ringing
    */
   async startCall(targets, options = {}) {
     const list = Array.isArray(targets) ? targets : [targets];
     if (!list.length) throw new TelexError("InvalidArgument", "startCall needs at least one target.");
-    return this._place("/calling/calls", { targets: list.map(toWireIdentifier) }, options);
+    const body = { targets: list.map(toWireIdentifier) };
+    if (options.alternateCallerId) body.alternateCallerId = toWireIdentifier(options.alternateCallerId);
+    return this._place("/calling/calls", body, options);
   }
 
   /** Hang up every call and stop listening. */

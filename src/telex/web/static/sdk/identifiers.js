@@ -7,6 +7,10 @@
 export function rawIdOf(identifier) {
   if (typeof identifier === "string") return identifier;
   if (!identifier) return "";
+  if (identifier.phoneNumber && !identifier.rawId) {
+    const value = typeof identifier.phoneNumber === "string" ? identifier.phoneNumber : identifier.phoneNumber.value;
+    return `4:${value}`;
+  }
   return identifier.rawId || identifier.communicationUserId || identifier.communicationUser?.id || "";
 }
 

@@ -35,6 +35,8 @@ export declare class TelexError extends Error {
 
 // identity ------------------------------------------------------------------------------------
 export interface CommunicationUserIdentifier { communicationUserId: string }
+/** A phone number (E.164), as the ACS JS SDKs take it. */
+export interface PhoneNumberIdentifier { phoneNumber: string }
 export interface CommunicationUserKind { kind: "communicationUser"; communicationUserId: string; rawId: string }
 export interface PhoneNumberKind { kind: "phoneNumber"; phoneNumber: string; rawId: string }
 export type CommunicationIdentifierKind = CommunicationUserKind | PhoneNumberKind;
@@ -203,7 +205,11 @@ export declare class CallAgent extends Emitter<{
   readonly identifier?: CommunicationUserKind;
   /** @throws TelexError PermissionDenied, DeviceNotFound, CallFull, Forbidden, ValidationFailed */
   join(locator: { groupId: string }, options?: MediaOptions): Promise<Call>;
-  startCall(targets: CommunicationUserIdentifier[] | CommunicationUserIdentifier, options?: MediaOptions): Promise<Call>;
+  /** Phone numbers need `alternateCallerId` (a number of the resource) and a SIP trunk on the server. */
+  startCall(
+    targets: (CommunicationUserIdentifier | PhoneNumberIdentifier)[] | CommunicationUserIdentifier | PhoneNumberIdentifier,
+    options?: MediaOptions & { alternateCallerId?: PhoneNumberIdentifier },
+  ): Promise<Call>;
   dispose(): Promise<void>;
 }
 

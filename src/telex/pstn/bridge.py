@@ -1,0 +1,117 @@
+"""The media of one trunk call: its RTP endpoint (G.711 to the carrier) joined to its Telex
+participant (an aiortc peer of every other participant in the call).
+
+    carrier ─RTP─► RtpEndpoint ─► jitter buffer, re-clocked 20 ms frames (8 kHz PCM)
+                                   └─► TrunkTrack.recv() ─► aiortc ─► Opus ─► the others
+    the others ─► aiortc ─► frames per participant ─► resample to 8 kHz mono ─► inbox[pid]
+                                   RtpEndpoint's pacer, every ptime ─► pull(): mix of the inboxes
+    carrier ─RFC 4733─► DtmfStarted ─► on_key(digit)   (Call Automation's recognizers)
+
+The pacer pulls instead of being pushed so that two participants (a bot and an agent) are
+mixed into one stream at the trunk's rate, not sent one after the other at twice it; an inbox
+holds at most 200 ms, so a participant whose frames come in bursts loses the oldest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+import logging
+from collections.abc import Callable
+
+import av
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from telex.automation.media.audio import mix
+from telex.client.calling import Call
+from telex.rtp import DtmfStarted, RtpEndpoint
+
+__all__ = ["Bridge", "TrunkTrack"]
+
+log = logging.getLogger(__name__)
+
+RATE = 8000
+_INBOX_MAX = 2 * RATE // 5  # 200 ms of 16-bit samples
+
+
+class TrunkTrack(MediaStreamTrack):
+    """What the carrier's side says, as frames for the call's peer connections. Before the
+    trunk's media starts (ringing) it waits; the pacer then sets the pace."""
+
+    kind = "audio"
+
+    def __init__(self, rtp: RtpEndpoint) -> None:
+        super().__init__()
+        self._rtp = rtp
+        self._pts = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        frame = await self._rtp.read_frame()
+        samples = len(frame.pcm) // 2
+        out = av.AudioFrame(format="s16", layout="mono", samples=samples)
+        out.planes[0].update(frame.pcm)
+        out.sample_rate, out.pts, out.time_base = RATE, self._pts, fractions.Fraction(1, RATE)
+        self._pts += samples
+        return out
+
+
+class Bridge:
+    def __init__(self, rtp: RtpEndpoint, on_key: Callable[[str], None]) -> None:
+        self.rtp = rtp
+        self.track = TrunkTrack(rtp)
+        self.frames_to_trunk = 0
+        self.keys: list[str] = []
+        self._on_key = on_key
+        self._inbox: dict[str, bytearray] = {}
+        self._resamplers: dict[str, av.AudioResampler] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        rtp.pull = self._pull
+
+    def start(self, call: Call) -> None:
+        """Carry ``call``'s audio to the trunk, and the trunk's digits to ``on_key``."""
+        self._tasks = [asyncio.create_task(self._read(call)), asyncio.create_task(self._dtmf())]
+
+    def _pull(self, size: int) -> bytes | None:
+        ready = [box for box in self._inbox.values() if len(box) >= size]
+        if not ready:
+            return None
+        frames = []
+        for box in ready:
+            frames.append(bytes(box[:size]))
+            del box[:size]
+        self.frames_to_trunk += 1
+        return mix(frames)
+
+    async def _read(self, call: Call) -> None:
+        async for pid, frame in call.audio_frames():
+            rs = self._resamplers.get(pid)
+            if rs is None:
+                rs = self._resamplers[pid] = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+            box = self._inbox.setdefault(pid, bytearray())
+            for chunk in rs.resample(frame):
+                box += bytes(chunk.planes[0])[: chunk.samples * 2]
+            if len(box) > _INBOX_MAX:
+                del box[: len(box) - _INBOX_MAX]
+
+    async def _dtmf(self) -> None:
+        while True:
+            event = await self.rtp.dtmf.get()
+            if isinstance(event, DtmfStarted):
+                self.keys.append(event.digit)
+                try:
+                    self._on_key(event.digit)
+                except Exception:  # a recognizer's trouble must not stop the digits that follow
+                    log.exception("DTMF %s could not be delivered", event.digit)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.track.stop()
+        await self.rtp.close()
