@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
 
 from telex import __version__
 from telex.automation import WEBHOOK_RENDERINGS as AUTOMATION_WEBHOOKS
@@ -87,6 +88,7 @@ from telex.web.cors import Cors, OriginPolicy
 from telex.web.errors import install_error_handlers
 from telex.web.lean import LeanRoutes, TelexApp
 from telex.web.middleware import AccessLog, HttpMetrics, RequestContextMiddleware
+from telex.web.routes_admin import admin_app
 from telex.web.routes_home import home_router
 from telex.web.routes_ops import Readiness, ops_router
 from telex.web.routes_sdk import sdk_router
@@ -101,7 +103,7 @@ from telex.webhooks import (
     build_client,
 )
 
-__all__ = ["Node", "access_key_override", "build_app"]
+__all__ = ["Node", "access_key_override", "build_admin_app", "build_app"]
 
 
 def access_key_override(settings: Settings, environ: dict[str, str] | None = None) -> bytes | None:
@@ -430,7 +432,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     hot = LeanRoutes()
     hmac = HmacAuth(node.keyring, node.clock, settings.identity.hmac_skew_seconds)
     bearer = BearerAuth(node.verifier)
-    app.include_router(ops_router(node.keyring, node.registry, node.ready, hot))
+    app.include_router(ops_router(node.keyring, node.ready, hot))
     app.include_router(identity_router(node.identity, hmac, hot))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
     app.include_router(calling_router(node.calling, bearer, hot, node.pstn))
@@ -485,6 +487,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         max_body_bytes=settings.http.max_body_bytes,
         metrics=node.http_metrics,
         access_log=access_log,
+        hsts_seconds=settings.http.hsts_max_age_seconds,
     )
     cors = functools.partial(Cors, policy=origins, max_age=settings.http.cors_max_age_seconds)
     # Added first, so it runs inside the request context (request id, log line, metrics), on
@@ -494,3 +497,8 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     if lean:
         app.enable_lean(hot, lambda inner: context(cors(inner)))
     return app
+
+
+def build_admin_app(node: Node) -> ASGIApp:
+    """The admin listener's app: ``/metrics`` and the health probes (web/routes_admin.py)."""
+    return admin_app(node.registry, node.ready, node.settings.http.metrics_token)

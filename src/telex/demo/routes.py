@@ -146,6 +146,5 @@ def _static(path: Path | None) -> FileResponse:
         raise TelexError(ErrorCode.NOT_FOUND, "Not found.")
     response = FileResponse(path, headers={"Cache-Control": "no-cache"})
     if path.suffix == ".html":
-        response.headers["Content-Security-Policy"] = _CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = _CSP  # nosniff: the middleware, everywhere
     return response
