@@ -26,6 +26,7 @@ import functools
 import logging
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -47,6 +48,7 @@ from telex.chat import WEBHOOK_RENDERINGS as CHAT_WEBHOOKS
 from telex.chat.api import chat_router
 from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
+from telex.core.ids import parse_user_id
 from telex.demo.routes import demo_router
 from telex.demo.service import DemoService
 from telex.events.audience import TopicScopes
@@ -82,6 +84,7 @@ from telex.subscriptions import (
 from telex.subscriptions.api import subscriptions_router
 from telex.tls import server_tls
 from telex.turn.api import relay_router
+from telex.turn.core import UserCheck, UserVerdict
 from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.cors import Cors, OriginPolicy
@@ -349,12 +352,36 @@ class Node:
         configured = self.settings.turn.secrets
         return tuple(s.encode() for s in configured) if configured else self.keyring.state.turn_secrets
 
+    def turn_users(self) -> tuple[UserCheck, Callable[[str], Awaitable[object]]]:
+        """TURN's user check and lookup (``telex.turn.core``): a credential of this resource's
+        user is good while the user is live and its tokens of the credential's generation are not
+        revoked, as the token verifier sees it (its cache, ≤ 1 s old). Other names (``anonymous``,
+        a relay's own users) have no tokens to revoke."""
+
+        def check(user_id: str, generation: int | None) -> UserVerdict:
+            user = parse_user_id(user_id, self.keyring.state.resource_id)
+            if user is None:
+                return UserVerdict.LIVE
+            state = self.verifier.cached_user_state(user)
+            if state is None:
+                return UserVerdict.UNKNOWN
+            live = state[1] and state[0] == (generation or 0)
+            return UserVerdict.LIVE if live else UserVerdict.REFUSED
+
+        async def lookup(user_id: str) -> object:
+            user = parse_user_id(user_id, self.keyring.state.resource_id)
+            return await self.verifier.user_state(user) if user is not None else None
+
+        return check, lookup
+
     async def start(self) -> None:
         """Start the node's listeners besides HTTP (TURN) and its periodic work (keyring refresh)."""
         if self.settings.turn.enabled:
+            check, lookup = self.turn_users()
             self.turn = TurnServer(
-                self.settings.turn, self.turn_secrets, self.clock, self.settings.host, registry=self.registry
-            )
+                self.settings.turn, self.turn_secrets, self.clock, self.settings.host,
+                registry=self.registry, users=check, lookup=lookup,
+            )  # fmt: skip
             await self.turn.start()
         if self.pstn is not None:
             await self.pstn.start()
