@@ -58,33 +58,36 @@ async def healthz(server: LiveServer) -> int:
 
 
 async def test_header_flood_is_cut_off_and_memory_stays_flat(server: LiveServer) -> None:
-    """Item 5: 8 connections streaming headers without end. Each gets 431 after at most the
-    head limit (32 KiB) plus one read, and the server's memory barely moves (it grew by 496 MiB
-    for 8 × 64 MiB before)."""
+    """Item 5: 8 connections streaming headers without end. Each is cut off after at most the
+    head limit (32 KiB) plus a read and a lingering close, and the server's memory barely moves
+    (it grew by 496 MiB for 8 x 64 MiB before, and kept 416 MiB)."""
     assert server.proc is not None
     before = rss_mib(server.proc.pid)
     chunk = b"a" * 65536  # one header value that never ends
 
-    async def flood(i: int) -> tuple[int, bytes]:
-        reader, writer = await connect(server, f"127.0.0.{10 + i}")
-        answer = asyncio.create_task(closed_by_server(reader, 15))
+    async def flood(i: int) -> int:
+        _, writer = await connect(server, f"127.0.0.{10 + i}")
         sent = 0
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Flood: ")
         with contextlib.suppress(ConnectionError):
             while sent < 64 << 20:  # 64 MiB each unless the server stops it first
                 writer.write(chunk)
                 await writer.drain()
-                await asyncio.sleep(0)  # the reader reads what comes back meanwhile
                 sent += len(chunk)
         writer.close()
-        return sent, await answer
+        return sent
 
-    results = await asyncio.gather(*(flood(i) for i in range(8)))
-    for sent, response in results:
-        assert response.startswith(b"HTTP/1.1 431 "), response[:100]
-        assert sent < 32 << 20  # cut off long before the end
+    sent = await asyncio.wait_for(asyncio.gather(*(flood(i) for i in range(8))), 30)
+    assert max(sent) < 16 << 20  # cut off long before the end (kernel buffers hold a few MiB)
     assert rss_mib(server.proc.pid) - before < 24
     assert await healthz(server) == 200
+
+
+async def test_oversized_head_gets_431(server: LiveServer) -> None:
+    reader, writer = await connect(server, "127.0.0.19")
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"b" * 40_000 + b"\r\n\r\n")
+    assert (await closed_by_server(reader, 5)).startswith(b"HTTP/1.1 431 ")
+    writer.close()
 
 
 async def test_request_line_and_header_count_limits(server: LiveServer) -> None:

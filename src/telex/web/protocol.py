@@ -144,6 +144,7 @@ class TelexHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._heads = 0  # heads completed so far (to tell where a head began)
         self._header_count = 0
+        self._header_size = 0
         self._timer: asyncio.TimerHandle | None = None
         self._lingering = -1  # bytes dropped since a refusal (-1: none)
 
@@ -223,6 +224,7 @@ class TelexHttpProtocol(HttpToolsProtocol):
         super().on_message_begin()
         self._in_head = True
         self._header_count = 0
+        self._header_size = 0
         if self._timer is None:
             self._arm(self.guard.settings.header_timeout_seconds, "header_timeout")
 
@@ -232,9 +234,13 @@ class TelexHttpProtocol(HttpToolsProtocol):
             raise _Refused(414, "request_line", "The request line is too long.")
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Counted here too: a head that arrives whole in one read is never seen unfinished.
         self._header_count += 1
+        self._header_size += len(name) + len(value) + 4
         if self._header_count > self._max_headers:
             raise _Refused(431, "header_count", "The request has too many headers.")
+        if self._header_size > self._max_head:
+            raise _Refused(431, "header_bytes", "The request headers are too large.")
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
