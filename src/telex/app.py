@@ -287,7 +287,7 @@ class Node:
         bus = open_bus(settings.bus)
         backbone = Backbone(db, events, bus)
         chat = ChatService(ChatStore(db, backbone), backbone, clock, settings.chat, RateLimiter(clock))
-        calling = CallingService(CallStore(db, backbone), clock, settings.calling)
+        calling = CallingService(CallStore(db, backbone), clock, settings.calling, limiter=RateLimiter(clock))
         hub = Hub(events, settings.realtime.poll_seconds)
         backbone.add_sink(hub)
         # Who may receive which topics: chat threads need a chat scope, calls a voip scope.
@@ -333,9 +333,10 @@ class Node:
             pstn = _open_pstn(settings, calling, hub, telephony, automation, clock)
         demo = None
         if settings.demo.enabled:
+            d = settings.demo
             demo = await DemoService.open(
-                identity, chat, clock, settings.data_dir,
-                settings.demo.token_minutes, int(settings.demo.session_hours * 3600), telephony,
+                identity, chat, clock, settings.data_dir, d.token_minutes, int(d.session_hours * 3600),
+                telephony, d.sign_ins_per_ip_per_minute, d.rooms_per_visitor_per_minute,
             )  # fmt: skip
         node = cls(
             settings, clock, db, keyring, verifier, identity, registry,
@@ -457,10 +458,11 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     )
     install_error_handlers(app)
     hot = LeanRoutes()
-    hmac = HmacAuth(node.keyring, node.clock, settings.identity.hmac_skew_seconds)
+    ident = settings.identity
+    hmac = HmacAuth(node.keyring, node.clock, ident.hmac_skew_seconds, ident.hmac_failures_per_minute)
     bearer = BearerAuth(node.verifier)
     app.include_router(ops_router(node.keyring, node.ready, hot))
-    app.include_router(identity_router(node.identity, hmac, hot))
+    app.include_router(identity_router(node.identity, hmac, hot, RateLimiter(node.clock), ident))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
     app.include_router(calling_router(node.calling, bearer, hot, node.pstn))
     if node.subscriptions is not None:
@@ -500,7 +502,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         if tel.handsets_enabled:
             app.include_router(handsets_router(tel.handsets, hmac))
     if node.demo is not None:  # it serves the demo's files by name at the root
-        app.include_router(demo_router(node.demo, node.clock))
+        app.include_router(demo_router(node.demo, node.clock, origins))
     else:
         app.include_router(home_router())
     # ACS APIs Telex lacks answer 501 naming the API; only requests no route matched get there.

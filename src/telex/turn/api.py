@@ -58,7 +58,7 @@ class RelayConfiguration(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 500, 503)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 429, 500, 503)
 }
 _VOIP = (Scope.VOIP, Scope.VOIP_JOIN)
 
