@@ -117,7 +117,8 @@ async def test_slowloris_connections_are_closed(server: LiveServer) -> None:
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
         conns.append((reader, writer))  # a head that stops
         reader, writer = await connect(server, "127.0.0.32")
-        writer.write(b"POST /identities HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+        writer.write(b"POST /identities?api-version=2023-10-01 HTTP/1.1\r\n")
+        writer.write(b"Host: x\r\nContent-Type: application/json\r\n")
         writer.write(b"Content-Length: 1000\r\n\r\n{")
         conns.append((reader, writer))  # a body that stops
     started = time.monotonic()

@@ -26,7 +26,7 @@ async def test_metadata_limits_and_edits_replace(tmp_path: Path) -> None:
     try:
         async with running(node) as url, httpx.AsyncClient(base_url=url, timeout=30) as api:
             r = await api.post(
-                "/chat/threads",
+                f"/chat/threads?{API}",
                 json={"topic": "t", "participants": [{"communicationIdentifier": {"rawId": b.id}}]},
                 headers=a.headers,
             )

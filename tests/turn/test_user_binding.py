@@ -16,6 +16,7 @@ from telex.core.clock import SystemClock
 from telex.turn.core import UserVerdict
 from telex.turn.stun import Attr, Class, Method, encode_message, encode_uint, parse_message
 from tests.conftest import make_settings
+from tests.support.apiversions import versioned
 from tests.support.procs import free_port
 from tests.support.serve import running
 from tests.turn.helpers import Harness, code_of, make_harness
@@ -155,7 +156,8 @@ async def test_a_node_refuses_the_credentials_of_a_revoked_or_deleted_user(tmp_p
                 user = await node.identity.create_user(["voip"])
                 assert user.token is not None
                 auth = {"Authorization": f"Bearer {user.token.token}"}
-                r = await http.post("/networkTraversal/:issueRelayConfiguration", json={}, headers=auth)
+                relay = versioned("/networkTraversal/:issueRelayConfiguration")
+                r = await http.post(relay, json={}, headers=auth)
                 ice = r.json()["iceServers"][0]
                 held = Probe(server, ice["username"], ice["credential"])
                 assert code(await asyncio.to_thread(held.allocate)) is None
