@@ -53,7 +53,7 @@ from telex.realtime.hub import Hub
 from telex.realtime.session import CloseConnection, ReadReplay, RealtimeSession, VerifyToken
 from telex.realtime.settings import RealtimeSettings
 
-__all__ = ["RealtimeGateway"]
+__all__ = ["RealtimeGateway", "refuse_upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ class _Liveness:
                     conn.flush()
 
 
-async def _refuse_upgrade(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
+async def refuse_upgrade(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
     """Answer an upgrade with an HTTP error (the ACS error body), or close before accepting it
     (a 403 to the client) on a server without the WebSocket denial-response extension."""
     if "websocket.http.response" in scope.get("extensions", {}):
@@ -385,7 +385,7 @@ class RealtimeGateway:
         if refused is not None:
             # The ACS error body, as REST answers a refused origin.
             why = f"The origin {refused} is not allowed (http.allowed_origins)."
-            await _refuse_upgrade(scope, send, 403, ErrorCode.FORBIDDEN, why)
+            await refuse_upgrade(scope, send, 403, ErrorCode.FORBIDDEN, why)
             return
         s = self._settings
         client = scope.get("client")
@@ -394,7 +394,7 @@ class RealtimeGateway:
         if s.max_sockets_per_ip and held >= s.max_sockets_per_ip:
             self._refusals.warning("address", "refused a realtime socket from %s: too many open", address)
             too_many = "Too many realtime connections from this address (realtime.max_sockets_per_ip)."
-            await _refuse_upgrade(scope, send, 503, ErrorCode.UNAVAILABLE, too_many)
+            await refuse_upgrade(scope, send, 503, ErrorCode.UNAVAILABLE, too_many)
             return
         self._by_address[address] = held + 1
         try:
