@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -73,3 +74,26 @@ async def test_deep_json_as_the_first_realtime_frame_closes_with_4400(node: Node
         ws = await connect(url.replace("http://", "ws://") + "/realtime")
         await ws.send("[" * 1000 + "]" * 1000)
         assert await close_code(ws) == 4400
+
+
+async def test_no_route_answers_a_deep_body_with_a_500(node: Node, caplog: pytest.LogCaptureFixture) -> None:
+    """Every route that takes a body, the ones added since the guard included (SMS, numbers,
+    subscriptions, push, Call Automation): a deep body is refused, never a 500 or a traceback."""
+    app = build_app(node)
+    user = await users_of(node)()
+    headers = {**user.headers, "content-type": "application/json"}
+    tried = set()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(event_hooks=async_hooks(), transport=transport, base_url="http://t") as http:
+        for path, operations in app.openapi()["paths"].items():  # every documented route
+            methods = {m.upper() for m in operations} & {"POST", "PUT", "PATCH"}
+            if not methods:
+                continue
+            concrete = re.sub(r"\{[^}]+\}", "x", path)
+            for method in sorted(methods):
+                for auth in (HmacSigner(node.keyring.state.primary_key), None):
+                    r = await http.request(method, concrete, content=DEEP, headers=headers, auth=auth)
+                    assert r.status_code < 500 or r.status_code == 501, (method, path, r.text)
+                tried.add(path.split("/")[1])
+    assert {"sms", "phoneNumbers", "eventSubscriptions", "push", "calling"} <= tried, tried
+    assert not [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]
