@@ -152,6 +152,7 @@ def test_restart_keeps_users_keys_and_revocations(fresh_dir: Path) -> None:
 
 def test_kill_9_during_a_burst_loses_no_acknowledged_user(fresh_dir: Path) -> None:
     server = LiveServer(fresh_dir).start()
+    assert server.access_key  # asked before the burst's clock starts (a subprocess, seconds)
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

@@ -55,6 +55,7 @@ class LiveServer:
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
         self._connection_string = ""
+        self._asking = threading.Lock()  # tests' threads may all want it at once: ask once
         self._reader: threading.Thread | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr_path = Path(tempfile.mkstemp(prefix="telex-serve-", suffix=".log")[1])
@@ -76,6 +77,10 @@ class LiveServer:
     def connection_string(self) -> str:
         """The full connection string, from ``telex connection-string`` (the banner shows only the
         start of the key): asked once, when a test first needs it."""
+        with self._asking:
+            return self._ask_connection_string()
+
+    def _ask_connection_string(self) -> str:
         if not self._connection_string:
             args = [sys.executable, "-m", "telex", "connection-string", "--data-dir", str(self.data_dir)]
             if self.database:
