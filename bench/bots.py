@@ -287,7 +287,13 @@ async def worker(spec_path: str) -> None:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    env = {"TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true", "TELEX_TURN__TCP": "false"}
+    env = {
+        "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
+        "TELEX_TURN__TCP": "false",
+        # Calls back to back between the same few users: lift the invitation limits.
+        "TELEX_CALLING__INVITATIONS_PER_CALLER_PER_MINUTE": "0",
+        "TELEX_CALLING__INVITATIONS_PER_CALLEE_PER_MINUTE": "0",
+    }
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "telex.toml"
         config.write_text(

@@ -595,7 +595,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     idle: dict[str, float] = {}
     load_before = os.getloadavg()
     began = time.monotonic()
-    env = {"TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true"}
+    env = {
+        "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
+        # Calls back to back between the same few users: lift the invitation limits.
+        "TELEX_CALLING__INVITATIONS_PER_CALLER_PER_MINUTE": "0",
+        "TELEX_CALLING__INVITATIONS_PER_CALLEE_PER_MINUTE": "0",
+        "TELEX_DEMO__SIGN_INS_PER_IP_PER_MINUTE": "0",  # every page signs in from loopback
+    }
     with (
         tempfile.TemporaryDirectory() as tmp,
         LiveServer(Path(tmp) / "data", env=env, extra_args=["--demo"]) as server,

@@ -188,7 +188,13 @@ async def signaling(server: LiveServer, count: int) -> tuple[float, float]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    env = {"TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true", "TELEX_TURN__TCP": "false"}
+    env = {
+        "TELEX_TURN__ALLOW_LOOPBACK_PEERS": "true",
+        "TELEX_TURN__TCP": "false",
+        # The bench starts calls back to back between the same users: lift the invitation limits.
+        "TELEX_CALLING__INVITATIONS_PER_CALLER_PER_MINUTE": "0",
+        "TELEX_CALLING__INVITATIONS_PER_CALLEE_PER_MINUTE": "0",
+    }
     with tempfile.TemporaryDirectory() as tmp, LiveServer(Path(tmp) / "data", env=env) as server:
         await telex_calls(server, 1)  # warm-up: imports, codecs, first allocations
         telex = await telex_calls(server, args.calls)

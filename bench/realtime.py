@@ -54,6 +54,10 @@ OPEN_LIMITS = {
     "TELEX_CHAT__THREADS_PER_USER_PER_10S": "0",
     # Idle sockets must outlive the run's pauses; heartbeats would be traffic.
     "TELEX_REALTIME__HEARTBEAT_SECONDS": "600",
+    # Thousands of sockets from one address (and per user in the fan-out run): lift the caps.
+    "TELEX_REALTIME__MAX_SOCKETS_PER_IP": "0",
+    "TELEX_REALTIME__MAX_SOCKETS_PER_USER": "0",
+    "TELEX_HTTP__MAX_CONNECTIONS_PER_IP": "0",
 }
 
 

@@ -26,10 +26,12 @@ import functools
 import logging
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp
 
 from telex import __version__
 from telex.automation import WEBHOOK_RENDERINGS as AUTOMATION_WEBHOOKS
@@ -46,6 +48,7 @@ from telex.chat import WEBHOOK_RENDERINGS as CHAT_WEBHOOKS
 from telex.chat.api import chat_router
 from telex.config import Settings
 from telex.core.clock import Clock, SystemClock
+from telex.core.ids import parse_user_id
 from telex.demo.routes import demo_router
 from telex.demo.service import DemoService
 from telex.events.audience import TopicScopes
@@ -81,12 +84,14 @@ from telex.subscriptions import (
 from telex.subscriptions.api import subscriptions_router
 from telex.tls import server_tls
 from telex.turn.api import relay_router
+from telex.turn.core import UserCheck, UserVerdict
 from telex.turn.server import TurnServer
 from telex.web.auth import BearerAuth, HmacAuth
 from telex.web.cors import Cors, OriginPolicy
 from telex.web.errors import install_error_handlers
 from telex.web.lean import LeanRoutes, TelexApp
 from telex.web.middleware import AccessLog, HttpMetrics, RequestContextMiddleware
+from telex.web.routes_admin import admin_app
 from telex.web.routes_home import home_router
 from telex.web.routes_ops import Readiness, ops_router
 from telex.web.routes_sdk import sdk_router
@@ -101,7 +106,7 @@ from telex.webhooks import (
     build_client,
 )
 
-__all__ = ["Node", "access_key_override", "build_app"]
+__all__ = ["Node", "access_key_override", "build_admin_app", "build_app"]
 
 
 def access_key_override(settings: Settings, environ: dict[str, str] | None = None) -> bytes | None:
@@ -282,7 +287,7 @@ class Node:
         bus = open_bus(settings.bus)
         backbone = Backbone(db, events, bus)
         chat = ChatService(ChatStore(db, backbone), backbone, clock, settings.chat, RateLimiter(clock))
-        calling = CallingService(CallStore(db, backbone), clock, settings.calling)
+        calling = CallingService(CallStore(db, backbone), clock, settings.calling, limiter=RateLimiter(clock))
         hub = Hub(events, settings.realtime.poll_seconds)
         backbone.add_sink(hub)
         # Who may receive which topics: chat threads need a chat scope, calls a voip scope.
@@ -328,9 +333,10 @@ class Node:
             pstn = _open_pstn(settings, calling, hub, telephony, automation, clock)
         demo = None
         if settings.demo.enabled:
+            d = settings.demo
             demo = await DemoService.open(
-                identity, chat, clock, settings.data_dir,
-                settings.demo.token_minutes, int(settings.demo.session_hours * 3600), telephony,
+                identity, chat, clock, settings.data_dir, d.token_minutes, int(d.session_hours * 3600),
+                telephony, d.sign_ins_per_ip_per_minute, d.rooms_per_visitor_per_minute,
             )  # fmt: skip
         node = cls(
             settings, clock, db, keyring, verifier, identity, registry,
@@ -347,12 +353,36 @@ class Node:
         configured = self.settings.turn.secrets
         return tuple(s.encode() for s in configured) if configured else self.keyring.state.turn_secrets
 
+    def turn_users(self) -> tuple[UserCheck, Callable[[str], Awaitable[object]]]:
+        """TURN's user check and lookup (``telex.turn.core``): a credential of this resource's
+        user is good while the user is live and its tokens of the credential's generation are not
+        revoked, as the token verifier sees it (its cache, ≤ 1 s old). Other names (``anonymous``,
+        a relay's own users) have no tokens to revoke."""
+
+        def check(user_id: str, generation: int | None) -> UserVerdict:
+            user = parse_user_id(user_id, self.keyring.state.resource_id)
+            if user is None:
+                return UserVerdict.LIVE
+            state = self.verifier.cached_user_state(user)
+            if state is None:
+                return UserVerdict.UNKNOWN
+            live = state[1] and state[0] == (generation or 0)
+            return UserVerdict.LIVE if live else UserVerdict.REFUSED
+
+        async def lookup(user_id: str) -> object:
+            user = parse_user_id(user_id, self.keyring.state.resource_id)
+            return await self.verifier.user_state(user) if user is not None else None
+
+        return check, lookup
+
     async def start(self) -> None:
         """Start the node's listeners besides HTTP (TURN) and its periodic work (keyring refresh)."""
         if self.settings.turn.enabled:
+            check, lookup = self.turn_users()
             self.turn = TurnServer(
-                self.settings.turn, self.turn_secrets, self.clock, self.settings.host, registry=self.registry
-            )
+                self.settings.turn, self.turn_secrets, self.clock, self.settings.host,
+                registry=self.registry, users=check, lookup=lookup,
+            )  # fmt: skip
             await self.turn.start()
         if self.pstn is not None:
             await self.pstn.start()
@@ -428,10 +458,11 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     )
     install_error_handlers(app)
     hot = LeanRoutes()
-    hmac = HmacAuth(node.keyring, node.clock, settings.identity.hmac_skew_seconds)
+    ident = settings.identity
+    hmac = HmacAuth(node.keyring, node.clock, ident.hmac_skew_seconds, ident.hmac_failures_per_minute)
     bearer = BearerAuth(node.verifier)
-    app.include_router(ops_router(node.keyring, node.registry, node.ready, hot))
-    app.include_router(identity_router(node.identity, hmac, hot))
+    app.include_router(ops_router(node.keyring, node.ready, hot))
+    app.include_router(identity_router(node.identity, hmac, hot, RateLimiter(node.clock), ident))
     app.include_router(chat_router(node.chat, bearer, settings.chat, hot))
     app.include_router(calling_router(node.calling, bearer, hot, node.pstn))
     if node.subscriptions is not None:
@@ -471,7 +502,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         if tel.handsets_enabled:
             app.include_router(handsets_router(tel.handsets, hmac))
     if node.demo is not None:  # it serves the demo's files by name at the root
-        app.include_router(demo_router(node.demo, node.clock))
+        app.include_router(demo_router(node.demo, node.clock, origins))
     else:
         app.include_router(home_router())
     # ACS APIs Telex lacks answer 501 naming the API; only requests no route matched get there.
@@ -485,6 +516,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         max_body_bytes=settings.http.max_body_bytes,
         metrics=node.http_metrics,
         access_log=access_log,
+        hsts_seconds=settings.http.hsts_max_age_seconds,
     )
     cors = functools.partial(Cors, policy=origins, max_age=settings.http.cors_max_age_seconds)
     # Added first, so it runs inside the request context (request id, log line, metrics), on
@@ -494,3 +526,8 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     if lean:
         app.enable_lean(hot, lambda inner: context(cors(inner)))
     return app
+
+
+def build_admin_app(node: Node) -> ASGIApp:
+    """The admin listener's app: ``/metrics`` and the health probes (web/routes_admin.py)."""
+    return admin_app(node.registry, node.ready, node.settings.http.metrics_token)

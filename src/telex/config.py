@@ -117,6 +117,9 @@ class Settings(StrictSettings):
     sip: SipSettings = SipSettings()
     # Empty: in-process pub/sub; ``redis://…`` when several nodes share one PostgreSQL.
     bus: str = ""
+    # How often ``telex serve`` hands freed memory back to the system (glibc's malloc_trim; 0
+    # never). After a burst the allocator otherwise keeps the pages it grew by.
+    memory_trim_seconds: float = Field(default=30.0, ge=0)
 
     @field_validator("public_url")
     @classmethod

@@ -1,8 +1,12 @@
 """``telex serve``: one process, the HTTP and HTTPS listeners on one event loop, graceful stop.
 
-start: data_dir usable ─► TLS files ─► open Node (store, keyring) ─► bind HTTP, HTTPS
-       ─► start TURN ─► both servers up ─► banner + data_dir/endpoint.json ─► serve
+start: data_dir usable ─► descriptor limit raised ─► TLS files ─► open Node (store, keyring)
+       ─► bind HTTP, HTTPS, admin ─► start TURN ─► servers up ─► banner + data_dir/endpoint.json
+       ─► serve
        any failure before "up": a StartupError, printed as one line naming the setting, port or path
+The public listeners speak HTTP through ``web/protocol.py`` (header, timeout and connection
+limits); ``/metrics`` is served only by the admin listener (loopback by default). The banner never
+prints the access key in full: ``telex connection-string`` is the way to get it.
 SIGHUP (or a change of tls.cert_file/key_file, looked at every few seconds): reload the certificate
 SIGTERM/SIGINT: /readyz 503, still serving (http.drain_seconds) ─► stop accepting, realtime sockets
        get 1012 ─► drain in-flight requests (≤ shutdown_grace_seconds) ─► close Node
@@ -12,7 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
+import resource
 import signal
 import socket
 import sys
@@ -24,7 +31,7 @@ from typing import Any
 import uvicorn
 
 from telex import __version__
-from telex.app import Node, build_app
+from telex.app import Node, build_admin_app, build_app
 from telex.config import Settings
 from telex.core.outage import QuietOutages
 from telex.identity import encode_key
@@ -42,9 +49,18 @@ from telex.startup import (
 )
 from telex.tls import CertificateReloader, TlsFiles, check_key_pair, server_tls
 from telex.web.middleware import JsonLogFormatter
+from telex.web.protocol import ConnectionGuard, http_protocol
 from telex.web.websocket import TelexWebSocketProtocol
 
-__all__ = ["connection_string", "endpoint_url", "run_server", "serve"]
+__all__ = [
+    "connection_string",
+    "endpoint_url",
+    "masked_key",
+    "raise_descriptor_limit",
+    "run_server",
+    "serve",
+    "uvicorn_options",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +69,41 @@ _CERT_CHECK_SECONDS = 5.0
 
 
 class _Server(uvicorn.Server):
-    """A uvicorn server whose signals the caller handles (two servers share one process)."""
+    """A uvicorn server whose signals the caller handles (several servers share one process), and
+    whose TLS handshakes have a deadline."""
+
+    def __init__(self, config: uvicorn.Config, handshake_timeout: float = 60.0) -> None:
+        super().__init__(config)
+        self._handshake_timeout = handshake_timeout
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start-up for listening sockets handed over (the only way Telex starts it),
+        plus ``ssl_handshake_timeout``: uvicorn leaves asyncio's 60 s, so a connection that never
+        sends a TLS ClientHello held a descriptor for a minute (slowloris on the HTTPS port)."""
+        assert sockets is not None
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state={}, _loop=_loop
+            )
+
+        self.servers = []
+        for sock in sockets:
+            if config.ssl is None:
+                server = await loop.create_server(create_protocol, sock=sock, backlog=config.backlog)
+            else:
+                server = await loop.create_server(
+                    create_protocol, sock=sock, ssl=config.ssl, backlog=config.backlog,
+                    ssl_handshake_timeout=self._handshake_timeout,
+                )  # fmt: skip
+            self.servers.append(server)
+        self.started = True
 
 
 def _bind(host: str, port: int, setting: str) -> socket.socket:
@@ -91,6 +137,45 @@ def endpoint_url(settings: Settings, https_port: int) -> str:
 
 def connection_string(endpoint: str, key_b64: str) -> str:
     return f"endpoint={endpoint};accesskey={key_b64}"
+
+
+def masked_key(key_b64: str) -> str:
+    """Enough of an access key to tell keys apart, never enough to use one: what the banner
+    shows, since stdout ends up in log collectors."""
+    return key_b64[:4] + "…"
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft limit on open files to the hard one (Python starts with the soft limit,
+    often 1,024: a few hundred idle connections would exhaust it). Returns the limits now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def uvicorn_options(settings: Settings, guard: ConnectionGuard) -> dict[str, Any]:
+    """The uvicorn settings every public listener of a node shares (``tests/support/serve.py``
+    uses them too, so in-process tests run the same protocols)."""
+    http = settings.http
+    return {
+        "lifespan": "off",
+        "log_config": None,
+        "access_log": False,
+        "timeout_graceful_shutdown": http.shutdown_grace_seconds,
+        "http": http_protocol(guard),
+        "ws": TelexWebSocketProtocol,
+        # The protocol layer refuses oversized frames (1009) before buffering them; the gateway
+        # checks again. Compression would let a small frame inflate past the limit.
+        "ws_max_size": settings.realtime.max_frame_bytes,
+        "ws_per_message_deflate": False,
+        "timeout_keep_alive": http.keep_alive_timeout_seconds,
+        # No "server: uvicorn": a version banner helps nobody but a scanner.
+        "server_header": False,
+    }
 
 
 def _tls_files(settings: Settings) -> TlsFiles:
@@ -147,7 +232,10 @@ async def _wait_started(servers: list[_Server], tasks: list[asyncio.Task[None]])
     return True
 
 
-def _banner(settings: Settings, node: Node, http_port: int, https_port: int, tls: TlsFiles, note: str) -> str:
+def _banner(
+    settings: Settings, node: Node, ports: tuple[int, int, int | None], tls: TlsFiles, note: str
+) -> str:
+    http_port, https_port, admin_port = ports
     host = _url_host(settings.host)
     endpoint = endpoint_url(settings, https_port)
     trust = f"CA: {tls.ca.resolve()}" if tls.ca is not None else f"certificate: {tls.cert}"
@@ -178,22 +266,55 @@ def _banner(settings: Settings, node: Node, http_port: int, https_port: int, tls
         lines.append(f"  demo   http://{host}:{http_port}/  (signs anyone in)")
     if settings.http.allowed_origins:
         lines.append(f"  browser origins: {', '.join(settings.http.allowed_origins)}")
-    primary = encode_key(node.keyring.state.primary_key)
-    lines.append(f"  connection string: {connection_string(endpoint, primary)}")
+    if admin_port is not None:
+        lines.append(f"  admin  http://{_url_host(settings.http.admin_host)}:{admin_port}/metrics")
+    primary = masked_key(encode_key(node.keyring.state.primary_key))
+    lines.append(
+        f"  connection string: {connection_string(endpoint, primary)}"
+        f"  (the whole of it: telex connection-string --data-dir {settings.data_dir})"
+    )
     return "\n".join(lines)
 
 
 def _endpoint_record(
-    settings: Settings, node: Node, http_port: int, https_port: int, tls: TlsFiles
+    settings: Settings, node: Node, ports: tuple[int, int, int | None], tls: TlsFiles
 ) -> dict[str, Any]:
+    http_port, https_port, admin_port = ports
+    admin = f"http://{_url_host(settings.http.admin_host)}:{admin_port}/" if admin_port is not None else None
     return {
         "endpoint": endpoint_url(settings, https_port),
         "http": f"http://{_url_host(settings.host)}:{http_port}/",
+        "admin": admin,
         "ca": str(tls.ca.resolve()) if tls.ca is not None else None,
         "resource": str(node.keyring.state.resource_id),
         "version": __version__,
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+
+
+def _libc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim``, if this is glibc (musl and others have none)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+async def _trim_memory(every: float) -> None:
+    """Return freed memory to the system every ``every`` seconds. CPython hands objects over
+    512 bytes (request bodies, frames, query results) to malloc, and glibc keeps the pages a
+    burst made it grow by: without this, the node's RSS stays at its high-water mark for good
+    (docs/security.md, "Memory"). A trim of a few hundred MiB of heap takes about a millisecond."""
+    trim = _libc_trim()
+    if trim is None:
+        return
+    while True:
+        await asyncio.sleep(every)
+        trim()
 
 
 async def _watch_certificate(reloader: CertificateReloader) -> None:
@@ -206,6 +327,7 @@ async def serve(settings: Settings, on_started: Callable[[], None] | None = None
     """Run until SIGTERM/SIGINT; ``StartupError`` (one line) when it cannot start. ``on_started``
     is called once the listeners are up (the banner is out)."""
     check_data_dir(settings.data_dir)
+    raise_descriptor_limit()
     settings, note = with_turn_relay_address(settings)
     tls = _tls_files(settings)
     if settings.turn.enabled and settings.turn.tls_cert_file is None:
@@ -224,27 +346,28 @@ async def _serve(
     settings: Settings, node: Node, tls: TlsFiles, note: str, on_started: Callable[[], None] | None
 ) -> None:
     app = build_app(node)
+    http = settings.http
     http_sock = _bind(settings.host, settings.port, "port, --port")
     https_sock = _bind(settings.host, settings.tls_port, "tls_port, --tls-port")
-    common = {
-        "lifespan": "off",
-        "log_config": None,
-        "access_log": False,
-        "timeout_graceful_shutdown": settings.http.shutdown_grace_seconds,
-        "ws": TelexWebSocketProtocol,
-        # The protocol layer refuses oversized frames (1009) before buffering them; the gateway
-        # checks again. Compression would let a small frame inflate past the limit.
-        "ws_max_size": settings.realtime.max_frame_bytes,
-        "ws_per_message_deflate": False,
-    }
-    https_config = uvicorn.Config(app, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), **common)  # type: ignore[arg-type]
+    admin_sock = None
+    if http.admin_port is not None:
+        admin_sock = _bind(http.admin_host, http.admin_port, "http.admin_port")
+    guard = ConnectionGuard(http, node.registry)
+    common = uvicorn_options(settings, guard)
+    https_config = uvicorn.Config(app, ssl_certfile=str(tls.cert), ssl_keyfile=str(tls.key), **common)
     with step(f"TLS certificate {tls.cert}"):
         https_config.load()  # builds its SSLContext now, so a bad file fails here, in one line
-    servers = [_Server(uvicorn.Config(app, **common)), _Server(https_config)]  # type: ignore[arg-type]
+    handshake = http.header_timeout_seconds
+    servers = [_Server(uvicorn.Config(app, **common)), _Server(https_config, handshake)]
+    sockets = [http_sock, https_sock]
+    if admin_sock is not None:
+        admin = build_admin_app(node)
+        servers.append(_Server(uvicorn.Config(admin, **{**common, "http": "httptools", "ws": "none"})))
+        sockets.append(admin_sock)
     await _start_turn(node, settings)
     tasks = [
-        asyncio.create_task(servers[0].serve(sockets=[http_sock])),
-        asyncio.create_task(servers[1].serve(sockets=[https_sock])),
+        asyncio.create_task(server.serve(sockets=[sock]))
+        for server, sock in zip(servers, sockets, strict=True)
     ]
     loop = asyncio.get_running_loop()
 
@@ -267,6 +390,9 @@ async def _serve(
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
+    trimmer = None
+    if settings.memory_trim_seconds > 0:
+        trimmer = asyncio.create_task(_trim_memory(settings.memory_trim_seconds))
     watcher = None
     if tls.ca is None:  # the operator's files: reload on SIGHUP and when they change
         contexts = [
@@ -279,15 +405,17 @@ async def _serve(
         if await _wait_started(servers, tasks):
             http_port = http_sock.getsockname()[1]
             https_port = https_sock.getsockname()[1]
+            admin_port = admin_sock.getsockname()[1] if admin_sock is not None else None
+            ports = (http_port, https_port, admin_port)
             with step(f"data_dir {settings.data_dir}"):
-                record_endpoint(
-                    settings.data_dir, _endpoint_record(settings, node, http_port, https_port, tls)
-                )
-            print(_banner(settings, node, http_port, https_port, tls, note), flush=True)
+                record_endpoint(settings.data_dir, _endpoint_record(settings, node, ports, tls))
+            print(_banner(settings, node, ports, tls, note), flush=True)
             if on_started is not None:
                 on_started()
         await asyncio.gather(*tasks)
     finally:
+        if trimmer is not None:
+            trimmer.cancel()
         if watcher is not None:
             watcher.cancel()
         for task in tasks:

@@ -9,7 +9,7 @@ from datetime import datetime
 import httpx
 import pytest
 
-from telex.app import Node
+from telex.app import Node, build_admin_app
 
 pytestmark = pytest.mark.asyncio
 
@@ -140,7 +140,10 @@ async def test_ops_routes(client: httpx.AsyncClient, node: Node) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     assert (await client.get("/readyz")).status_code == 200
     await client.post("/identities")
-    metrics = (await client.get("/metrics")).text
+    assert (await client.get("/metrics")).status_code == 404  # never on the public listeners
+    admin = httpx.AsyncClient(transport=httpx.ASGITransport(app=build_admin_app(node)), base_url="http://a")
+    async with admin:
+        metrics = (await admin.get("/metrics")).text
     assert 'telex_http_requests_total{method="POST",route="/identities",status="201"}' in metrics
     jwks = (await client.get("/.well-known/jwks.json")).json()
     assert [k["kid"] for k in jwks["keys"]] == [node.keyring.state.signer.kid]

@@ -26,10 +26,10 @@ async def test_trusted_service_gets_credentials_bound_to_a_user(
     body = r.json()
     server = body["iceServers"][0]
     expiry, bound = server["username"].split(":", 1)
-    assert bound == user
+    assert bound == user + "#0"  # the user and its token generation (revoking ends the credential)
     assert server["routeType"] == "any"
     assert any(u.startswith("turn:") and "transport=udp" in u for u in server["urls"])
-    assert int(expiry) - node.clock.now() <= 601
+    assert int(expiry) - node.clock.now() <= 301  # turn.max_credential_ttl: 300 s by default
 
 
 @pytest.mark.parametrize("body", [{"ttl": -1}, {"ttl": 172801}, {"ttl": "60"}, {"routeType": "fastest"}])
@@ -51,7 +51,7 @@ async def test_client_with_voip_token_gets_its_own_credentials(client: httpx.Asy
         user, token = await _token(client, [scope])
         r = await client.post(PATH, json={"ttl": 60}, headers={"authorization": f"Bearer {token}"}, auth=None)
         assert r.status_code == 200, r.text
-        assert r.json()["iceServers"][0]["username"].endswith(":" + user)
+        assert r.json()["iceServers"][0]["username"].endswith(":" + user + "#0")
 
 
 async def test_client_may_not_ask_for_someone_else(client: httpx.AsyncClient) -> None:

@@ -65,7 +65,7 @@ async def _call_on_server(server: LiveServer, token: str, call_id: str) -> dict[
 
 
 async def _relay_allocations(server: LiveServer) -> float:
-    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=server.http_url) as http:
+    async with httpx.AsyncClient(event_hooks=async_hooks(), base_url=server.admin_url) as http:
         text = (await http.get("/metrics")).text
     for line in text.splitlines():
         if line.startswith("telex_turn_allocations "):

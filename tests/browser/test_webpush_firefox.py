@@ -139,7 +139,7 @@ def server(tmp_path: Path) -> LiveServer:
     config.write_text(
         '[outbound]\nallow_http = true\nallowed = ["127.0.0.1"]\n'
         f'[push.webpush]\nvapid_key_file = "{tmp_path / "vapid.pem"}"\nsubject = "mailto:ops@telex.test"\n'
-        'endpoint_hosts = ["127.0.0.1"]\n[push]\npoll_seconds = 0.2\n'
+        'endpoint_hosts = ["127.0.0.1"]\n[push]\npoll_seconds = 0.2\n[demo]\nsign_ins_per_ip_per_minute = 0\n'
     )
     return LiveServer(tmp_path / "data", extra_args=["--config", str(config), "--demo"])
 

@@ -59,7 +59,7 @@ def tone(freq: float) -> Iterator[bytes]:
 
 async def relayed_packets(live: LiveServer) -> float:
     async with httpx.AsyncClient(event_hooks=async_hooks()) as http:
-        text = (await http.get(f"{live.http_url}/metrics")).text
+        text = (await http.get(f"{live.admin_url}/metrics")).text
     return sum(float(v) for v in re.findall(r"^telex_turn_relayed_packets_total\{.*\} (\S+)$", text, re.M))
 
 

@@ -96,7 +96,7 @@ def _session(live: LiveServer) -> requests.Session:
 
 
 def _served(live: LiveServer) -> float:
-    text = requests.get(f"{live.http_url}/metrics", timeout=10).text
+    text = requests.get(f"{live.admin_url}/metrics", timeout=10).text
     return sum(
         float(line.rsplit(" ", 1)[1])
         for line in text.splitlines()

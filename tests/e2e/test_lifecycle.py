@@ -66,6 +66,7 @@ def test_connection_string_command_and_secondary(fresh_dir: Path) -> None:
 
 def test_key_rotation_without_downtime_for_the_other_key(fresh_dir: Path) -> None:
     with LiveServer(fresh_dir) as server:
+        old_primary = server.access_key  # before the rotation (the connection string is read lazily)
         secondary = _telex("connection-string", "--data-dir", str(fresh_dir), "--secondary").stdout.split(
             "accesskey="
         )[1]
@@ -74,7 +75,7 @@ def test_key_rotation_without_downtime_for_the_other_key(fresh_dir: Path) -> Non
         new_primary = rotated.stdout.strip().split("accesskey=")[1]
         with (
             _client(server, secondary.strip()) as c2,
-            _client(server) as old,
+            _client(server, old_primary) as old,
             _client(server, new_primary) as new,
         ):
             assert c2.post("/identities").status_code == 201  # the other key never stops working
@@ -151,6 +152,7 @@ def test_restart_keeps_users_keys_and_revocations(fresh_dir: Path) -> None:
 
 def test_kill_9_during_a_burst_loses_no_acknowledged_user(fresh_dir: Path) -> None:
     server = LiveServer(fresh_dir).start()
+    assert server.access_key  # asked before the burst's clock starts (a subprocess, seconds)
     acknowledged: list[str] = []
     lock = threading.Lock()
     stop = threading.Event()

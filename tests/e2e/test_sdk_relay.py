@@ -24,7 +24,7 @@ def test_relay_configuration_from_the_sdk_allocates_on_telex_turn(live: LiveServ
     user = identity.create_user()
     config = relay.get_relay_configuration(user=user, ttl=600)
     server = config.ice_servers[0]
-    assert server.username.endswith(":" + user.properties["id"])
+    assert server.username.endswith(":" + user.properties["id"] + "#0")
     turn_url = next(u for u in server.urls if u.startswith("turn:") and "udp" in u)
     host, port = turn_url.removeprefix("turn:").split("?")[0].rsplit(":", 1)
     assert int(port) == live.turn_port

@@ -261,3 +261,21 @@ def test_payload_lengths_count_utf16_units() -> None:
     payload = f.encode_payload([f"3:::{text}", "2::"])
     assert payload.startswith("\ufffd8\ufffd")  # 4 + 4 UTF-16 units
     assert [p.data for p in f.decode_frame(payload)] == [text, ""]
+
+
+def test_a_slow_consumer_is_closed_by_bytes_before_items() -> None:
+    """Bounded in bytes too, not only in packets: 4 KiB messages fill a 16 KiB budget in a few
+    packets, far below the 1,024 packets of the item limit."""
+    s = NotificationSession(
+        0.0, CONN, 5, heartbeat=25, client_timeout=100, max_frame_bytes=4096,
+        queue_limit=1024, permits=lambda e, s: True, queue_bytes=16 * 1024,
+    )  # fmt: skip
+    s.verified(PRINCIPAL, 5, 5, 0.0)
+    frames(s)
+    offered = 0
+    for p in range(6, 100):
+        offered += 1
+        if not s.offer(message(p, "x" * 4096)):
+            break
+    assert s.close is not None and s.close.reason == "slow"
+    assert offered <= 5

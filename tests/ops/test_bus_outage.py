@@ -17,7 +17,7 @@ from telex.client import RealtimeClient
 from tests.chat.conftest import OPEN_LIMITS, users_of
 from tests.conftest import make_settings
 from tests.support.apiversions import async_hooks
-from tests.support.metrics import samples
+from tests.support.metrics import samples, scrape
 from tests.support.pg import PostgresCluster
 from tests.support.procs import free_port
 from tests.support.redis import find_redis, redis_server
@@ -73,7 +73,7 @@ async def test_nodes_started_without_redis_deliver_by_polling(
                                 if len(got) == len(sent):
                                     break
                     assert got == sent
-                    metrics = samples((await api.get(f"{url_b}/metrics")).text)
+                    metrics = samples(await scrape(b))
                     assert metrics["telex_bus_up"] == 0
                     assert metrics["telex_bus_outages_total"] == 1
                     assert metrics["telex_realtime_connections"] == 1
@@ -86,7 +86,7 @@ async def test_nodes_started_without_redis_deliver_by_polling(
                 with redis_server(tmp_path / "redis", port):
                     await _until(lambda: a.bus.up and b.bus.up, 15)
                     assert (await api.get(f"{url_b}/readyz")).json()["bus"] == "ok"
-                    assert samples((await api.get(f"{url_b}/metrics")).text)["telex_bus_up"] == 1
+                    assert samples(await scrape(b))["telex_bus_up"] == 1
                 back = [r.getMessage() for r in caplog.records if "reachable again" in r.getMessage()]
                 assert len(back) == 2, back
     finally:

@@ -18,7 +18,7 @@ from telex.client import RealtimeClient
 from telex.core.outage import QuietOutages
 from tests.chat.conftest import open_node, users_of
 from tests.support.apiversions import async_hooks
-from tests.support.metrics import samples
+from tests.support.metrics import samples, scrape
 from tests.support.pg import PostgresCluster, find_pg_bin
 from tests.support.serve import running
 from tests.support.signing import HmacSigner
@@ -72,7 +72,7 @@ async def test_a_stopped_database_means_503_then_recovery(
                     assert ready.json()["store"] != "ok"
                     assert (await api.get("/healthz")).status_code == 200
                 elapsed = time.monotonic() - started
-                during = samples((await api.get("/metrics")).text)
+                during = samples(await scrape(node))
             assert elapsed < 10  # no request waited for a timeout
             assert not [r for r in caplog.records if r.exc_info], "tracebacks in the log"
             store_lines = [r for r in caplog.records if r.name.startswith("telex.store")]
@@ -86,7 +86,7 @@ async def test_a_stopped_database_means_503_then_recovery(
                 r = await api.post(messages, json={"content": "back"}, headers=owner.headers)
                 assert r.status_code == 201, r.text
                 assert (await api.get("/readyz")).status_code == 200
-                after = samples((await api.get("/metrics")).text)
+                after = samples(await scrape(node))
             assert after["telex_store_up"] == 1
             assert after['telex_store_transaction_seconds_count{kind="write"}'] >= 1
             assert after["telex_store_pool_in_use"] >= 0

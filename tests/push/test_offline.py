@@ -20,6 +20,7 @@ from telex.core.clock import SystemClock
 from tests.chat.test_realtime import raw
 from tests.conftest import make_settings
 from tests.push.world import BUNDLE, World, providers
+from tests.support.metrics import scrape
 from tests.support.serve import running
 from tests.support.users import User
 
@@ -214,6 +215,6 @@ async def test_dead_registrations_are_deleted_and_busy_providers_retried(env: En
             await asyncio.sleep(0.05)
     assert await remaining() == ["token", "token"]  # the busy one and the live one are kept
     assert [m["message"]["token"] for m in w.fcm.messages] == ["fcm-alive"]
-    metrics = (await env.http.get("/metrics")).text
+    metrics = await scrape(env.node)
     for outcome in ("gone", "retry", "delivered"):
         assert f'outcome="{outcome}"' in metrics

@@ -12,9 +12,10 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from telex.app import build_app
+from telex.app import Node, build_app
 from tests.subscriptions.conftest import Receiver, open_node, secret_of, subscribe, subscription_body
 from tests.subscriptions.test_delivery import IN_THREAD, PER_USER, send, thread_with
+from tests.support.metrics import scrape
 from tests.support.signing import HmacSigner
 from tests.support.users import MakeUser, User
 
@@ -162,7 +163,7 @@ async def test_replay_from_a_position_and_from_a_time(
 
 
 async def test_metrics_per_subscription(
-    api: httpx.AsyncClient, receiver: Receiver, make_user: MakeUser
+    node: Node, api: httpx.AsyncClient, receiver: Receiver, make_user: MakeUser
 ) -> None:
     receiver.plan = [503, 400]
     await subscribe(api, "counted", receiver.url, filter={"includedEventTypes": [IN_THREAD]})
@@ -172,7 +173,7 @@ async def test_metrics_per_subscription(
         await send(api, alice, thread, f"m{i}")
     await receiver.wait_for(lambda: len(receiver.accepted) == 2)
     await asyncio.sleep(0.3)  # the idle worker reports its lag at its next round
-    text = (await api.get("/metrics")).text
+    text = await scrape(node)
     for line in (
         'telex_webhook_events_delivered_total{subscription="counted"} 2.0',
         'telex_webhook_attempts_retried_total{subscription="counted"} 1.0',

@@ -17,6 +17,7 @@ from telex.core.clock import SystemClock
 from tests.conftest import make_settings
 from tests.subscriptions.conftest import Receiver, open_node, subscribe, subscription_body
 from tests.subscriptions.test_delivery import IN_THREAD, send, thread_with
+from tests.support.metrics import scrape
 from tests.support.signing import HmacSigner
 from tests.support.users import User
 from tests.turn.test_forbidden_peers import FORBIDDEN_V4, FORBIDDEN_V6
@@ -113,7 +114,7 @@ async def test_dns_rebinding_after_subscribing_is_caught_at_dispatch(
                 while len(dns.queries) < queries + 6:  # several dispatch attempts, each resolved afresh
                     await asyncio.sleep(0.02)
             assert receiver.deliveries == []  # refused before connecting, every time
-            metrics = (await api.get("/metrics")).text
+            metrics = await scrape(node)
             assert 'telex_webhook_attempts_retried_total{subscription="rebound"}' in metrics
             dns.set("hooks.customer.test", "127.0.0.1")  # and back: the retried delivery goes through
             await receiver.wait_for(lambda: len(receiver.accepted) == 1)

@@ -51,9 +51,11 @@ class LiveServer:
         self.tls_port = free_port()
         self.turn_port = free_port(socket.SOCK_DGRAM)
         self.turns_port = free_port()
+        self.admin_port = free_port()
         self.proc: subprocess.Popen[str] | None = None
         self.output: list[str] = []
-        self.connection_string = ""
+        self._connection_string = ""
+        self._asking = threading.Lock()  # tests' threads may all want it at once: ask once
         self._reader: threading.Thread | None = None
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._stderr_path = Path(tempfile.mkstemp(prefix="telex-serve-", suffix=".log")[1])
@@ -65,6 +67,28 @@ class LiveServer:
     @property
     def https_url(self) -> str:
         return f"https://{self.address}:{self.tls_port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The admin listener (``/metrics``), on loopback."""
+        return f"http://127.0.0.1:{self.admin_port}"
+
+    @property
+    def connection_string(self) -> str:
+        """The full connection string, from ``telex connection-string`` (the banner shows only the
+        start of the key): asked once, when a test first needs it."""
+        with self._asking:
+            return self._ask_connection_string()
+
+    def _ask_connection_string(self) -> str:
+        if not self._connection_string:
+            args = [sys.executable, "-m", "telex", "connection-string", "--data-dir", str(self.data_dir)]
+            if self.database:
+                args += ["--database", self.database]
+            env = self._env()
+            done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60, check=True)
+            self._connection_string = done.stdout.strip()
+        return self._connection_string
 
     @property
     def ca(self) -> Path:
@@ -81,10 +105,11 @@ class LiveServer:
             if self._start_once(timeout):
                 return self
             if attempt + 1 < attempts:
-                self.port, self.tls_port, self.turn_port, self.turns_port = (
+                self.port, self.tls_port, self.turn_port, self.turns_port, self.admin_port = (
                     free_port(),
                     free_port(),
                     free_port(socket.SOCK_DGRAM),
+                    free_port(),
                     free_port(),
                 )
         raise RuntimeError(f"telex serve exited early: {''.join(self.output)}{self.stderr_tail()}")
@@ -113,8 +138,7 @@ class LiveServer:
         ]
         if self.database:
             args += ["--database", self.database]
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")}
-        env.update(self.env)
+        env = self._env()
         self.output = []
         with self._stderr_path.open("w") as stderr:
             self.proc = subprocess.Popen(
@@ -140,11 +164,17 @@ class LiveServer:
                 return False
             self.output.append(line)
             if "connection string:" in line:
-                self.connection_string = line.split("connection string:", 1)[1].strip()
+                self._connection_string = ""
                 break
         self._lines = lines
         self._wait_ready(deadline)
         return True
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")}
+        env["TELEX_HTTP__ADMIN_PORT"] = str(self.admin_port)
+        env.update(self.env)
+        return env
 
     def _wait_ready(self, deadline: float) -> None:
         while time.monotonic() < deadline:

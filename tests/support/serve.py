@@ -9,25 +9,21 @@ from collections.abc import AsyncIterator
 import uvicorn
 
 from telex.app import Node, build_app
-from telex.web.websocket import TelexWebSocketProtocol
+from telex.server import uvicorn_options
+from telex.web.protocol import ConnectionGuard
 
 __all__ = ["running"]
 
 
 @contextlib.asynccontextmanager
 async def running(node: Node, *, hub_only: bool = False, turn: bool = False) -> AsyncIterator[str]:
-    """Serve ``node`` with uvicorn (websockets-sansio, as ``telex serve``) on 127.0.0.1; yields the
-    base URL. The node's background work (hub, timers) runs for the duration; ``turn`` also starts
-    its TURN server (``Node.start``); ``hub_only`` starts just the hub (a node on a ``FakeClock``
-    must not run the keyring refresher, which sleeps on it)."""
-    config = uvicorn.Config(
-        build_app(node),
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        ws=TelexWebSocketProtocol,
-    )
+    """Serve ``node`` with uvicorn and the protocols ``telex serve`` uses (web/protocol.py,
+    web/websocket.py) on 127.0.0.1; yields the base URL. The node's background work (hub,
+    timers) runs for the duration; ``turn`` also starts its TURN server (``Node.start``);
+    ``hub_only`` starts just the hub (a node on a ``FakeClock`` must not run the keyring
+    refresher, which sleeps on it)."""
+    options = uvicorn_options(node.settings, ConnectionGuard(node.settings.http))
+    config = uvicorn.Config(build_app(node), host="127.0.0.1", port=0, log_level="warning", **options)
     server = uvicorn.Server(config)
     hub_task = asyncio.create_task(node.hub.run(node.bus)) if hub_only else None
     if turn:

@@ -39,7 +39,7 @@ def free_port_range(size: int) -> tuple[int, int]:
     return start, start + size - 1
 
 
-def credentials(user: str = "alice", ttl: int = 600) -> tuple[str, str]:
+def credentials(user: str = "alice", ttl: int = 240) -> tuple[str, str]:
     return make_credentials(SECRET, user, int(time.time()) + ttl)
 
 

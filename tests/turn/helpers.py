@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 from telex.core.clock import FakeClock
 from telex.turn.allocation import Address, Allocation, ClientKey
-from telex.turn.core import CloseRelay, CoreConfig, Event, OpenRelay, Reply, ToPeer, TurnCore
+from telex.turn.core import CheckUser, CloseRelay, CoreConfig, Event, OpenRelay, Reply, ToPeer, TurnCore
 from telex.turn.credentials import make_credentials
 from telex.turn.policy import PeerPolicy
 from telex.turn.stun import (
@@ -73,11 +73,19 @@ class Harness:
     opener: FakeOpener
     clock: FakeClock
     secrets: list[bytes]
+    # User lookups the core asked for (``CheckUser``), for the test to answer.
+    checks: list[str] = field(default_factory=list)
 
     def client(
-        self, user: str = "alice", port: int = 40000, *, transport: str = "udp", host: str = "127.0.0.1"
+        self,
+        user: str = "alice",
+        port: int = 40000,
+        *,
+        transport: str = "udp",
+        host: str = "127.0.0.1",
+        generation: int | None = None,
     ) -> Client:
-        return Client(self, (host, port), user, transport)
+        return Client(self, (host, port), user, transport, generation)
 
     def apply(self, events: list[Event]) -> list[Reply | ToPeer]:
         """Carry out the effects as the adapter would; return the replies and relayed payloads."""
@@ -99,6 +107,8 @@ class Harness:
                 closing = self.opener.by_allocation.pop(event.allocation.key, None)
                 if closing is not None:
                     closing.close()
+            elif isinstance(event, CheckUser):
+                self.checks.append(event.user_id)
             else:
                 out.append(event)
         return out
@@ -113,6 +123,7 @@ def make_harness(**overrides: object) -> Harness:
     opener = FakeOpener()
     allow_loopback = bool(overrides.pop("allow_loopback", False))
     own = overrides.pop("own", ("127.0.0.1",))
+    users = overrides.pop("users", None)
     config = CoreConfig(**{"realm": "telex", "ipv6_relay": True, **overrides})  # type: ignore[arg-type]
     policy = PeerPolicy(
         allow_loopback=allow_loopback,
@@ -120,7 +131,7 @@ def make_harness(**overrides: object) -> Harness:
         relay_ports=range(50000, 50010),
     )
     secrets = [SECRET]
-    core = TurnCore(config, lambda: secrets, policy, os.urandom(32))
+    core = TurnCore(config, lambda: secrets, policy, os.urandom(32), users)  # type: ignore[arg-type]
     return Harness(core, opener, clock, secrets)
 
 
@@ -131,10 +142,19 @@ def xor_peer(address: str, port: int, tid: bytes) -> bytes:
 class Client:
     """A scripted client on one 5-tuple."""
 
-    def __init__(self, harness: Harness, address: Address, user: str, transport: str = "udp") -> None:
+    def __init__(
+        self,
+        harness: Harness,
+        address: Address,
+        user: str,
+        transport: str = "udp",
+        generation: int | None = None,
+    ) -> None:
         self.h = harness
         self.key: ClientKey = (transport, address, SERVER)
-        self.username, self.password = make_credentials(SECRET, user, int(harness.clock.now()) + 3600)
+        self.username, self.password = make_credentials(
+            SECRET, user, int(harness.clock.now()) + 3600, generation
+        )
         self.realm = "telex"
         self.nonce: str | None = None
         self.sent: list[bytes] = []

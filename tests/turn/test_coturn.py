@@ -84,7 +84,10 @@ async def test_turnutils_uclient_rest_auth_against_telex(
     binary = need_binary("turnutils_uclient")
     # uclient 4.6 picks channel numbers from RFC 5766's 0x4000-0x7FFF; -c: no RTCP allocation
     # (it would ask for an EVEN-PORT reservation, which Telex refuses with 400).
-    server = await start_server(allow_loopback_peers=True, rfc5766_channels=(mode == "channels"))
+    # uclient makes its own REST credentials, valid for days: far above the 300 s default.
+    server = await start_server(
+        allow_loopback_peers=True, rfc5766_channels=(mode == "channels"), max_credential_ttl=604800
+    )
     cmd = [binary, "-W", SECRET.decode(), "-u", "uclient", "-e", "127.0.0.1", "-r", str(turnutils_peer)]
     cmd += ["-m", "4", "-n", "50", "-l", "120", "-c", "-p", str(server.udp_port)]
     if mode == "send-indications":

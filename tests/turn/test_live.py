@@ -287,9 +287,14 @@ async def test_relay_configuration_credentials_work_on_the_live_server(
 
 
 def test_relay_configuration_shape_and_validation() -> None:
-    settings = TurnSettings(external_urls=("turn:relay2.example.com:3478?transport=udp",), tcp=False)
+    settings = TurnSettings(
+        external_urls=("turn:relay2.example.com:3478?transport=udp",), tcp=False, max_credential_ttl=172800
+    )
     config = issue_relay_configuration(settings, b"s", "user1", 172800, 1_700_000_000.5, "::1")
     assert config["expiresOn"] == "2023-11-16T22:13:20Z"
+    # By default a credential lives 300 s, whatever the ttl asked for.
+    short = issue_relay_configuration(TurnSettings(), b"s", "user1", 172800, 1_700_000_000.5, "::1")
+    assert short["expiresOn"] == "2023-11-14T22:18:20Z"
     own, external = config["iceServers"]
     assert own["urls"] == ["stun:[::1]:3478", "turn:[::1]:3478?transport=udp"]
     assert own["routeType"] == "any"

@@ -46,7 +46,7 @@ from telex.web.lean import LeanRoutes, hot_route
 __all__ = ["calling_router"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 500, 503)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 429, 500, 503)
 }
 _LEG = "/calling/calls/{call_id}/participants/{participant_id}"
 

@@ -24,6 +24,7 @@ from telex.calling.settings import CallingSettings
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import identifier_kind
+from telex.core.ratelimit import RateLimiter
 from telex.events.model import DomainEvent
 from telex.identity import Principal, Scope
 
@@ -96,11 +97,14 @@ class CallingService:
         clock: Clock,
         settings: CallingSettings,
         new_id: Callable[[], str] = _new_id,
+        *,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.store = store
         self._clock = clock
         self._settings = settings
         self._new_id = new_id
+        self._limiter = limiter or RateLimiter(clock)
 
     def _alive_until(self, now: float) -> float | None:
         timeout = self._settings.keepalive_timeout_seconds
@@ -127,13 +131,20 @@ class CallingService:
         Needs ``voip`` (403 otherwise). Targets must be other communication users (400), or
         phone numbers when a trusted caller (the PSTN gateway, Call Automation) says ``phone``;
         at most ``max_participants - 1`` of them (409 ``CallFull``). Whether a target exists is
-        not revealed: an invitation to nobody rings until it is ``missed``.
+        not revealed: an invitation to nobody rings until it is ``missed``. Each target is one
+        invitation against the caller's and that callee's per-minute limits (429 beyond).
         """
         _require(principal, {Scope.VOIP})
         wanted = list(dict.fromkeys(targets))
         for raw in wanted:
             if not callable_target(raw, phone=phone) or raw == principal.user_id:
                 raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {raw[:140]!r}.")
+        per_caller = [(self._settings.invitations_per_caller_per_minute, 60.0)]
+        per_callee = [(self._settings.invitations_per_callee_per_minute, 60.0)]
+        self._limiter.hit_all(
+            [*((f"invite-from:{principal.user_id}", per_caller) for _ in wanted)]
+            + [(f"invite-to:{user}", per_callee) for user in wanted]
+        )
         now = self._clock.now()
         caller = Leg(self._new_id(), principal.user_id, Role.CALLER, LegState.CONNECTING, now)
         caller.display_name = _display_name(display_name)

@@ -24,5 +24,10 @@ class CallingSettings(StrictSettings):
     # hold a mesh slot and keep a group call from ever ending. 0 turns this off. 90 s because
     # Chrome throttles timers in a tab hidden for 5 minutes to one wake-up a minute.
     keepalive_timeout_seconds: float = Field(default=90.0, ge=0, le=3600)
+    # Invitations (each target of a started call) per caller and per callee in any minute, per
+    # node; 429 with Retry-After beyond. ACS documents none; one caller used to ring a victim 497
+    # times in 5 s. 0 turns either off.
+    invitations_per_caller_per_minute: int = Field(default=30, ge=0)
+    invitations_per_callee_per_minute: int = Field(default=10, ge=0)
     # The ringing timer re-checks the store at least this often (another node may add deadlines).
     timer_poll_seconds: float = Field(default=1.0, gt=0, le=60)

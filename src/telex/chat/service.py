@@ -160,12 +160,16 @@ class ChatService:
         request_id: str | None,
         metadata: dict[str, str] | None = None,
         retention_days: int | None = None,
+        *,
+        rate_key: str | None = None,
     ) -> tuple[Thread, list[InvalidParticipant]]:
         """Create a thread with the caller and ``specs`` as members (``chat`` scope only).
 
         The same ``request_id`` from the same user returns the thread it created (400 if the body
         differs). Ids that are not live users of this resource come back as invalid participants.
         ``metadata`` (at most 1 KB) and ``retention_days`` (30-90) are api-version 2025-03-15's.
+        ``rate_key``: count the creation against this key's limit instead of the caller's (a
+        trusted in-process service creating threads on behalf of many visitors: the demo).
         """
         require_scope(principal, Action.MANAGE_THREAD)
         self._check_batch(specs)
@@ -184,7 +188,7 @@ class ChatService:
                 existing = await tx.thread_by_request_key(key)
             if existing is not None:
                 return self._replayed(existing, digest), []
-        self._limiter.hit(f"thread:{user}", [(self._cfg.threads_per_user_per_10s, 10.0)])
+        self._limiter.hit(f"thread:{rate_key or user}", [(self._cfg.threads_per_user_per_10s, 10.0)])
         now = self._clock.now()
         thread_id = ThreadId(f"19:{uuid.uuid4().hex}@thread.v2")
         async with self._store.write() as tx:
@@ -319,6 +323,26 @@ class ChatService:
             raise _bad(f"The message content exceeds {self._cfg.max_content_bytes} bytes.")
         return sanitize_html(content) if type_ is MessageType.HTML else content
 
+    def _metadata(self, metadata: dict[str, str | None] | None) -> dict[str, str] | None:
+        """``metadata`` without its null values, within the limits (400 naming the one exceeded)."""
+        if metadata is None:
+            return None
+        kept = {k: v for k, v in metadata.items() if v is not None}
+        cfg = self._cfg
+        if len(kept) > cfg.max_metadata_keys:
+            raise _bad(f"Message metadata has at most {cfg.max_metadata_keys} keys.")
+        total = 0
+        for key, value in kept.items():
+            key_bytes, value_bytes = len(key.encode()), len(value.encode())
+            if not key or key_bytes > cfg.max_metadata_key_bytes:
+                raise _bad(f"A metadata key has 1 to {cfg.max_metadata_key_bytes} bytes.")
+            if value_bytes > cfg.max_metadata_value_bytes:
+                raise _bad(f"A metadata value has at most {cfg.max_metadata_value_bytes} bytes.")
+            total += key_bytes + value_bytes
+        if total > cfg.max_metadata_bytes:
+            raise _bad(f"Message metadata has at most {cfg.max_metadata_bytes} bytes in all.")
+        return kept
+
     def _message_rate(self, thread_id: str) -> None:
         self._limiter.hit(
             f"messages:{thread_id}",
@@ -338,6 +362,7 @@ class ChatService:
         if type_.is_system:
             raise _bad("Only text and html messages can be sent.")
         content = self._content(content, type_)
+        metadata = self._metadata(dict(metadata)) if metadata is not None else None
         now = self._clock.now()
         async with self._store.write() as tx:
             me = await require_member(tx, principal, thread_id, Action.WRITE)
@@ -391,7 +416,9 @@ class ChatService:
         content: str | None,
         metadata: dict[str, str | None] | None,
     ) -> None:
-        """Edit the caller's own message (403 for anyone else's or a system message)."""
+        """Edit the caller's own message (403 for anyone else's or a system message). Metadata, when
+        given, replaces the message's (as ACS does; keys with a null value are left out)."""
+        replacement = self._metadata(metadata)
         now = self._clock.now()
         async with self._store.write() as tx:
             me = await require_member(tx, principal, thread_id, Action.WRITE)
@@ -403,12 +430,7 @@ class ChatService:
                 raise TelexError(ErrorCode.FORBIDDEN, "Only the sender can edit a message.")
             self._message_rate(thread_id)
             new_content = self._content(content, old.type) if content is not None else old.content
-            merged = dict(old.metadata or {})
-            for k, v in (metadata or {}).items():
-                if v is None:
-                    merged.pop(k, None)
-                else:
-                    merged[k] = v
+            merged = replacement if replacement is not None else dict(old.metadata or {})
             version = str(max(int(now * 1000), int(old.version) + 1))
             await tx.update_message(
                 thread_id,

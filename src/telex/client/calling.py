@@ -38,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -72,6 +73,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _CLOSE_SECONDS = 5.0
+# Relay credentials with less than this left are fetched again before a new peer connection.
+_RTC_MARGIN = 60.0
 RATE, SAMPLES = 48000, 960  # 20 ms of 48 kHz mono, what Opus sends
 Reliability = Literal["lossy", "durable"]
 Priority = Literal["normal", "high"]
@@ -602,6 +605,7 @@ class CallClient:
         self._pump: asyncio.Task[None] | None = None
         self._watch: asyncio.Task[None] | None = None
         self._rtc: RTCConfiguration | None = None
+        self._rtc_expires = 0.0  # when the credentials in _rtc expire (unix time)
 
     async def __aenter__(self) -> CallClient:
         await self._realtime.__aenter__()
@@ -748,8 +752,11 @@ class CallClient:
         return response.json() if response.content else None
 
     async def _rtc_configuration(self) -> RTCConfiguration:
-        """ICE servers from the relay-configuration route, fetched once per client."""
-        if self._rtc is None:
+        """ICE servers from the relay-configuration route, fetched again when their credentials
+        have less than ``_RTC_MARGIN`` seconds left: the server keeps them short (minutes) since
+        a credential cannot be revoked in every relay; a new peer connection gets fresh ones, and
+        an allocation already made keeps refreshing with its own."""
+        if self._rtc is None or self._rtc_expires - time.time() < _RTC_MARGIN:
             relay = await self._post(
                 "/networkTraversal/:issueRelayConfiguration?api-version=2022-03-01-preview", {"ttl": 3600}
             )
@@ -766,4 +773,9 @@ class CallClient:
             self._rtc = RTCConfiguration(
                 iceServers=servers, iceTransportPolicy=policy, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
             )
+            expires = str(relay.get("expiresOn", ""))
+            try:
+                self._rtc_expires = datetime.fromisoformat(expires.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                self._rtc_expires = time.time() + 300
         return self._rtc

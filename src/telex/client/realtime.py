@@ -9,6 +9,11 @@ disconnects by resuming from its last cursor.
         ▲  resumable close (1001/1006/1011/1012/4008),       │
         └──── lost socket, silent server (3 heartbeats) ◄────┘   backoff 0.1 s → 5 s
     4001 (token) with a token provider: ask it for a new token and reconnect; otherwise raise.
+    A frame it cannot take never stops it or makes it loop: a "skipped" frame (an event the
+    server would not send whole, docs/realtime.md) or a malformed one is passed over, logged and
+    kept in ``skipped``; a frame larger than ``max_size`` (only a server with a larger
+    realtime.max_event_bytes sends one) ends the client with ``RealtimeError(1009)`` rather than
+    reconnecting to the same frame for ever.
 
 Several endpoints (the nodes of one deployment): the client stays on one while it works; when
 its session ends or it cannot connect, it resumes on the next with its cursor at once (a node
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -28,12 +34,18 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-__all__ = ["RealtimeClient", "RealtimeError", "RealtimeEvent"]
+__all__ = ["RealtimeClient", "RealtimeError", "RealtimeEvent", "SkippedEvent"]
+
+log = logging.getLogger(__name__)
 
 TokenSource = str | Callable[[], Awaitable[str]]
 
 _RESUMABLE = frozenset({1001, 1006, 1011, 1012, 1013, 4008})
 _UNAUTHORIZED = 4001
+_TOO_BIG = 1009
+# The largest frame the client takes: the server's realtime.max_event_bytes may not exceed it.
+MAX_FRAME_BYTES = 4 << 20
+_SKIPPED_KEPT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +53,19 @@ class RealtimeEvent:
     type: str
     data: dict[str, Any]
     cursor: str
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEvent:
+    """An event the client passed over: ``type`` and ``cursor`` as far as known, ``reason``
+    ("tooLarge": the server sent a reference, ``ref``, instead of the event; "malformed"), and
+    ``ref``: the ids to fetch it by (``threadId``, ``messageId``, ``callId``)."""
+
+    type: str
+    cursor: str | None
+    reason: str
+    size: int = 0
+    ref: dict[str, str] | None = None
 
 
 class RealtimeError(Exception):
@@ -89,6 +114,7 @@ class RealtimeClient:
         self.cursor = cursor
         self.connected = asyncio.Event()
         self.connects = 0  # successful connections so far (1 + number of resumptions)
+        self.skipped: list[SkippedEvent] = []  # the last few events passed over (see the docstring)
 
     async def __aenter__(self) -> RealtimeClient:
         self._task = asyncio.create_task(self._run())
@@ -165,7 +191,7 @@ class RealtimeClient:
             self._urls[self._current],
             ssl=self._ssl,
             additional_headers=headers,
-            max_size=2**22,
+            max_size=MAX_FRAME_BYTES,
             open_timeout=10,
         ) as ws:
             self._ws = ws
@@ -176,12 +202,27 @@ class RealtimeClient:
             try:
                 while True:
                     async with asyncio.timeout(idle):
-                        frame = json.loads(await ws.recv())
+                        text = await ws.recv()
+                    frame = self._parse(text)
+                    if frame is None:
+                        continue
                     kind = frame.get("type")
                     if kind == "event":
                         event = RealtimeEvent(frame["event"], frame["data"], frame["cursor"])
                         await self._queue.put(event)
                         self.cursor = event.cursor
+                    elif kind == "skipped":
+                        ref, size = frame.get("ref"), frame.get("bytes")
+                        self._skip(
+                            SkippedEvent(
+                                str(frame.get("event")),
+                                str(frame["cursor"]),
+                                "tooLarge",
+                                int(size) if isinstance(size, int) else 0,
+                                dict(ref) if isinstance(ref, dict) else None,
+                            )
+                        )
+                        self.cursor = frame["cursor"]
                     elif kind == "ready":
                         idle = 3 * float(frame.get("heartbeatSeconds", 15))
                         if self.cursor is None:
@@ -189,8 +230,38 @@ class RealtimeClient:
                         self.connects += 1
                         self.connected.set()
             except ConnectionClosed as exc:
+                if exc.sent is not None and exc.sent.code == _TOO_BIG:
+                    # Reconnecting would only bring the same frame back, for ever.
+                    raise RealtimeError(_TOO_BIG, "an event larger than this client takes") from exc
                 code = exc.rcvd.code if exc.rcvd is not None else 1006
                 reason = exc.rcvd.reason if exc.rcvd is not None else ""
                 if code in _RESUMABLE or code == 1000:
                     raise
                 raise RealtimeError(code, reason) from exc
+
+    def _parse(self, text: str | bytes) -> dict[str, Any] | None:
+        """A frame as a dict, or None (reported) for one this client cannot read."""
+        try:
+            frame = json.loads(text)
+            if not isinstance(frame, dict):
+                raise TypeError("not an object")
+            if frame.get("type") == "event" and not (
+                isinstance(frame.get("event"), str)
+                and isinstance(frame.get("data"), dict)
+                and isinstance(frame.get("cursor"), str)
+            ):
+                raise TypeError("an event frame without event, data and cursor")
+            if frame.get("type") == "skipped" and not isinstance(frame.get("cursor"), str):
+                raise TypeError("a skipped frame without a cursor")
+        except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            self._skip(SkippedEvent("", None, "malformed"), str(exc))
+            return None
+        return frame
+
+    def _skip(self, skipped: SkippedEvent, why: str = "") -> None:
+        log.warning(
+            "realtime: passed over %s event %s at cursor %s %s",
+            skipped.reason, skipped.type or "?", skipped.cursor, why or skipped.ref or "",
+        )  # fmt: skip
+        self.skipped.append(skipped)
+        del self.skipped[:-_SKIPPED_KEPT]

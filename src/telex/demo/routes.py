@@ -9,6 +9,12 @@
     POST /demo/api/sms/reply        (cookie) {message} → the demo number answers the visitor's phone
 
 Errors are the ACS error body like everywhere else; a missing or expired session is 401.
+
+The POSTs act on a cookie, so they answer only the page's own origin: a request whose ``Origin``
+is another (another port of localhost included: SameSite cookies do not tell ports apart), or
+that the browser marks ``Sec-Fetch-Site: cross-site``/``same-site``, gets 403 whatever
+``http.allowed_origins`` lets call the API. Sign-ins are limited per client address, rooms per
+visitor (``[demo]``).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from telex.demo.session import Session, decode_session, encode_session
 from telex.demo.sms import DemoSms
 from telex.identity import IssuedToken
 from telex.web.body import body_doc, read_json
+from telex.web.cors import OriginPolicy
 
 __all__ = ["DEMO_DIR", "demo_router"]
 
@@ -57,18 +64,31 @@ def _token_body(token: IssuedToken) -> dict[str, Any]:
     return {"token": token.token, "expiresOn": iso_time(float(token.expires_at))}
 
 
-def demo_router(demo: DemoService, clock: Clock) -> APIRouter:
+def _same_origin_only(request: Request, origins: OriginPolicy) -> None:
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site", "").lower()
+    if (origin is not None and not origins.same_origin(origin, request.headers.get("host", ""))) or site in (
+        "cross-site",
+        "same-site",
+    ):
+        raise TelexError(ErrorCode.FORBIDDEN, "The demo answers only its own page.")
+
+
+def demo_router(demo: DemoService, clock: Clock, origins: OriginPolicy | None = None) -> APIRouter:
     router = APIRouter(tags=["demo"], include_in_schema=False)
+    policy = origins or OriginPolicy(())
 
     def session_of(request: Request) -> Session | None:
+        _same_origin_only(request, policy)
         cookie = request.cookies.get(COOKIE)
         return decode_session(cookie, demo.cookie_key, clock.now()) if cookie else None
 
     @router.post("/demo/api/session", openapi_extra=body_doc(SessionRequest))
     async def sign_in(request: Request, response: Response) -> dict[str, Any]:
+        _same_origin_only(request, policy)
         body = await read_json(request, SessionRequest)
         assert body is not None
-        signed = await demo.sign_in(body.displayName)
+        signed = await demo.sign_in(body.displayName, request.client.host if request.client else "")
         session = signed.session
         response.set_cookie(
             COOKIE,
@@ -146,6 +166,5 @@ def _static(path: Path | None) -> FileResponse:
         raise TelexError(ErrorCode.NOT_FOUND, "Not found.")
     response = FileResponse(path, headers={"Cache-Control": "no-cache"})
     if path.suffix == ".html":
-        response.headers["Content-Security-Policy"] = _CSP
-        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Content-Security-Policy"] = _CSP  # nosniff: the middleware, everywhere
     return response

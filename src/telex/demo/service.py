@@ -26,6 +26,7 @@ from telex.chat import ChatService, ParticipantSpec
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
+from telex.core.ratelimit import RateLimiter
 from telex.demo.session import Session
 from telex.demo.sms import DemoSms
 from telex.identity import IdentityService, IssuedToken, Principal, Scope
@@ -56,6 +57,8 @@ class DemoService:
         cookie_key: bytes,
         token_minutes: int,
         session_seconds: int,
+        sign_ins_per_minute: int = 0,
+        rooms_per_minute: int = 0,
     ) -> None:
         self._identity = identity
         self._chat = chat
@@ -63,6 +66,9 @@ class DemoService:
         self.cookie_key = cookie_key
         self._token_minutes = token_minutes
         self._session_seconds = session_seconds
+        self._limiter = RateLimiter(clock)
+        self._sign_ins = [(sign_ins_per_minute, 60.0)]
+        self._rooms = [(rooms_per_minute, 60.0)]
         # The service acts as its own member of every room thread. It is trusted code in this
         # process, so it holds a principal rather than a token it would only verify again.
         self._principal = Principal(service_user, frozenset({Scope.CHAT}), 0, 2**62, 0, "demo")
@@ -79,6 +85,8 @@ class DemoService:
         token_minutes: int,
         session_seconds: int,
         telephony: Telephony | None = None,
+        sign_ins_per_minute: int = 0,
+        rooms_per_minute: int = 0,
     ) -> DemoService:
         """Load the service user and cookie key from ``data_dir/demo.json``, creating them once;
         with ``telephony``, also the demo's phone number (``DemoSms``)."""
@@ -100,18 +108,23 @@ class DemoService:
                 json.dump(state, f)
         assert user is not None
         key = base64.b64decode(state["cookieKey"])
-        demo = cls(identity, chat, clock, UserId(user), key, token_minutes, session_seconds)
+        demo = cls(
+            identity, chat, clock, UserId(user), key, token_minutes, session_seconds,
+            sign_ins_per_minute, rooms_per_minute,
+        )  # fmt: skip
         if telephony is not None:
             demo.sms = await DemoSms.open(telephony, data_dir)
         return demo
 
-    async def sign_in(self, display_name: str) -> SignedIn:
-        """A new user with a ``chat`` + ``voip`` token; raises ``ValidationFailed`` for a bad name."""
+    async def sign_in(self, display_name: str, source: str = "") -> SignedIn:
+        """A new user with a ``chat`` + ``voip`` token; raises ``ValidationFailed`` for a bad name,
+        ``TooManyRequests`` past the sign-ins allowed from ``source`` (a client address)."""
         name = display_name.strip()
         if not name or len(name) > MAX_NAME or any(ord(c) < 32 for c in name):
             raise TelexError(
                 ErrorCode.VALIDATION_FAILED, f"displayName must be 1 to {MAX_NAME} printable characters."
             )
+        self._limiter.hit(f"sign-in:{source}", self._sign_ins)
         created = await self._identity.create_user(SCOPES, self._token_minutes)
         assert created.token is not None
         expires = int(self._clock.now()) + self._session_seconds
@@ -135,8 +148,13 @@ class DemoService:
             room = str(uuid.UUID(group_id))
         except ValueError as exc:
             raise TelexError(ErrorCode.VALIDATION_FAILED, "The room id must be a UUID.") from exc
+        self._limiter.hit(f"room:{session.user_id}", self._rooms)
         topic, request_id = f"Call {room[:8]}", f"demo-room-{room}"
-        thread, _ = await self._chat.create_thread(self._principal, topic, [], request_id)
+        # A new room counts against chat's thread limit as this visitor's, not the service's
+        # (which every visitor would share).
+        thread, _ = await self._chat.create_thread(
+            self._principal, topic, [], request_id, rate_key=f"demo-visitor:{session.user_id}"
+        )
         spec = ParticipantSpec(session.user_id, session.display_name, 0.0)
         invalid = await self._chat.add_participants(self._principal, thread.id, [spec])
         if invalid:

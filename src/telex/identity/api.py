@@ -8,7 +8,9 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
+from telex.core.ratelimit import RateLimiter
 from telex.identity.service import IdentityService
+from telex.identity.settings import IdentitySettings
 from telex.identity.tokens import IssuedToken
 from telex.identity.wire import (
     AccessTokenModel,
@@ -38,10 +40,22 @@ def _token(issued: IssuedToken) -> AccessTokenModel:
     return AccessTokenModel(token=issued.token, expiresOn=expires)
 
 
-def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) -> APIRouter:
+def identity_router(
+    service: IdentityService,
+    hmac: HmacAuth,
+    lean: LeanRoutes,
+    limiter: RateLimiter | None = None,
+    settings: IdentitySettings | None = None,
+) -> APIRouter:
+    """``limiter`` and ``settings``: ACS's per-operation rate limits (none without them)."""
     router = APIRouter(
         tags=["identity"], responses=_ERRORS, dependencies=[Depends(IDENTITY_VERSIONS.dependency)]
     )
+
+    def limit(operation: str, per_30s: str) -> None:
+        if limiter is not None and settings is not None:
+            limiter.hit(f"identity:{operation}", [(getattr(settings, per_30s), 30.0)])
+
     # Every route is HMAC-signed: FastAPI checks it for the routes of ``signed``; the hot routes
     # (web/lean.py) check it themselves, first thing.
     signed = APIRouter(dependencies=[Depends(hmac)])
@@ -55,6 +69,7 @@ def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) 
         IDENTITY_VERSIONS.check(request)  # the lean way in skips the router's dependency
         await hmac(request)
         body = await read_json(request, CreateIdentityRequest, allow_empty=True)
+        limit("create", "issue_per_30s")
         scopes = body.createTokenWithScopes if body else None
         minutes = body.expiresInMinutes if body else None
         if scopes is None and minutes is not None:
@@ -68,6 +83,7 @@ def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) 
 
     @signed.delete("/identities/{user_id}", status_code=204, response_class=Response)
     async def delete_identity(user_id: str) -> Response:
+        limit("delete", "revoke_per_30s")
         await service.delete_user(service.parse_user(user_id))
         return Response(status_code=204)
 
@@ -81,12 +97,14 @@ def identity_router(service: IdentityService, hmac: HmacAuth, lean: LeanRoutes) 
         user = service.parse_user(user_id)
         body = await read_json(request, IssueTokenRequest)
         assert body is not None
+        limit("issue", "issue_per_30s")
         return JSONResponse(
             _token(await service.issue_token(user, body.scopes, body.expiresInMinutes)).model_dump()
         )
 
     @signed.post("/identities/{user_id}/:revokeAccessTokens", status_code=204, response_class=Response)
     async def revoke_access_tokens(user_id: str) -> Response:
+        limit("revoke", "revoke_per_30s")
         await service.revoke_tokens(service.parse_user(user_id))
         return Response(status_code=204)
 

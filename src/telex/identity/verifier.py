@@ -78,6 +78,15 @@ class TokenVerifier:
         state = await self._user_state(user)
         return state.generation, state.live
 
+    def cached_user_state(self, user: UserId) -> tuple[int, bool] | None:
+        """``(token generation, live)`` of ``user`` if this node read it less than
+        ``revocation_cache_seconds`` ago, else None (``user_state`` reads it): what a check that
+        cannot wait for the store (TURN's) asks first."""
+        cached = self._user_states.get(user)
+        if cached is None or self._clock.monotonic() - cached.fetched_at >= self._ttl:
+            return None
+        return cached.generation, cached.live
+
     def expired(self, principal: Principal) -> bool:
         """Whether the token has expired (no store access)."""
         return self._clock.now() >= principal.expires_at + self._leeway

@@ -1,8 +1,10 @@
 """The notification WebSocket (``/socket.io/1/websocket/…``): a thin asyncio shell around
 ``NotificationSession``, and a sink of the realtime hub like ``/realtime``'s sockets.
 
-    upgrade ─► origin check ─► accept ─► receive loop: frames ─► session.receive
-    session effects ─► CheckTicket: open the ticket, check the token is live, hub.add, verified
+    upgrade ─► origin check ─► sockets of this address < max_sockets_per_ip (else 503) ─► accept
+            ─► receive loop: frames ─► session.receive
+    session effects ─► CheckTicket: open the ticket, check the token is live,
+                                    sockets of this user < max_sockets_per_user, hub.add, verified
                      ─► ReadReplay: EventLog.visible pages ─► session.replayed
                      ─► CloseConnection: the disconnect packet, the close frame, done
     hub ─► _Socket.offer(event) ─► session.offer ─► the writer task sends the frames
@@ -25,7 +27,9 @@ from urllib.parse import parse_qs
 from starlette.types import Receive, Scope, Send
 
 from telex.core.clock import Clock
-from telex.core.errors import TelexError
+from telex.core.errors import ErrorCode, TelexError
+from telex.core.logthrottle import RateLimitedLog
+from telex.core.opencounts import OpenCounts
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
@@ -40,6 +44,7 @@ from telex.notifications.session import (
 )
 from telex.notifications.settings import NotificationSettings
 from telex.notifications.ticket import TicketError, open_ticket
+from telex.realtime.gateway import refuse_upgrade
 from telex.realtime.hub import Hub
 
 __all__ = ["HANDSHAKE_SID", "SOCKET_PATH", "NotificationGateway", "connection_of"]
@@ -181,6 +186,9 @@ class NotificationGateway:
         self._topics = topics
         self._origins = origins
         self._liveness = _Liveness(verifier, clock, settings.token_check_seconds)
+        self._by_address = OpenCounts(settings.max_sockets_per_ip)
+        self._by_user = OpenCounts(settings.max_sockets_per_user)
+        self._refusals = RateLimitedLog(log)
 
     def _permits(self, event: DomainEvent, scopes: frozenset[str]) -> bool:
         return self._topics.permits(event.topic, scopes)
@@ -196,6 +204,21 @@ class NotificationGateway:
         ticket = (query.get("tkt") or [""])[0]
         cursor = parse_cursor((query.get("cur") or [None])[0])
         ccid = (query.get("ccid") or [""])[0][:64] or "telex"
+        client = scope.get("client")
+        address = str(client[0]) if client else ""
+        if not self._by_address.acquire(address):
+            self._refusals.warning("address", "refused a notification socket from %s: too many open", address)
+            why = "Too many notification connections from this address (notifications.max_sockets_per_ip)."
+            await refuse_upgrade(scope, send, 503, ErrorCode.UNAVAILABLE, why)
+            return
+        try:
+            await self._accepted(scope, send, receive, ticket, cursor, ccid)
+        finally:
+            self._by_address.release(address)
+
+    async def _accepted(
+        self, scope: Scope, send: Send, receive: Receive, ticket: str, cursor: int | None, ccid: str
+    ) -> None:
         await send({"type": "websocket.accept"})
         s = self._settings
         session = NotificationSession(
@@ -206,6 +229,7 @@ class NotificationGateway:
             client_timeout=s.client_timeout_seconds,
             max_frame_bytes=s.max_frame_bytes,
             queue_limit=s.queue_size,
+            queue_bytes=s.queue_bytes,
             permits=self._permits,
         )
         sock = _Socket(session, send, self._clock)
@@ -217,6 +241,8 @@ class NotificationGateway:
             sock.flush()
             self._hub.remove(sock)
             self._liveness.discard(sock)
+            if sock.user_id:
+                self._by_user.release(sock.user_id)
             if sock.writer is not None:
                 sock.writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -258,6 +284,11 @@ class NotificationGateway:
             session.rejected("starting")
             return
         head = await self._log.head()
+        if not self._by_user.acquire(principal.user_id):
+            user = principal.user_id
+            self._refusals.warning("user", "refused a notification socket of %s: too many open", user)
+            session.rejected("too many sockets")
+            return
         sock.user_id = principal.user_id
         hub_from = self._hub.add(sock)
         self._liveness.add(sock)

@@ -27,8 +27,8 @@ response, and drops the socket when the acknowledgement is 5 s late; the session
 every event that asks. Socket.io's own heartbeat goes out after ``heartbeat`` seconds without
 traffic; a client silent for ``client_timeout`` seconds is gone.
 
-The outbox is bounded: past ``queue_limit`` packets the session closes (slow consumer); the
-client reconnects and resumes from its position, so nothing is lost.
+The outbox is bounded: past ``queue_limit`` packets or ``queue_bytes`` the session closes (slow
+consumer); the client reconnects and resumes from its position, so nothing is lost.
 
 Errors: a client that breaks the protocol is disconnected (``CloseConnection``); a shell that
 feeds an input the state cannot take is a bug (``SessionMisuse``).
@@ -186,10 +186,12 @@ class NotificationSession:
         "_last_heard",
         "_last_sent",
         "_limit",
+        "_limit_bytes",
         "_max_frame",
         "_next_id",
         "_outbox",
         "_permits",
+        "_queued_bytes",
         "close",
         "principal",
         "state",
@@ -207,6 +209,7 @@ class NotificationSession:
         max_frame_bytes: int,
         queue_limit: int,
         permits: Permits,
+        queue_bytes: int = 0,
     ) -> None:
         self.state = State.VERIFYING
         self.principal: Principal | None = None
@@ -220,6 +223,8 @@ class NotificationSession:
         self._client_timeout = client_timeout
         self._max_frame = max_frame_bytes
         self._limit = queue_limit
+        self._limit_bytes = queue_bytes  # 0: items only
+        self._queued_bytes = 0
         self._permits = permits
         # Packets to send, each with the log position it moves the client to (0: none).
         self._outbox: list[tuple[str, int]] = []
@@ -250,6 +255,7 @@ class NotificationSession:
             return None
         batch, self._outbox = self._outbox[:max_packets], self._outbox[max_packets:]
         packets = [text for text, _ in batch]
+        self._queued_bytes -= sum(len(text) for text in packets)
         position = max(pos for _, pos in batch)
         if position:
             packets.append(self._conn.connected_packet(position))
@@ -421,10 +427,14 @@ class NotificationSession:
         )
 
     def _queue(self, packet: str, position: int = 0) -> None:
-        if len(self._outbox) >= self._limit:
+        size = len(packet)  # characters: close enough to bytes for a bound
+        if len(self._outbox) >= self._limit or (
+            self._limit_bytes and self._queued_bytes + size > self._limit_bytes
+        ):
             self._overflow()
             return
         self._outbox.append((packet, position))
+        self._queued_bytes += size
 
     def _overflow(self) -> None:
         self._close(TRY_AGAIN, "slow")
@@ -435,6 +445,7 @@ class NotificationSession:
         self.state = State.CLOSED
         self.close = CloseConnection(code, reason, f.disconnect_packet(reason) if reason else "0::")
         self._outbox.clear()
+        self._queued_bytes = 0
         self._held.clear()
         self._effects.append(self.close)
 

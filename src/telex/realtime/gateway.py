@@ -1,7 +1,9 @@
 """The ``/realtime`` WebSocket endpoint: a thin asyncio shell around ``RealtimeSession``.
 
-    upgrade ─► Origin allowlist ─► accept ─► receive loop: frames ─► session.receive
-    session effects ─► VerifyToken: verifier (then hub.add, session.verified)
+    upgrade ─► Origin allowlist ─► sockets of this address < max_sockets_per_ip ─► accept
+            ─► receive loop: frames ─► session.receive
+    session effects ─► VerifyToken: verifier, sockets of this user < max_sockets_per_user (4029),
+                                    then hub.add, session.verified
                      ─► ReadReplay: EventLog.visible pages ─► session.replayed
                      ─► CloseConnection: error frame, close frame, done
     hub ─► _Connection.offer(event) ─► session.offer ─► frames sent at once, on the hub's call
@@ -40,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
+from telex.core.logthrottle import RateLimitedLog
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
@@ -50,7 +53,7 @@ from telex.realtime.hub import Hub
 from telex.realtime.session import CloseConnection, ReadReplay, RealtimeSession, VerifyToken
 from telex.realtime.settings import RealtimeSettings
 
-__all__ = ["RealtimeGateway"]
+__all__ = ["RealtimeGateway", "refuse_upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -327,10 +330,16 @@ class _Liveness:
                     conn.flush()
 
 
-def _refuse_origin(origin: str) -> dict[str, Any]:
-    """The body of the 403 that refuses an upgrade from ``origin``: the ACS error body, as REST."""
-    message = f"The origin {origin} is not allowed (http.allowed_origins)."
-    return {"error": {"code": ErrorCode.FORBIDDEN.wire, "message": message}}
+async def refuse_upgrade(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
+    """Answer an upgrade with an HTTP error (the ACS error body), or close before accepting it
+    (a 403 to the client) on a server without the WebSocket denial-response extension."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        body = json.dumps({"error": {"code": code.wire, "message": message}}).encode()
+        headers = [(b"content-type", b"application/json"), (b"x-ms-error-code", code.wire.encode())]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
+        await send({"type": "websocket.http.response.body", "body": body})
+    else:
+        await send({"type": "websocket.close", "code": p.Close.POLICY})
 
 
 class RealtimeGateway:
@@ -360,6 +369,10 @@ class RealtimeGateway:
         self._scopes = scopes
         self._timers = _Timers(clock)
         self._liveness = _Liveness(verifier, clock, settings.token_check_seconds)
+        # Open sockets by client address and by user, for the caps.
+        self._by_address: dict[str, int] = {}
+        self._by_user: dict[str, int] = {}
+        self._refusals = RateLimitedLog(log)
 
     def _permits(self, event: DomainEvent, scopes: frozenset[str]) -> bool:
         return self._topics.permits(event.topic, scopes)
@@ -370,14 +383,30 @@ class RealtimeGateway:
             return
         refused = self._origins(scope)
         if refused is not None:
-            if "websocket.http.response" in scope.get("extensions", {}):
-                body = json.dumps(_refuse_origin(refused)).encode()
-                headers = [(b"content-type", b"application/json"), (b"x-ms-error-code", b"Forbidden")]
-                await send({"type": "websocket.http.response.start", "status": 403, "headers": headers})
-                await send({"type": "websocket.http.response.body", "body": body})
-            else:
-                await send({"type": "websocket.close", "code": p.Close.POLICY})  # before accept: 403
+            # The ACS error body, as REST answers a refused origin.
+            why = f"The origin {refused} is not allowed (http.allowed_origins)."
+            await refuse_upgrade(scope, send, 403, ErrorCode.FORBIDDEN, why)
             return
+        s = self._settings
+        client = scope.get("client")
+        address = str(client[0]) if client else ""
+        held = self._by_address.get(address, 0)
+        if s.max_sockets_per_ip and held >= s.max_sockets_per_ip:
+            self._refusals.warning("address", "refused a realtime socket from %s: too many open", address)
+            too_many = "Too many realtime connections from this address (realtime.max_sockets_per_ip)."
+            await refuse_upgrade(scope, send, 503, ErrorCode.UNAVAILABLE, too_many)
+            return
+        self._by_address[address] = held + 1
+        try:
+            await self._accepted(send, receive)
+        finally:
+            left = self._by_address.get(address, 1) - 1
+            if left:
+                self._by_address[address] = left
+            else:
+                self._by_address.pop(address, None)
+
+    async def _accepted(self, send: Send, receive: Receive) -> None:
         await send({"type": "websocket.accept"})
         s = self._settings
         session = RealtimeSession(
@@ -387,6 +416,7 @@ class RealtimeGateway:
             max_frame_bytes=s.max_frame_bytes,
             queue_limit=s.queue_size,
             queue_bytes=s.queue_bytes,
+            max_event_bytes=s.max_event_bytes,
             permits=self._permits,
         )
         conn = _Connection(session, send, self._clock)
@@ -401,6 +431,12 @@ class RealtimeGateway:
             conn.closed = True
             self._hub.remove(conn)
             self._liveness.discard(conn)
+            if conn.user_id:
+                left = self._by_user.get(conn.user_id, 1) - 1
+                if left:
+                    self._by_user[conn.user_id] = left
+                else:
+                    self._by_user.pop(conn.user_id, None)
 
     async def _serve(self, conn: _Connection, receive: Receive) -> None:
         session = conn.session
@@ -441,6 +477,13 @@ class RealtimeGateway:
                 session.rejected(p.Close.RESTART, "starting; retry")
                 return
             head = await self._log.head() if effect.cursor is not None else 0
+            cap, held = self._settings.max_sockets_per_user, self._by_user.get(principal.user_id, 0)
+            if cap and held >= cap:
+                user = principal.user_id
+                self._refusals.warning("user", "refused a realtime socket of %s: too many open", user)
+                session.rejected(p.Close.TOO_MANY_SOCKETS, "too many open sockets for this user")
+                return
+            self._by_user[principal.user_id] = held + 1
             conn.user_id = principal.user_id
             hub_from = self._hub.add(conn)
             self._liveness.add(conn)

@@ -21,7 +21,10 @@ at or below the last position sent ever goes out again.
 
 The outbox is bounded: a client that does not read (its shell cannot send) lets frames pile up
 here, and past ``queue_limit`` frames or ``queue_bytes`` bytes the session closes with 4008 (slow
-consumer, resumable).
+consumer, resumable). An event frame waits in the outbox as two parts, the head every socket
+shares and this socket's tail, joined only when the shell takes it to write: many slow sockets
+behind one large event hold one copy of it, not one each. No frame larger than
+``max_event_bytes`` goes out: such an event is replaced by a ``skipped`` frame naming it.
 
 Two kinds of error, as in h11: a client that breaks the protocol gets a close code
 (``ProtocolError``'s); a shell that feeds an input the current state cannot take is a bug and
@@ -157,6 +160,7 @@ class RealtimeSession:
         "_last_sent",
         "_limit",
         "_limit_bytes",
+        "_max_event",
         "_max_frame",
         "_outbox",
         "_outbox_bytes",
@@ -177,6 +181,7 @@ class RealtimeSession:
         max_frame_bytes: int,
         queue_limit: int,
         queue_bytes: int = 1 << 62,
+        max_event_bytes: int = 1 << 62,
         permits: Permits,
     ) -> None:
         self.state = State.AWAITING_AUTH
@@ -186,12 +191,14 @@ class RealtimeSession:
         self._auth_deadline = now + auth_timeout
         self._heartbeat = heartbeat
         self._max_frame = max_frame_bytes
+        self._max_event = max_event_bytes
         self._limit = queue_limit
         self._limit_bytes = queue_bytes
         self._outbox_bytes = 0
         self._permits = permits
         # A list, not a deque: it is nearly always empty, and an empty deque costs 600 bytes.
-        self._outbox: list[bytes] = []
+        # An event frame is (shared head, own tail) until it is written.
+        self._outbox: list[bytes | tuple[bytes, bytes]] = []
         self._effects: list[Effect] = []
         self._deferred: list[str] = []
         self._held: list[DomainEvent] = []
@@ -211,6 +218,10 @@ class RealtimeSession:
             return None
         self._last_sent = now
         frame = self._outbox.pop(0)
+        if isinstance(frame, tuple):
+            head, tail = frame
+            self._outbox_bytes -= len(head) + len(tail)
+            return head + tail
         self._outbox_bytes -= len(frame)
         return frame
 
@@ -361,16 +372,23 @@ class RealtimeSession:
                 return  # replayed already, or held and replayed
             self._delivered = event.position
         if event.reaches(self.user_id) and self._permits(event, principal.scopes):
-            self._queue(p.event_frame(event, self.user_id, self._delivered, tail=self._tail))
+            parts = p.event_parts(event, self.user_id, self._delivered, tail=self._tail)
+            size = len(parts[0]) + len(parts[1])
+            if size > self._max_event:
+                self._queue(p.skipped_frame(event, self._delivered, size))
+            else:
+                self._queue(parts, size)
 
-    def _queue(self, frame: bytes | str) -> None:
+    def _queue(self, frame: bytes | str | tuple[bytes, bytes], size: int = -1) -> None:
         if isinstance(frame, str):
             frame = frame.encode()
-        if len(self._outbox) >= self._limit or self._outbox_bytes + len(frame) > self._limit_bytes:
+        if size < 0:
+            size = len(frame[0]) + len(frame[1]) if isinstance(frame, tuple) else len(frame)
+        if len(self._outbox) >= self._limit or self._outbox_bytes + size > self._limit_bytes:
             self._overflow()
             return
         self._outbox.append(frame)
-        self._outbox_bytes += len(frame)
+        self._outbox_bytes += size
 
     def _overflow(self) -> None:
         self._close(p.Close.SLOW_CONSUMER, "slow consumer: reconnect with your last cursor")

@@ -58,7 +58,7 @@ class RelayConfiguration(BaseModel):
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 500, 503)
+    s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 413, 415, 429, 500, 503)
 }
 _VOIP = (Scope.VOIP, Scope.VOIP_JOIN)
 
@@ -83,23 +83,29 @@ def relay_router(
     )  # fmt: skip
     async def issue(request: Request) -> Response:
         RELAY_VERSIONS.check(request)  # the lean way in skips the router's dependency
+        generation: int | None = None
         if request.headers.get("authorization", "").lower().startswith("bearer "):
             principal = await verifier.verify(bearer_token(request), _VOIP)
             body = await read_json(request, RelayConfigurationRequest, allow_empty=True)
             if body and body.id is not None and body.id != principal.user_id:
                 raise TelexError(ErrorCode.FORBIDDEN, "A user may only get relay credentials for itself.")
             user: str = principal.user_id
+            generation = principal.generation
         else:
             await hmac(request)
             body = await read_json(request, RelayConfigurationRequest, allow_empty=True)
             user = "anonymous"
             if body and body.id is not None:
-                user = identity.parse_user(body.id)
-                await identity.require_live(user)
+                user_id = identity.parse_user(body.id)
+                generation, live = await verifier.user_state(user_id)
+                if not live:
+                    raise TelexError(ErrorCode.IDENTITY_NOT_FOUND, "The identity does not exist.")
+                user = user_id
         ttl, route_type = (body.ttl, body.routeType or "any") if body else (MAX_TTL, "any")
         host = settings.external_address or request_hostname(request) or "127.0.0.1"
-        return JSONResponse(
-            issue_relay_configuration(settings, secrets()[0], user, ttl, clock.now(), host, route_type)
+        config = issue_relay_configuration(
+            settings, secrets()[0], user, ttl, clock.now(), host, route_type, generation=generation
         )
+        return JSONResponse(config)
 
     return router

@@ -23,9 +23,25 @@ ChannelData straight between its receive buffer and a socket and still have ever
 here, once. ``channel_data`` and ``handle_peer`` are the same rules plus parsing and framing.
 
 Authentication comes before anything that allocates state or parses optional variable-length
-attributes (security.md §5.2, the CVE-2026-43994 lesson). Error responses go through a per-source
-rate limiter (amplification guard); responses to unauthenticated requests carry no SOFTWARE and
-nothing beyond what the RFC requires (security.md §1.2, T-18).
+attributes (security.md §5.2, the CVE-2026-43994 lesson). Error responses and Binding responses
+go through per-source rate limiters (amplification guard); responses to unauthenticated requests
+carry no SOFTWARE and nothing beyond what the RFC requires (security.md §1.2, T-18).
+
+A credential is bound to its user: after authentication, every request (Allocate, Refresh,
+CreatePermission, ChannelBind) asks the injected ``users`` check whether the user is still live
+and its tokens of the credential's generation not revoked, from a cache at most ~1 s old (the
+token verifier's). When the cache does not know, the request is parked and ``CheckUser`` asks the
+adapter to look the user up; ``user_checked`` then answers the parked requests. A refused user
+gets 401 and loses the allocation the request was about.
+
+    authenticated ─► users(user, generation): LIVE ─► the method
+                                             REFUSED ─► 401 (and the allocation deleted)
+                                             UNKNOWN ─► parked, CheckUser ─► adapter looks up
+                                                        ─► user_checked(user) ─► re-run (500 if still unknown)
+
+An allocation's own requests (same 5-tuple, same username) are verified with the key it was
+created with even after the credential's expiry: a credential lives minutes (renewed by the SDKs
+for new allocations), a call lives as long as it lasts, and the user check still applies.
 """
 
 from __future__ import annotations
@@ -35,6 +51,7 @@ import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from ipaddress import ip_address
 
 from telex.turn import stun
@@ -52,12 +69,25 @@ from telex.turn.credentials import (
     check_nonce,
     make_nonce,
     parse_rest_username,
+    split_generation,
 )
 from telex.turn.policy import PeerPolicy
 from telex.turn.ratelimit import SourceLimiter
 from telex.turn.stun import Attr, Class, Message, Method
 
-__all__ = ["CloseRelay", "CoreConfig", "Counters", "Event", "OpenRelay", "Reply", "ToPeer", "TurnCore"]
+__all__ = [
+    "CheckUser",
+    "CloseRelay",
+    "CoreConfig",
+    "Counters",
+    "Event",
+    "OpenRelay",
+    "Reply",
+    "ToPeer",
+    "TurnCore",
+    "UserCheck",
+    "UserVerdict",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +101,7 @@ class CoreConfig:
     total_quota: int = 2000
     max_bytes_per_second: int = 0
     error_rate_per_source: float = 100.0
+    binding_rate_per_source: float = 200.0
     ipv6_relay: bool = False
     ipv4_relay: bool = True
     # RFC 8656 §12 narrowed channels to 0x4000-0x4FFF; RFC 5766 allowed up to 0x7FFF and some
@@ -113,7 +144,26 @@ class CloseRelay:
     allocation: Allocation
 
 
-Event = Reply | ToPeer | OpenRelay | CloseRelay
+@dataclass(slots=True)
+class CheckUser:
+    """Effect: look ``user_id`` up (so the ``users`` check knows it), then call ``user_checked``."""
+
+    user_id: str
+
+
+Event = Reply | ToPeer | OpenRelay | CloseRelay | CheckUser
+
+
+class UserVerdict(Enum):
+    LIVE = "live"  # or not a user this check knows about (no tokens to revoke)
+    REFUSED = "refused"  # deleted, or its tokens of that generation revoked
+    UNKNOWN = "unknown"  # not in the cache: look it up
+
+
+# (user id, the credential's token generation or None) -> verdict, without I/O.
+UserCheck = Callable[[str, int | None], UserVerdict]
+_PARKED_PER_USER = 16
+_PARKED = 4096
 
 
 @dataclass(slots=True)
@@ -132,6 +182,7 @@ class Counters:
     malformed: int = 0
     dropped: int = 0
     rate_limited: int = 0
+    users_refused: int = 0
     errors: dict[int, int] = field(default_factory=dict)
 
     def error(self, code: int) -> None:
@@ -150,6 +201,7 @@ _REASONS = {
     442: "Unsupported Transport Protocol",
     443: "Peer Address Family Mismatch",
     486: "Allocation Quota Reached",
+    500: "Server Error",
     508: "Insufficient Capacity",
 }
 _UDP = 17
@@ -163,7 +215,8 @@ class TurnCore:
     """One TURN server's state: allocations, quotas, nonces, timers.
 
     Callers: the asyncio adapter (``telex.turn.server``) and tests. ``secrets`` is called on
-    every authentication so rotated secrets apply without a restart.
+    every authentication so rotated secrets apply without a restart. ``users``: the user check
+    (see the module docstring); None checks nothing (a relay without an identity service).
     """
 
     def __init__(
@@ -172,12 +225,18 @@ class TurnCore:
         secrets: Callable[[], Sequence[bytes]],
         policy: PeerPolicy,
         nonce_key: bytes,
+        users: UserCheck | None = None,
     ) -> None:
         self.config = config
         self._secrets = secrets
         self._policy = policy
         self._nonce_key = nonce_key
+        self._users = users
+        # Requests waiting for a user lookup, by user id; the user whose lookup just finished.
+        self._parked: dict[str, list[tuple[Message, ClientKey]]] = {}
+        self._looked_up: str | None = None
         self._limiter = SourceLimiter(config.error_rate_per_source, config.error_rate_per_source)
+        self._binding_limiter = SourceLimiter(config.binding_rate_per_source, config.binding_rate_per_source)
         self._guess_limiter = SourceLimiter(_GUESSES_PER_SECOND, _GUESS_BURST)
         self.allocations: dict[ClientKey, Allocation] = {}
         # Allocations whose relay socket the adapter is binding (between OpenRelay and its answer).
@@ -337,8 +396,23 @@ class TurnCore:
                 # Only the earliest deadline is ever queued; queue the next one.
                 self._schedule(alloc)
         self._limiter.purge(now)
+        self._binding_limiter.purge(now)
         self._guess_limiter.purge(now)
         return effects
+
+    def user_checked(self, user_id: str, now: float) -> list[tuple[ClientKey, list[Event]]]:
+        """The adapter has looked ``user_id`` up (``CheckUser``): answer its parked requests, each
+        with the events for its 5-tuple. A user the check still does not know gets 500 (the
+        lookup failed; the client may retry)."""
+        parked = self._parked.pop(user_id, [])
+        out: list[tuple[ClientKey, list[Event]]] = []
+        self._looked_up = user_id  # no second lookup for these
+        try:
+            for msg, key in parked:
+                out.append((key, self._authenticated_request(msg, key, now)))
+        finally:
+            self._looked_up = None
+        return out
 
     def remove(self, key: ClientKey) -> list[Event]:
         """Delete the allocation of ``key`` if any (its TCP control connection closed)."""
@@ -412,6 +486,11 @@ class TurnCore:
     # ---------------------------------------------------------------- Binding and Send
 
     def _binding(self, msg: Message, key: ClientKey, now: float) -> list[Event]:
+        if not self._binding_limiter.allow(key[1][0], now):
+            # Binding answers anyone, so spoofed sources could aim it at a victim (security.md
+            # §1.2 "Reflection / amplification"): a per-source budget bounds what one receives.
+            self.counters.rate_limited += 1
+            return []
         if msg.unknown_required:
             return self._error(msg, key, now, 420, extra=[_unknown(msg)])
         ip, port = ip_address(key[1][0]), key[1][1]
@@ -459,10 +538,18 @@ class TurnCore:
             name = username.decode()
         except UnicodeDecodeError:
             return self._challenge(msg, key, now, 401)
-        candidates = candidate_keys(
-            name, self.config.realm, self._secrets(), now, self.config.max_credential_ttl
-        )
-        user = next((c for c in candidates if msg.check_integrity(c.key)), None)
+        alloc = self.allocations.get(key)
+        user: RestUser | None = None
+        if alloc is not None and alloc.username == name and msg.check_integrity(alloc.integrity_key):
+            # The allocation's own credential, past its expiry or not (see the module docstring).
+            parsed = parse_rest_username(name)
+            generation = split_generation(parsed[1])[1] if parsed else None
+            user = RestUser(name, alloc.user_id, parsed[0] if parsed else 0, alloc.integrity_key, generation)
+        else:
+            candidates = candidate_keys(
+                name, self.config.realm, self._secrets(), now, self.config.max_credential_ttl
+            )
+            user = next((c for c in candidates if msg.check_integrity(c.key)), None)
         if user is None:
             # Online guessing against one user id from many sources: past a few failures per
             # second for that id, stay silent (security.md §1.2 "Credential brute force").
@@ -480,6 +567,15 @@ class TurnCore:
         if isinstance(auth, list):
             return auth
         user = auth
+        if self._users is not None:
+            verdict = self._users(user.user_id, user.generation)
+            if verdict is UserVerdict.UNKNOWN:
+                return self._park(msg, key, now, user)
+            if verdict is UserVerdict.REFUSED:
+                self.counters.users_refused += 1
+                alloc = self.allocations.get(key)
+                effects = self._delete(alloc) if alloc is not None and alloc.user_id == user.user_id else []
+                return [*effects, *self._challenge(msg, key, now, 401)]
         if msg.unknown_required:
             return self._error(msg, key, now, 420, user, [_unknown(msg)])
         if msg.method == Method.ALLOCATE:
@@ -494,6 +590,19 @@ class TurnCore:
         if msg.method == Method.CREATE_PERMISSION:
             return self._create_permission(msg, key, now, user, alloc)
         return self._channel_bind(msg, key, now, user, alloc)
+
+    def _park(self, msg: Message, key: ClientKey, now: float, user: RestUser) -> list[Event]:
+        if user.user_id == self._looked_up:  # looked up already and still unknown: the store failed
+            return self._error(msg, key, now, 500, user)
+        waiting = self._parked.get(user.user_id)
+        if waiting is None:
+            if len(self._parked) >= _PARKED:
+                return []  # a flood of unknown users: UDP clients retransmit
+            self._parked[user.user_id] = [(msg, key)]
+            return [CheckUser(user.user_id)]
+        if len(waiting) < _PARKED_PER_USER:
+            waiting.append((msg, key))
+        return []  # one lookup per user at a time
 
     # ---------------------------------------------------------------- Allocate and Refresh
 

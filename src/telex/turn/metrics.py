@@ -61,3 +61,8 @@ class TurnCollector(Collector):
         dropped.add_metric(["send_error"], stats.send_errors)
         dropped.add_metric(["internal_error"], stats.internal_errors)
         yield dropped
+        yield CounterMetricFamily(
+            "telex_turn_users_refused",
+            "Requests refused because the credential's user was deleted or its tokens revoked",
+            value=counters.users_refused,
+        )

@@ -47,8 +47,11 @@ def issue_relay_configuration(
     now: float,
     host: str,
     route_type: str = "any",
+    *,
+    generation: int | None = None,
 ) -> dict[str, Any]:
-    """Credentials valid for ``ttl`` seconds from ``now`` for ``user_id``.
+    """Credentials valid for ``ttl`` seconds from ``now`` for ``user_id`` (and its tokens of
+    ``generation``: a revocation ends them, see ``telex.turn.credentials``).
 
     Raises ``TelexError(VALIDATION_FAILED)`` for a ``ttl`` outside 0-172800 or a bad route type.
     The expiry is clamped to the relays' ``max_credential_ttl`` so Telex never hands out a
@@ -58,10 +61,10 @@ def issue_relay_configuration(
         raise TelexError(ErrorCode.VALIDATION_FAILED, f"ttl must be an integer from 0 to {MAX_TTL}")
     if route_type not in ("any", "nearest"):
         raise TelexError(ErrorCode.VALIDATION_FAILED, "routeType must be 'any' or 'nearest'")
-    if not user_id or len(user_id) > 256:
+    if not user_id or len(user_id) > 256 or "#" in user_id:
         raise TelexError(ErrorCode.VALIDATION_FAILED, "invalid user id")
     expiry = int(now) + min(ttl, settings.max_credential_ttl)
-    username, password = make_credentials(secret, user_id, expiry)
+    username, password = make_credentials(secret, user_id, expiry, generation)
     servers: list[dict[str, Any]] = []
     for urls in (relay_urls(settings, host), list(settings.external_urls)):
         if urls:

@@ -12,13 +12,15 @@ one at a time, and a second read would come back empty (a syscall and a Python e
 ~0.6 µs here); when it does hold more, the level-triggered loop calls it again.
 
 The core decides; the adapter moves bytes. Relay sockets are bound when the core returns an
-``OpenRelay`` effect and closed on ``CloseRelay``. The ChannelData fast path (client→peer and
-peer→client on UDP) does no STUN parsing and asks the core's per-datagram rules, ``to_peer`` and
-``to_client`` (channel, permission, bandwidth), with plain numbers. Datagrams are received with
-``recvfrom_into`` into preallocated buffers: client ChannelData is forwarded as a slice of that
-buffer, and a peer's datagram lands right after a 4-byte header slot, so relaying either way copies
-nothing in Python. Every datagram handler is wrapped so that one bad packet is counted, never
-fatal (security.md §5.1, the CVE-2026-40613 lesson).
+``OpenRelay`` effect and closed on ``CloseRelay``; a ``CheckUser`` effect runs the injected user
+lookup in a task and hands the core's answers to the parked requests' 5-tuples. The ChannelData
+fast path (client→peer and peer→client on UDP) does no STUN parsing and asks the core's
+per-datagram rules, ``to_peer`` and ``to_client`` (channel, permission, bandwidth), with plain
+numbers. Datagrams are received with ``recvfrom_into`` into preallocated buffers: client
+ChannelData is forwarded as a slice of that buffer, and a peer's datagram lands right after a
+4-byte header slot, so relaying either way copies nothing in Python. Every datagram handler is
+wrapped so that one bad packet is counted, never fatal (security.md §5.1, the CVE-2026-40613
+lesson).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import random
 import socket
 import ssl
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from ipaddress import ip_address
 from typing import cast
 
@@ -40,7 +42,17 @@ from prometheus_client import CollectorRegistry
 
 from telex.core.clock import Clock
 from telex.turn.allocation import Address, Allocation, ClientKey
-from telex.turn.core import CloseRelay, CoreConfig, Event, OpenRelay, Reply, ToPeer, TurnCore
+from telex.turn.core import (
+    CheckUser,
+    CloseRelay,
+    CoreConfig,
+    Event,
+    OpenRelay,
+    Reply,
+    ToPeer,
+    TurnCore,
+    UserCheck,
+)
 from telex.turn.metrics import TurnCollector, TurnStats
 from telex.turn.policy import PeerPolicy
 from telex.turn.settings import TurnSettings
@@ -271,6 +283,9 @@ class TurnServer:
     (read on every authentication, so rotation applies at once). ``host`` is the listening address
     unless ``settings.listen_addresses`` is set. ``registry``: where metrics are registered; by
     default a private ``CollectorRegistry`` (``self.registry``) so two servers never collide.
+    ``users`` and ``lookup``: the user check of ``TurnCore`` (no I/O; from a cache) and the
+    coroutine that fills that cache for one user id; without them credentials are not checked
+    against revocation (a standalone relay).
     """
 
     _loop: asyncio.AbstractEventLoop  # set by start(): the loop the server runs in
@@ -283,8 +298,12 @@ class TurnServer:
         host: str = "127.0.0.1",
         *,
         registry: CollectorRegistry | None = None,
+        users: UserCheck | None = None,
+        lookup: Callable[[str], Awaitable[object]] | None = None,
     ) -> None:
         self.settings = settings
+        self._lookup = lookup
+        self._checks: set[asyncio.Task[None]] = set()
         self._clock = clock
         self._hosts = settings.listen_addresses or (host,)
         fixed = tuple(secrets) if not callable(secrets) else ()
@@ -320,11 +339,12 @@ class TurnServer:
             total_quota=settings.total_quota,
             max_bytes_per_second=settings.max_bytes_per_second,
             error_rate_per_source=settings.error_rate_per_source,
+            binding_rate_per_source=settings.binding_rate_per_source,
             ipv6_relay=bool(self._relay_v6),
             ipv4_relay=bool(self._relay_v4),
             max_channel=0x7FFF if settings.rfc5766_channels else 0x4FFF,
         )
-        self.core = TurnCore(config, self._secrets, self.policy, os.urandom(32))
+        self.core = TurnCore(config, self._secrets, self.policy, os.urandom(32), users if lookup else None)
         self.stats = TurnStats()
         self.registry = registry if registry is not None else CollectorRegistry()
         self._collector = TurnCollector(self.core, self.stats)
@@ -396,6 +416,8 @@ class TurnServer:
             self._timer_task = None
             with contextlib.suppress(KeyError):
                 self.registry.unregister(self._collector)
+        for task in list(self._checks):
+            task.cancel()
         self.apply(self.core.close_all(), lambda data: None)
         for listener in self._udp:
             self._loop.remove_reader(listener.sock.fileno())
@@ -487,6 +509,31 @@ class TurnServer:
                 if relay is not None and relay.alloc is event.allocation:
                     del self._relays[event.allocation.key]
                     relay.close()
+            elif isinstance(event, CheckUser):
+                task = self._loop.create_task(self._check_user(event.user_id))
+                self._checks.add(task)
+                task.add_done_callback(self._checks.discard)
+
+    async def _check_user(self, user_id: str) -> None:
+        """Look the user up for the core (a parked request waits for it), then answer."""
+        assert self._lookup is not None
+        try:
+            await self._lookup(user_id)
+        except Exception:  # the store may be briefly unavailable: the core answers 500
+            log.exception("turn: could not look up a user")
+        for key, events in self.core.user_checked(user_id, self._clock.now()):
+            self.apply(events, self._reply_to(key))
+
+    def _reply_to(self, key: ClientKey) -> Callable[[bytes], None]:
+        transport, client, local = key
+        if transport == "udp":
+            listener = self._udp_by_local.get(local)
+            if listener is None:
+                return lambda data: None
+            sock = listener.sock
+            return lambda data: self._sendto(sock, data, client)
+        conn = self._tcp_connections.get(key)
+        return conn.write if conn is not None else (lambda data: None)
 
     def _open_relay(self, effect: OpenRelay) -> _Relay | None:
         """Bind a relay socket in the configured port range (``None`` when none is free)."""

@@ -49,16 +49,22 @@ class TurnSettings(BaseModel):
     max_lifetime: int = Field(default=3600, ge=60, le=86400)
     # Nonce validity (coturn stale-nonce); expired nonces get 438 with a fresh one.
     nonce_lifetime: int = Field(default=600, ge=1, le=86400)
-    # REST credentials expiring further ahead than this are refused (ACS ttl maximum, 48 h).
-    max_credential_ttl: int = Field(default=172800, ge=60, le=604800)
+    # REST credentials live at most this long: the relay-configuration API shortens a longer ttl
+    # to it and this server refuses one expiring further ahead. Short because a credential
+    # cannot be revoked in the relays that share the secret; the SDKs fetch fresh ones for new
+    # connections, and an allocation's own refreshes outlive its credential. ACS allows up to
+    # 48 h (172800), which this may be set to.
+    max_credential_ttl: int = Field(default=300, ge=60, le=604800)
 
     # Quotas: allocations per user id (486) and in total (508).
     user_quota: int = Field(default=20, ge=1, le=100000)
     total_quota: int = Field(default=2000, ge=1, le=1000000)
     # Per-allocation relay bandwidth in bytes per second, both directions together; 0 = unlimited.
     max_bytes_per_second: int = Field(default=1_250_000, ge=0)
-    # Error responses per second per source IP (amplification guard, security.md G7).
+    # Error responses per second per source IP (amplification guard, security.md G7), and
+    # Binding responses (which need no credentials, so a spoofed source could aim them).
     error_rate_per_source: float = Field(default=100.0, gt=0)
+    binding_rate_per_source: float = Field(default=200.0, gt=0)
 
     # Accept RFC 5766 channel numbers 0x5000-0x7FFF (RFC 8656 allows only 0x4000-0x4FFF).
     rfc5766_channels: bool = False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -9,6 +10,8 @@ from starlette.requests import HTTPConnection, Request
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
+from telex.core.logthrottle import RateLimitedLog
+from telex.core.ratelimit import RateLimiter
 from telex.identity import KeyringHolder, Principal, Scope, TokenVerifier, hmac_auth
 
 __all__ = ["BearerAuth", "HmacAuth", "raw_target"]
@@ -27,15 +30,31 @@ def raw_target(conn: HTTPConnection) -> str:
 
 
 class HmacAuth:
-    """FastAPI dependency: the request must be signed with the primary or secondary access key."""
+    """FastAPI dependency: the request must be signed with the primary or secondary access key.
 
-    def __init__(self, keyring: KeyringHolder, clock: Clock, skew_seconds: float) -> None:
+    Failed signatures are counted per client address: past ``failures_per_minute`` in a minute
+    that address gets 429 (Retry-After) without its signatures being checked, so a key cannot be
+    guessed online at hundreds a second (security.md §2.2, "rate-limit signature failures"), and
+    the failures are logged at most once per 10 s with a count, not once each."""
+
+    def __init__(
+        self, keyring: KeyringHolder, clock: Clock, skew_seconds: float, failures_per_minute: int = 0
+    ) -> None:
         self._keyring = keyring
         self._clock = clock
         self._skew = skew_seconds
+        self._failures = RateLimiter(clock)
+        self._limit = [(failures_per_minute, 60.0)]
+        self._log = RateLimitedLog(log)
 
     async def __call__(self, request: Request) -> None:
         headers = request.headers
+        source = request.client.host if request.client else ""
+        if self._limit[0][0] and (wait := self._failures.blocked(source, self._limit)) > 0:
+            self._log.warning("throttled", "hmac authentication throttled for %s", source)
+            raise TelexError(
+                ErrorCode.TOO_MANY_REQUESTS, "Too many failed signatures; retry later.", retry_after=wait
+            )
         try:
             if any(len(headers.getlist(name)) > 1 for name in _SIGNED):
                 raise hmac_auth.HmacFailure("duplicate signed header")
@@ -49,7 +68,10 @@ class HmacAuth:
             hmac_auth.verify(signed, self._keyring.access_keys(), self._clock.now(), self._skew)
         except hmac_auth.HmacFailure as exc:
             # The reason is for the log; the caller gets the same 401 whatever failed.
-            log.info("hmac authentication failed: %s", exc.reason, extra={"client": request.client})
+            self._log.warning("failed", "hmac authentication failed from %s: %s", source, exc.reason)
+            if self._limit[0][0]:
+                with contextlib.suppress(TelexError):  # this one is refused anyway; later ones get 429
+                    self._failures.hit(source, self._limit)
             raise
 
 

@@ -1,6 +1,12 @@
 """One ASGI middleware for what every HTTP request gets: a request id, a body limit, a content-type
-check, an access-log line and metrics. Pure ASGI (no BaseHTTPMiddleware) so it adds little to
-every request and never buffers responses.
+check, security headers, an access-log line and metrics. Pure ASGI (no BaseHTTPMiddleware) so it
+adds little to every request and never buffers responses.
+
+Security headers on every response: ``X-Content-Type-Options: nosniff``; a Content-Security-Policy
+that allows nothing on any HTML response that does not bring its own (the demo and home pages do);
+``Strict-Transport-Security`` on HTTPS when the client named the server by a DNS name (browsers
+ignore it for IP literals, RFC 6797 §8.1, and on ``localhost`` it would turn the plain-HTTP
+listener's URLs into broken HTTPS ones).
 
 Every request passes through here, hot routes included, so the work per request is kept small:
 the headers are scanned once for the few it needs, metric children are cached by their labels,
@@ -35,6 +41,32 @@ _CLIENT_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _JSON_TYPES = (b"application/json", b"application/merge-patch+json")
 _FLUSH_SECONDS = 0.2
 _FLUSH_BYTES = 64 * 1024
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
+DEFAULT_CSP = b"default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+def _names_a_host(host: bytes) -> bool:
+    """Whether a ``Host`` header names the server by a DNS name (not an IP literal, not localhost)."""
+    name = host.rsplit(b":", 1)[0] if host.count(b":") == 1 else host
+    if not name or name.startswith(b"[") or name.replace(b".", b"").isdigit():
+        return False
+    name = name.lower().rstrip(b".")
+    return name != b"localhost" and not name.endswith(b".localhost")
+
+
+def _security_headers(headers: list[tuple[bytes, bytes]], hsts: bytes | None) -> list[tuple[bytes, bytes]]:
+    html = csp = False
+    for name, value in headers:
+        if name in (b"content-type", b"Content-Type"):
+            html = value.startswith(b"text/html")
+        elif name.lower() == b"content-security-policy":
+            csp = True
+    extra = [_NOSNIFF]
+    if html and not csp:
+        extra.append((b"content-security-policy", DEFAULT_CSP))
+    if hsts is not None:
+        extra.append((b"strict-transport-security", hsts))
+    return extra
 
 
 class HttpMetrics:
@@ -103,18 +135,26 @@ class _BodyTooLarge(TelexError):
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, metrics: HttpMetrics, access_log: AccessLog | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: HttpMetrics,
+        access_log: AccessLog | None = None,
+        hsts_seconds: int = 0,
     ) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.metrics = metrics
         self.access_log = access_log
+        self._hsts = b"max-age=%d" % hsts_seconds if hsts_seconds > 0 else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         client_id = length = ctype = None
+        host = b""
         chunked = False
         for name, value in scope["headers"]:
             if name == b"x-ms-client-request-id":
@@ -125,8 +165,11 @@ class RequestContextMiddleware:
                 ctype = value
             elif name == b"transfer-encoding":
                 chunked = True
+            elif name == b"host":
+                host = value
         request_id = client_id if client_id and _CLIENT_ID.match(client_id) else str(uuid.uuid4())
         echo = request_id == client_id
+        hsts = self._hsts if scope.get("scheme") == "https" and _names_a_host(host) else None
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
@@ -135,10 +178,11 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                extra = [(b"x-ms-request-id", request_id.encode())]
+                headers = list(message.get("headers", ()))
+                extra = [(b"x-ms-request-id", request_id.encode()), *_security_headers(headers, hsts)]
                 if echo:
                     extra.append((b"x-ms-client-request-id", request_id.encode()))
-                message["headers"] = [*message.get("headers", ()), *extra]
+                message["headers"] = [*headers, *extra]
             await send(message)
 
         try:

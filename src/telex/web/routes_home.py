@@ -41,7 +41,7 @@ prints it), or with the browser SDK at <a href="/sdk/telex.js"><code>/sdk/telex.
 <li>API description (OpenAPI): <a href="/openapi.json"><code>/openapi.json</code></a></li>
 <li>Health: <a href="/healthz"><code>/healthz</code></a>,
 readiness: <a href="/readyz"><code>/readyz</code></a>,
-metrics: <a href="/metrics"><code>/metrics</code></a></li>
+metrics: on the admin listener (loopback by default)</li>
 <li>Documentation: <code>README.md</code> and the <code>docs/</code> folder of the Telex source;
 <code>telex --help</code></li>
 </ul>
@@ -58,7 +58,7 @@ def home_router() -> APIRouter:
 
     @router.get("/", response_class=HTMLResponse)
     async def home() -> HTMLResponse:
-        headers = {"Content-Security-Policy": HOME_CSP, "X-Content-Type-Options": "nosniff"}
-        return HTMLResponse(_PAGE, headers=headers)
+        # nosniff comes from the request-context middleware, on every response.
+        return HTMLResponse(_PAGE, headers={"Content-Security-Policy": HOME_CSP})
 
     return router

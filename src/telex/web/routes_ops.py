@@ -1,4 +1,5 @@
-"""Operational routes: health, readiness, metrics, and the JWKS of the token signing keys."""
+"""Operational routes: health, readiness and the JWKS of the token signing keys. Metrics are on
+the admin listener only (``routes_admin.py``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from telex.identity import KeyringHolder
 from telex.web.lean import LeanRoutes, hot_route
@@ -31,7 +31,6 @@ _OK = b'{"status":"ok"}'
 
 def ops_router(
     keyring: KeyringHolder,
-    registry: CollectorRegistry,
     ready: Callable[[], Awaitable[Readiness]],
     lean: LeanRoutes,
 ) -> APIRouter:
@@ -52,10 +51,6 @@ def ops_router(
         if state.reason:
             body["reason"] = state.reason
         return JSONResponse(body, status_code=200 if state.ready else 503)
-
-    @router.get("/metrics", response_class=Response)
-    async def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/.well-known/jwks.json")
     async def jwks() -> dict[str, Any]:

@@ -7,12 +7,15 @@ for the life of the connection though nothing reads them after the handshake, an
 connection an ``asyncio.Queue`` and an ``asyncio.Event``, which allocate three and one empty
 ``deque``s of about 600 bytes each up front. This subclass drops the handshake objects once the
 handshake is sent and uses a queue and an event that allocate nothing until they are waited on.
+When the connection ends it releases its place in the node's connection count
+(``web/protocol.py`` counts the connection from its first byte of HTTP, through the upgrade).
 Everything else is uvicorn's; ``tests/realtime`` runs every realtime test through it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
@@ -84,11 +87,20 @@ class _LightEvent:
 
 
 class TelexWebSocketProtocol(WebSocketsSansIOProtocol):
+    # Set by the HTTP protocol that upgraded to this one: frees the connection's place in the count.
+    telex_release: Callable[[], None] | None = None
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.queue = _LightQueue()  # type: ignore[assignment]
         self.writable = _LightEvent()  # type: ignore[assignment]
         self.writable.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        release, self.telex_release = self.telex_release, None
+        if release is not None:
+            release()
+        super().connection_lost(exc)
 
     async def send(self, message: Any) -> None:
         await super().send(message)

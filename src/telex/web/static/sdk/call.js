@@ -416,6 +416,7 @@ export class Call extends Emitter {
   /** @internal The join/accept answer arrived: snapshot, then offer to everyone already in. */
   async _joined(body, config, early = []) {
     this._config = config;
+    this._relayOnly = config.iceTransportPolicy === "relay";
     this._phase = null;
     this._startKeepAlive(body.keepAliveIntervalSeconds);
     await this._enqueue(async () => {
@@ -423,6 +424,7 @@ export class Call extends Emitter {
       for (const e of early) await this._apply(e.type, e.data);
       for (const pid of body.peers) {
         if (this._ended) break;
+        await this._freshConfig();
         const peer = this._newPeer(pid);
         this.remoteParticipants.find((r) => r.participantId === pid)?._starting(true);
         await peer.offer();
@@ -441,6 +443,15 @@ export class Call extends Emitter {
         if (err instanceof TelexError && (err.code === "NotFound" || err.code === "Conflict")) this._resync();
       });
     }, every);
+  }
+
+  /** Relay credentials live minutes: take fresh ones (the agent's cache) for a new peer connection. */
+  async _freshConfig() {
+    try {
+      this._config = await this._agent._rtcConfig(this._relayOnly);
+    } catch {
+      // keep the config we have: a failed fetch must not stop the call
+    }
   }
 
   _newPeer(pid) {
@@ -526,6 +537,7 @@ export class Call extends Emitter {
         return;
       }
       this._dropPeer(pid);
+      await this._freshConfig();
       const fresh = this._newPeer(pid);
       remote?._starting(true);
       await fresh.offer();
@@ -563,6 +575,8 @@ export class Call extends Emitter {
       // Only the later joiner offers to a pair, and it offers again only to start over (see
       // `_watchConnection`): a new offer from a known peer replaces the connection to it.
       if (peer) this._dropPeer(from);
+      await this._freshConfig();
+      if (this._ended) return;
       peer = this._newPeer(from);
       this.remoteParticipants.find((r) => r.participantId === from)?._starting(false);
       await peer.answer(data.sdp);

@@ -21,7 +21,9 @@ import { fromWireIdentifier, toWireIdentifier } from "./identifiers.js";
 
 const EARLY_CALLS = 50; // calls whose early events we hold
 const EARLY_EVENTS = 100; // events held per call
-const RELAY_TTL_SECONDS = 86400;
+const RELAY_TTL_SECONDS = 86400; // what we ask for; the server shortens it (minutes by default)
+/** Relay credentials with less than this left are fetched again before a new peer connection. */
+const RELAY_MARGIN_MS = 60 * 1000;
 
 /** One incoming (ringing) call: accept it (→ Call) or reject it. */
 export class IncomingCall extends Emitter {
@@ -223,10 +225,15 @@ export class CallAgent extends Emitter {
     if (early.length < EARLY_EVENTS) early.push({ type, data });
   }
 
-  /** ICE servers from the relay-configuration route, cached until an hour before they expire. */
+  /**
+   * ICE servers from the relay-configuration route, cached until a minute before their
+   * credentials expire. The server keeps credentials short (a credential cannot be revoked in
+   * every relay): a call asks again before each new peer connection (Call._freshConfig), while
+   * an allocation already made keeps refreshing with the credential it was made with.
+   */
   async _rtcConfig(relayOnly = false) {
     const cached = this._relay.get(Boolean(relayOnly));
-    if (cached && cached.expiresAt - Date.now() > 3600 * 1000) return cached.config;
+    if (cached && cached.expiresAt - Date.now() > RELAY_MARGIN_MS) return cached.config;
     const relay = await this._http.post("/networkTraversal/:issueRelayConfiguration", { ttl: RELAY_TTL_SECONDS }, {
       query: { "api-version": API_VERSIONS.relay },
     });

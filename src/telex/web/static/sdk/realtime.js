@@ -11,8 +11,12 @@
 //   Several endpoints (the nodes of one deployment): stay on one while it works; when a session
 //   ends or cannot open, resume on the next with the cursor at once, and back off only after every
 //   endpoint has failed in turn.
+//   A frame it cannot take never stops it or makes it loop: a "skipped" frame (an event too large
+//   for the server to send whole; its cursor, size and the ids to fetch it by) or a malformed one
+//   is passed over and reported ("skipped"), and the cursor moves on.
 //
 // Emits: "ready" {userId, cursor, resumed}, "event" {type, data, cursor},
+//        "skipped" {type, cursor, reason: "tooLarge"|"malformed", bytes, ref},
 //        "disconnected" {code, reason}, "error" (TelexError; the connection stopped for good).
 
 import { Emitter } from "./events.js";
@@ -163,7 +167,13 @@ export class RealtimeConnection extends Emitter {
     let frame;
     try {
       frame = JSON.parse(text);
+      if (frame === null || typeof frame !== "object") throw new TypeError("not an object");
+      if (frame.type === "event" && (typeof frame.event !== "string" || typeof frame.cursor !== "string")) {
+        throw new TypeError("an event frame without event and cursor");
+      }
     } catch {
+      this._arm(this._idleMs);
+      this.emit("skipped", { type: null, cursor: null, reason: "malformed", bytes: String(text).length, ref: {} });
       return;
     }
     this._arm(this._idleMs);
@@ -184,6 +194,16 @@ export class RealtimeConnection extends Emitter {
       case "event":
         this.cursor = frame.cursor;
         this.emit("event", { type: frame.event, data: frame.data ?? {}, cursor: frame.cursor });
+        break;
+      case "skipped":
+        if (typeof frame.cursor === "string") this.cursor = frame.cursor;
+        this.emit("skipped", {
+          type: frame.event ?? null,
+          cursor: frame.cursor ?? null,
+          reason: "tooLarge",
+          bytes: frame.bytes ?? 0,
+          ref: frame.ref ?? {},
+        });
         break;
       case "error":
         this._lastError = frame;

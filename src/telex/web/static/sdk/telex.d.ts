@@ -96,6 +96,8 @@ export interface RealtimeEvent { type: string; data: Record<string, any>; cursor
 export declare class RealtimeConnection extends Emitter<{
   ready: { userId: string; cursor: string; resumed: boolean };
   event: RealtimeEvent;
+  /** An event passed over: too large for the server to send whole (fetch it by `ref`), or malformed. */
+  skipped: { type: string | null; cursor: string | null; reason: "tooLarge" | "malformed"; bytes: number; ref: { threadId?: string; messageId?: string; callId?: string } };
   disconnected: { code: number; reason: string };
   error: TelexError;
 }> {
