@@ -10,9 +10,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+import pytest
 
 from telex.app import Node, build_app
 from telex.core.clock import FakeClock
+from telex.core.errors import ErrorCode, TelexError
+from telex.core.ids import UserId
+from telex.identity import Principal, Scope
 from tests.conftest import make_settings
 from tests.support.signing import HmacSigner
 
@@ -142,5 +146,28 @@ async def test_demo_sign_ins_rooms_and_origin(tmp_path: Path) -> None:
                 "/demo/api/token", headers={"Origin": "http://t", "Sec-Fetch-Site": "same-origin"}
             )
             assert r.status_code == 200
+    finally:
+        await node.close()
+
+
+async def test_trusted_callers_and_phone_numbers_have_no_invitation_limit(tmp_path: Path) -> None:
+    """Call Automation and the PSTN gateway place calls as the resource: a dialler bot, or a busy
+    number's inbound line, must not stop after 30 (or 10) invitations a minute. Users called by
+    them still get their own per-callee limit."""
+    clock = FakeClock(time.time())
+    node = await _node(tmp_path, clock)
+    try:
+        bot = Principal(UserId("8:acs:bot"), frozenset({Scope.VOIP}), 0, 2**31 - 1, 0, "automation")
+        line = "4:+14255550100"
+        for n in range(40):
+            caller = Principal(UserId(f"4:+1425555{n:04d}"), frozenset({Scope.VOIP}), 0, 2**31 - 1, 0, "pstn")
+            await node.calling.start_call(caller, [line], phone=True, trusted=True)
+            await node.calling.start_call(bot, [f"4:+1206555{n:04d}"], phone=True, trusted=True)
+        user = (await node.identity.create_user(["voip"])).user
+        for _ in range(10):
+            await node.calling.start_call(bot, [user], trusted=True)
+        with pytest.raises(TelexError) as refused:
+            await node.calling.start_call(bot, [user], trusted=True)
+        assert refused.value.code is ErrorCode.TOO_MANY_REQUESTS
     finally:
         await node.close()

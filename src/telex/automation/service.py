@@ -277,7 +277,7 @@ class AutomationService:
         async with self._joining(principal) as client:
             joined = await self.calling.start_call(
                 principal, targets, display_name=req.sourceDisplayName, on_saving=self._saver(conn),
-                phone=bool(phones),
+                phone=bool(phones), trusted=True,
             )  # fmt: skip
             await self._start_media(client, conn, joined)
         if self.pstn is not None:

@@ -125,6 +125,7 @@ class CallingService:
         display_name: str | None = None,
         on_saving: OnSaving | None = None,
         phone: bool = False,
+        trusted: bool = False,
     ) -> Joined:
         """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation).
 
@@ -132,7 +133,10 @@ class CallingService:
         phone numbers when a trusted caller (the PSTN gateway, Call Automation) says ``phone``;
         at most ``max_participants - 1`` of them (409 ``CallFull``). Whether a target exists is
         not revealed: an invitation to nobody rings until it is ``missed``. Each target is one
-        invitation against the caller's and that callee's per-minute limits (429 beyond).
+        invitation against the caller's and that callee's per-minute limits (429 beyond). A
+        ``trusted`` caller (Call Automation, the PSTN gateway: the resource's own services) has
+        no per-caller limit, and a phone number as callee none either: a trunk's own limits and
+        the carrier bound those, and a busy line must not stop ringing after ten calls a minute.
         """
         _require(principal, {Scope.VOIP})
         wanted = list(dict.fromkeys(targets))
@@ -142,8 +146,8 @@ class CallingService:
         per_caller = [(self._settings.invitations_per_caller_per_minute, 60.0)]
         per_callee = [(self._settings.invitations_per_callee_per_minute, 60.0)]
         self._limiter.hit_all(
-            [*((f"invite-from:{principal.user_id}", per_caller) for _ in wanted)]
-            + [(f"invite-to:{user}", per_callee) for user in wanted]
+            [*((f"invite-from:{principal.user_id}", per_caller) for _ in wanted if not trusted)]
+            + [(f"invite-to:{user}", per_callee) for user in wanted if _PHONE.match(user) is None]
         )
         now = self._clock.now()
         caller = Leg(self._new_id(), principal.user_id, Role.CALLER, LegState.CONNECTING, now)

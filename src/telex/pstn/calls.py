@@ -177,7 +177,9 @@ class TrunkCall:
         await self._open()
         assert self.client is not None and self.bridge is not None
         principal = self.principal
-        joined = await self.gw.calling.start_call(principal, [callee], display_name=display_name, phone=True)
+        joined = await self.gw.calling.start_call(
+            principal, [callee], display_name=display_name, phone=True, trusted=True
+        )
         await self._join(joined)
         call = self.call
         assert call is not None
