@@ -44,7 +44,7 @@ from telex.notifications.session import (
 )
 from telex.notifications.settings import NotificationSettings
 from telex.notifications.ticket import TicketError, open_ticket
-from telex.realtime.gateway import refuse_upgrade
+from telex.realtime.gateway import TokenLiveness, refuse_upgrade
 from telex.realtime.hub import Hub
 
 __all__ = ["HANDSHAKE_SID", "SOCKET_PATH", "NotificationGateway", "connection_of"]
@@ -118,51 +118,6 @@ class _Socket:
         self.closed = True
 
 
-class _Liveness:
-    """Re-checks every open socket's token each ``every`` seconds: expiry from the token itself,
-    revocations and deletions from one read of the users revoked since the previous round (the
-    same rule as ``/realtime``'s sockets)."""
-
-    _CLOCK_SKEW = 5.0
-
-    def __init__(self, verifier: TokenVerifier, clock: Clock, every: float) -> None:
-        self._verifier = verifier
-        self._clock = clock
-        self._every = every
-        self._open: set[_Socket] = set()
-        self._task: asyncio.Task[None] | None = None
-        self._since = 0.0
-
-    def add(self, sock: _Socket) -> None:
-        self._open.add(sock)
-        if self._task is None or self._task.done():
-            self._since = self._clock.now()
-            self._task = asyncio.create_task(self._run())
-
-    def discard(self, sock: _Socket) -> None:
-        self._open.discard(sock)
-
-    async def _run(self) -> None:
-        while self._open:
-            await self._clock.sleep(self._every)
-            started = self._clock.now()
-            try:
-                changed = await self._verifier.revoked_since(self._since - self._CLOCK_SKEW)
-            except Exception:  # the store may be briefly unavailable: check again next round
-                log.exception("token check failed")
-                continue
-            self._since = started
-            for sock in list(self._open):
-                principal = sock.session.principal
-                if principal is None:
-                    continue
-                state = changed.get(principal.user_id)
-                stale = state is not None and (not state[1] or state[0] != principal.generation)
-                if stale or self._verifier.expired(principal):
-                    sock.session.revoked()
-                    sock.flush()
-
-
 class NotificationGateway:
     """The ASGI app of the notification WebSocket."""
 
@@ -185,7 +140,7 @@ class NotificationGateway:
         self._clock = clock
         self._topics = topics
         self._origins = origins
-        self._liveness = _Liveness(verifier, clock, settings.token_check_seconds)
+        self._liveness = TokenLiveness(verifier, clock, settings.token_check_seconds)
         self._by_address = OpenCounts(settings.max_sockets_per_ip)
         self._by_user = OpenCounts(settings.max_sockets_per_user)
         self._refusals = RateLimitedLog(log)

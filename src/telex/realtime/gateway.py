@@ -36,7 +36,7 @@ import logging
 import socket
 import struct
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.types import Receive, Scope, Send
 
@@ -46,14 +46,14 @@ from telex.core.logthrottle import RateLimitedLog
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
+from telex.identity import Principal, TokenVerifier
 from telex.identity import Scope as TokenScope
-from telex.identity import TokenVerifier
 from telex.realtime import protocol as p
 from telex.realtime.hub import Hub
 from telex.realtime.session import CloseConnection, ReadReplay, RealtimeSession, VerifyToken
 from telex.realtime.settings import RealtimeSettings
 
-__all__ = ["RealtimeGateway", "refuse_upgrade"]
+__all__ = ["RealtimeGateway", "TokenLiveness", "refuse_upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -283,26 +283,44 @@ class _Timers:
 _CLOCK_SKEW = 5.0
 
 
-class _Liveness:
+class _Checked(Protocol):
+    """A connection whose token is re-checked: its session (with the principal, once
+    authenticated) and a way to write what ``revoked()`` queued."""
+
+    @property
+    def session(self) -> _RevocableSession: ...
+
+    def flush(self) -> None: ...
+
+
+class _RevocableSession(Protocol):
+    @property
+    def principal(self) -> Principal | None: ...
+
+    def revoked(self) -> None: ...
+
+
+class TokenLiveness:
     """One task re-checks every open connection's token each ``every`` seconds, whatever the
     number of connections: expiry from the token itself, revocations and deletions from one read
-    of the users revoked since the previous round (on any node: the store is shared)."""
+    of the users revoked since the previous round (on any node: the store is shared). Serves
+    ``/realtime`` and the JavaScript chat SDK's notification sockets alike."""
 
     def __init__(self, verifier: TokenVerifier, clock: Clock, every: float) -> None:
         self._verifier = verifier
         self._clock = clock
         self._every = every
-        self._open: set[_Connection] = set()
+        self._open: set[_Checked] = set()
         self._task: asyncio.Task[None] | None = None
         self._since = 0.0
 
-    def add(self, conn: _Connection) -> None:
+    def add(self, conn: _Checked) -> None:
         self._open.add(conn)
         if self._task is None or self._task.done():
             self._since = self._clock.now()
             self._task = asyncio.create_task(self._run())
 
-    def discard(self, conn: _Connection) -> None:
+    def discard(self, conn: _Checked) -> None:
         self._open.discard(conn)
 
     async def _run(self) -> None:
@@ -368,7 +386,7 @@ class RealtimeGateway:
         self._topics = topics
         self._scopes = scopes
         self._timers = _Timers(clock)
-        self._liveness = _Liveness(verifier, clock, settings.token_check_seconds)
+        self._liveness = TokenLiveness(verifier, clock, settings.token_check_seconds)
         # Open sockets by client address and by user, for the caps.
         self._by_address: dict[str, int] = {}
         self._by_user: dict[str, int] = {}
