@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from functools import lru_cache
 from urllib.parse import unquote
 
 from telex.core.errors import ErrorCode, TelexError
@@ -95,6 +96,9 @@ def _parse_authorization(value: str) -> str:
     return sig
 
 
+# Clients sign many requests within one second with the same x-ms-date: RFC 1123 parsing through
+# email.utils is the slowest step of a check, and its result depends on the string alone.
+@lru_cache(maxsize=256)
 def _parse_date(value: str) -> float:
     try:
         parsed = parsedate_to_datetime(value)

@@ -18,7 +18,7 @@ __all__ = ["BearerAuth", "HmacAuth", "raw_target"]
 
 log = logging.getLogger(__name__)
 
-_SIGNED = ("authorization", "x-ms-date", "x-ms-content-sha256", "host")
+_SIGNED = frozenset(("authorization", "x-ms-date", "x-ms-content-sha256", "host"))
 
 
 def raw_target(conn: HTTPConnection) -> str:
@@ -48,7 +48,6 @@ class HmacAuth:
         self._log = RateLimitedLog(log)
 
     async def __call__(self, request: Request) -> None:
-        headers = request.headers
         source = request.client.host if request.client else ""
         if self._limit[0][0] and (wait := self._failures.blocked(source, self._limit)) > 0:
             self._log.warning("throttled", "hmac authentication throttled for %s", source)
@@ -56,13 +55,18 @@ class HmacAuth:
                 ErrorCode.TOO_MANY_REQUESTS, "Too many failed signatures; retry later.", retry_after=wait
             )
         try:
-            if any(len(headers.getlist(name)) > 1 for name in _SIGNED):
-                raise hmac_auth.HmacFailure("duplicate signed header")
+            signed_headers: dict[str, str] = {}
+            for raw_name, raw_value in request.scope["headers"]:  # one pass, not one per name
+                name = raw_name.decode("latin-1").lower()
+                if name in _SIGNED:
+                    if name in signed_headers:
+                        raise hmac_auth.HmacFailure("duplicate signed header")
+                    signed_headers[name] = raw_value.decode("latin-1")
             signed = hmac_auth.SignedRequest(
                 method=request.method,
                 target=raw_target(request),
-                host=headers.get("host", ""),
-                headers={n: v for n in _SIGNED if (v := headers.get(n)) is not None},
+                host=signed_headers.get("host", ""),
+                headers=signed_headers,
                 body=await request.body(),
             )
             hmac_auth.verify(signed, self._keyring.access_keys(), self._clock.now(), self._skew)

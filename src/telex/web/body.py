@@ -39,6 +39,9 @@ async def read_json(request: Request, model: type[M], *, allow_empty: bool = Fal
 
     Raises ``InvalidJson`` or ``ValidationFailed`` (400) with a message naming the field.
     """
+    headers = request.headers
+    if allow_empty and headers.get("content-length") in (None, "0") and "transfer-encoding" not in headers:
+        return None  # no body announced: nothing to read (clients fetching relay credentials send none)
     raw = await request.body()
     if not raw.strip():
         if allow_empty:
