@@ -70,7 +70,7 @@ from telex.presence import Presence, open_presence
 from telex.pstn import PstnGateway
 from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
 from telex.push.api import push_router
-from telex.realtime import Hub, RealtimeGateway
+from telex.realtime import Hub, RealtimeGateway, SocketRefusals
 from telex.sms import WEBHOOK_RENDERINGS as SMS_WEBHOOKS
 from telex.sms.api import sms_router
 from telex.startup import is_wildcard
@@ -249,6 +249,7 @@ class Node:
     demo: DemoService | None = None
     automation: Automation | None = None
     http_metrics: HttpMetrics | None = None
+    socket_refusals: SocketRefusals | None = None
     telephony: Telephony | None = None
     # Set on SIGTERM (server.py): /readyz answers 503 while the node still serves, so a load
     # balancer stops sending it new work before it closes its listeners.
@@ -476,10 +477,12 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
     # One origin allowlist for REST (CORS) and /realtime.
     own = [settings.public_url.rstrip("/")] if settings.public_url else []
     origins = OriginPolicy(settings.http.allowed_origins, own)
+    if node.socket_refusals is None:  # once per node, like the HTTP metrics below
+        node.socket_refusals = SocketRefusals(node.registry)
     # One socket carries chat and call events; a token needs a chat or a voip scope to open it.
     gateway = RealtimeGateway(
         node.verifier, node.events, node.hub, settings.realtime, node.clock, node.topics,
-        frozenset(CHAT_SCOPES) | CALL_SCOPES, origins=origins.refused,
+        frozenset(CHAT_SCOPES) | CALL_SCOPES, origins=origins.refused, refusals=node.socket_refusals,
     )  # fmt: skip
     app.add_socket("/realtime", gateway)
     if settings.notifications.enabled:  # the JS chat SDK's realtime path, on the same hub (docs/js-sdks.md)
@@ -488,7 +491,7 @@ def build_app(node: Node, *, lean: bool = True) -> TelexApp:
         )
         notifications = NotificationGateway(
             node.verifier, node.keyring, node.events, node.hub, settings.notifications, node.clock,
-            node.topics, origins=origins.refused,
+            node.topics, origins=origins.refused, refusals=node.socket_refusals,
         )  # fmt: skip
         app.add_socket(SOCKET_PATH, notifications)
     app.include_router(

@@ -142,6 +142,13 @@ async def test_socket_caps_per_user_and_per_address(tmp_path: Path) -> None:
             assert refused.value.response.status_code == 503
             body: dict[str, Any] = json.loads(refused.value.response.body)
             assert "realtime.max_sockets_per_ip" in body["error"]["message"]
+            refusals = {
+                reason: node.registry.get_sample_value(
+                    "telex_socket_refused_total", {"socket": "realtime", "reason": reason}
+                )
+                for reason in ("user", "address")
+            }
+            assert refusals == {"user": 1.0, "address": 1.0}  # an operator sees both in /metrics
             await mine[0].close()
             await asyncio.sleep(0.1)
             again = await raw(url, a)  # a place came back

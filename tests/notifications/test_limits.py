@@ -31,6 +31,8 @@ async def test_sockets_per_user_are_capped(tmp_path: Path) -> None:
             await second.connect()
             with pytest.raises(websockets.ConnectionClosed):
                 await third.connect()  # refused: the disconnect packet, then the close
+            counted = {"socket": "notifications", "reason": "user"}
+            assert node.registry.get_sample_value("telex_socket_refused_total", counted) == 1.0
             await first.close()
             fourth = NotificationClient(url, user.token)
             for _ in range(50):  # the server counts the first one down when it sees it go
@@ -60,6 +62,8 @@ async def test_sockets_per_address_are_capped(tmp_path: Path) -> None:
             with pytest.raises(websockets.InvalidStatus) as refused:
                 await clients[2].connect()
             assert refused.value.response.status_code == 503
+            counted = {"socket": "notifications", "reason": "address"}
+            assert node.registry.get_sample_value("telex_socket_refused_total", counted) == 1.0
             for client in clients[:2]:
                 await client.close()
     finally:

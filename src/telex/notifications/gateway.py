@@ -28,8 +28,6 @@ from starlette.types import Receive, Scope, Send
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
-from telex.core.logthrottle import RateLimitedLog
-from telex.core.opencounts import OpenCounts
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
@@ -44,6 +42,7 @@ from telex.notifications.session import (
 )
 from telex.notifications.settings import NotificationSettings
 from telex.notifications.ticket import TicketError, open_ticket
+from telex.realtime.admission import SocketAdmission, SocketRefusals
 from telex.realtime.gateway import TokenLiveness, refuse_upgrade
 from telex.realtime.hub import Hub
 
@@ -131,6 +130,7 @@ class NotificationGateway:
         clock: Clock,
         topics: TopicScopes,
         origins: OriginCheck | None = None,
+        refusals: SocketRefusals | None = None,
     ) -> None:
         self._verifier = verifier
         self._keyring = keyring
@@ -141,9 +141,9 @@ class NotificationGateway:
         self._topics = topics
         self._origins = origins
         self._liveness = TokenLiveness(verifier, clock, settings.token_check_seconds)
-        self._by_address = OpenCounts(settings.max_sockets_per_ip)
-        self._by_user = OpenCounts(settings.max_sockets_per_user)
-        self._refusals = RateLimitedLog(log)
+        self._admission = SocketAdmission(
+            "notifications", settings.max_sockets_per_ip, settings.max_sockets_per_user, refusals
+        )
 
     def _permits(self, event: DomainEvent, scopes: frozenset[str]) -> bool:
         return self._topics.permits(event.topic, scopes)
@@ -152,7 +152,8 @@ class NotificationGateway:
         message = await receive()
         if message["type"] != "websocket.connect":
             return
-        if self._origins is not None and self._origins(scope) is not None:
+        if self._origins is not None and (refused := self._origins(scope)) is not None:
+            self._admission.origin_refused(refused)
             await send({"type": "websocket.close", "code": 1008})  # before accept: 403
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -161,15 +162,14 @@ class NotificationGateway:
         ccid = (query.get("ccid") or [""])[0][:64] or "telex"
         client = scope.get("client")
         address = str(client[0]) if client else ""
-        if not self._by_address.acquire(address):
-            self._refusals.warning("address", "refused a notification socket from %s: too many open", address)
+        if not self._admission.admit_address(address):
             why = "Too many notification connections from this address (notifications.max_sockets_per_ip)."
             await refuse_upgrade(scope, send, 503, ErrorCode.UNAVAILABLE, why)
             return
         try:
             await self._accepted(scope, send, receive, ticket, cursor, ccid)
         finally:
-            self._by_address.release(address)
+            self._admission.release_address(address)
 
     async def _accepted(
         self, scope: Scope, send: Send, receive: Receive, ticket: str, cursor: int | None, ccid: str
@@ -197,7 +197,7 @@ class NotificationGateway:
             self._hub.remove(sock)
             self._liveness.discard(sock)
             if sock.user_id:
-                self._by_user.release(sock.user_id)
+                self._admission.release_user(sock.user_id)
             if sock.writer is not None:
                 sock.writer.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -239,9 +239,7 @@ class NotificationGateway:
             session.rejected("starting")
             return
         head = await self._log.head()
-        if not self._by_user.acquire(principal.user_id):
-            user = principal.user_id
-            self._refusals.warning("user", "refused a notification socket of %s: too many open", user)
+        if not self._admission.admit_user(principal.user_id):
             session.rejected("too many sockets")
             return
         sock.user_id = principal.user_id

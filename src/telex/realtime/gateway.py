@@ -42,13 +42,13 @@ from starlette.types import Receive, Scope, Send
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
-from telex.core.logthrottle import RateLimitedLog
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
 from telex.identity import Principal, TokenVerifier
 from telex.identity import Scope as TokenScope
 from telex.realtime import protocol as p
+from telex.realtime.admission import SocketAdmission, SocketRefusals
 from telex.realtime.hub import Hub
 from telex.realtime.session import CloseConnection, ReadReplay, RealtimeSession, VerifyToken
 from telex.realtime.settings import RealtimeSettings
@@ -374,9 +374,11 @@ class RealtimeGateway:
         scopes: frozenset[TokenScope],
         *,
         origins: Callable[[Scope], str | None],
+        refusals: SocketRefusals | None = None,
     ) -> None:
         """``origins``: the origin a browser upgrade comes from when it is refused, else None
-        (the REST API's ``OriginPolicy.refused``: one allowlist for both ways in)."""
+        (the REST API's ``OriginPolicy.refused``: one allowlist for both ways in); ``refusals``:
+        the node's count of refused sockets."""
         self._origins = origins
         self._verifier = verifier
         self._log = log_
@@ -387,10 +389,9 @@ class RealtimeGateway:
         self._scopes = scopes
         self._timers = _Timers(clock)
         self._liveness = TokenLiveness(verifier, clock, settings.token_check_seconds)
-        # Open sockets by client address and by user, for the caps.
-        self._by_address: dict[str, int] = {}
-        self._by_user: dict[str, int] = {}
-        self._refusals = RateLimitedLog(log)
+        self._admission = SocketAdmission(
+            "realtime", settings.max_sockets_per_ip, settings.max_sockets_per_user, refusals
+        )
 
     def _permits(self, event: DomainEvent, scopes: frozenset[str]) -> bool:
         return self._topics.permits(event.topic, scopes)
@@ -402,27 +403,20 @@ class RealtimeGateway:
         refused = self._origins(scope)
         if refused is not None:
             # The ACS error body, as REST answers a refused origin.
+            self._admission.origin_refused(refused)
             why = f"The origin {refused} is not allowed (http.allowed_origins)."
             await refuse_upgrade(scope, send, 403, ErrorCode.FORBIDDEN, why)
             return
-        s = self._settings
         client = scope.get("client")
         address = str(client[0]) if client else ""
-        held = self._by_address.get(address, 0)
-        if s.max_sockets_per_ip and held >= s.max_sockets_per_ip:
-            self._refusals.warning("address", "refused a realtime socket from %s: too many open", address)
+        if not self._admission.admit_address(address):
             too_many = "Too many realtime connections from this address (realtime.max_sockets_per_ip)."
             await refuse_upgrade(scope, send, 503, ErrorCode.UNAVAILABLE, too_many)
             return
-        self._by_address[address] = held + 1
         try:
             await self._accepted(send, receive)
         finally:
-            left = self._by_address.get(address, 1) - 1
-            if left:
-                self._by_address[address] = left
-            else:
-                self._by_address.pop(address, None)
+            self._admission.release_address(address)
 
     async def _accepted(self, send: Send, receive: Receive) -> None:
         await send({"type": "websocket.accept"})
@@ -450,11 +444,7 @@ class RealtimeGateway:
             self._hub.remove(conn)
             self._liveness.discard(conn)
             if conn.user_id:
-                left = self._by_user.get(conn.user_id, 1) - 1
-                if left:
-                    self._by_user[conn.user_id] = left
-                else:
-                    self._by_user.pop(conn.user_id, None)
+                self._admission.release_user(conn.user_id)
 
     async def _serve(self, conn: _Connection, receive: Receive) -> None:
         session = conn.session
@@ -495,13 +485,9 @@ class RealtimeGateway:
                 session.rejected(p.Close.RESTART, "starting; retry")
                 return
             head = await self._log.head() if effect.cursor is not None else 0
-            cap, held = self._settings.max_sockets_per_user, self._by_user.get(principal.user_id, 0)
-            if cap and held >= cap:
-                user = principal.user_id
-                self._refusals.warning("user", "refused a realtime socket of %s: too many open", user)
+            if not self._admission.admit_user(principal.user_id):
                 session.rejected(p.Close.TOO_MANY_SOCKETS, "too many open sockets for this user")
                 return
-            self._by_user[principal.user_id] = held + 1
             conn.user_id = principal.user_id
             hub_from = self._hub.add(conn)
             self._liveness.add(conn)
