@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.notifications.client import NotificationClient
 from tests.support.apiversions import async_hooks
-from tests.support.procs import cpu_seconds, free_port
+from tests.support.procs import access_key, cpu_seconds, free_port
 
 OPEN_LIMITS = {
     "TELEX_CHAT__MESSAGES_PER_THREAD_PER_10S": "0",
@@ -221,6 +221,8 @@ class Telex:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")} | OPEN_LIMITS
+        # Never the default admin port (9464): another server on this machine may hold it.
+        env["TELEX_HTTP__ADMIN_PORT"] = str(free_port())
         env["TELEX_TURN__TLS_PORT"] = str(free_port())  # never the default 5349: another server may hold it
         self.server = Server(
             [sys.executable, "-m", "telex", "serve", "--data-dir", str(workdir / "telex"), "--port", str(self.port),
@@ -234,10 +236,8 @@ class Telex:
             line = self.server.proc.stdout.readline()
             if not line:
                 raise RuntimeError("telex serve exited")
-            if "accesskey=" in line:
-                import base64
-
-                self.key = base64.b64decode(line.split("accesskey=", 1)[1].strip())
+            if "accesskey=" in line:  # the banner: the node is up (it shows only the key's start)
+                self.key = access_key(workdir / "telex", env)
                 break
         self.url = f"http://127.0.0.1:{self.port}"
 

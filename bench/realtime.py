@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import json
 import os
@@ -45,7 +44,7 @@ from websockets.asyncio.client import ClientConnection, connect
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support.apiversions import async_hooks
-from tests.support.procs import cpu_seconds, free_port
+from tests.support.procs import access_key, cpu_seconds, free_port
 from tests.support.signing import HmacSigner
 
 OPEN_LIMITS = {
@@ -177,6 +176,8 @@ class Telex:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("TELEX_")} | OPEN_LIMITS
+        # Never the default admin port (9464): another server on this machine may hold it.
+        env["TELEX_HTTP__ADMIN_PORT"] = str(free_port())
         env["TELEX_TURN__TLS_PORT"] = str(free_port())  # never the default 5349: another server may hold it
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "telex", "serve", "--data-dir", str(workdir / "telex"), "--port", str(self.port),
@@ -184,11 +185,10 @@ class Telex:
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )  # fmt: skip
         assert self.proc.stdout is not None
-        key = b""
         for line in self.proc.stdout:
-            if "accesskey=" in line:
-                key = base64.b64decode(line.split("accesskey=", 1)[1].strip())
+            if "accesskey=" in line:  # the banner: the node is up (it shows only the key's start)
                 break
+        key = access_key(workdir / "telex", env)
         self.url = f"http://127.0.0.1:{self.port}"
         self.signer = HmacSigner(key)
 

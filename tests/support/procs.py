@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
-__all__ = ["cpu_seconds", "free_port", "free_udp_tcp_port"]
+__all__ = ["access_key", "cpu_seconds", "free_port", "free_udp_tcp_port"]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -37,3 +40,13 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far, from /proc/<pid>/stat."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+
+
+def access_key(data_dir: Path, env: dict[str, str] | None = None) -> bytes:
+    """The primary access key of the node whose data dir is ``data_dir`` (the serve banner shows
+    only the start of it), from ``telex connection-string``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "telex", "connection-string", "--data-dir", str(data_dir)],
+        capture_output=True, text=True, env=env, timeout=60, check=True,
+    )  # fmt: skip
+    return base64.b64decode(done.stdout.strip().split("accesskey=", 1)[1])
