@@ -229,17 +229,24 @@ class Telex:
              "--tls-port", str(free_port()), "--turn-port", str(free_port(socket.SOCK_DGRAM))],
             env=env,
         )  # fmt: skip
+        try:
+            self.key = self._started(workdir, env)
+        except BaseException:
+            self.server.stop()  # never leave a server behind a failed start
+            raise
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def _started(self, workdir: Path, env: dict[str, str]) -> bytes:
+        """The access key, once the banner says the node is up (it shows only the key's start)."""
         assert self.server.proc.stdout is not None
-        self.key = b""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             line = self.server.proc.stdout.readline()
             if not line:
                 raise RuntimeError("telex serve exited")
-            if "accesskey=" in line:  # the banner: the node is up (it shows only the key's start)
-                self.key = access_key(workdir / "telex", env)
-                break
-        self.url = f"http://127.0.0.1:{self.port}"
+            if "accesskey=" in line:
+                return access_key(workdir / "telex", env)
+        raise RuntimeError("telex serve did not start in 60 s")
 
     async def users(self, http: httpx.AsyncClient, n: int) -> list[tuple[str, str]]:
         out = []
