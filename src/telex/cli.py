@@ -1,4 +1,5 @@
-"""The ``telex`` command: ``serve``, ``migrate``, ``connection-string``, ``keys``, ``events``, ``turn``.
+"""The ``telex`` command: ``serve``, ``migrate``, ``connection-string``, ``keys``, ``events``, ``numbers``,
+``turn``.
 
 Every failure a person can fix is one line on stderr naming the setting, flag or path, and a
 non-zero exit status (2 for configuration, 1 for the rest); ``--debug`` adds the traceback.
@@ -16,6 +17,8 @@ from urllib.parse import urlsplit
 
 from telex import __version__
 from telex.config import ConfigError, Settings, load_settings
+from telex.numbers.cli import add_subcommands as add_numbers_subcommands
+from telex.numbers.cli import run as run_numbers
 from telex.subscriptions.cli import add_subcommands as add_events_subcommands
 from telex.subscriptions.cli import run as run_events
 from telex.turn.cli import add_subcommands as add_turn_subcommands
@@ -102,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(turn_secret)
 
     add_events_subcommands(sub, _common)
+    add_numbers_subcommands(sub, _common)
     add_turn_subcommands(sub)
     return parser
 
@@ -272,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "events":
         return run_events(args, settings)
+    if args.command == "numbers":
+        return run_numbers(args, settings)
     func = getattr(args, "func", None)  # subcommands that dispatch themselves (telex turn …)
     if func is not None:
         return int(func(args, settings.turn) or 0)

@@ -126,6 +126,7 @@ class CallingService:
         on_saving: OnSaving | None = None,
         phone: bool = False,
         trusted: bool = False,
+        ring_seconds: float | None = None,
     ) -> Joined:
         """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation).
 
@@ -137,6 +138,7 @@ class CallingService:
         ``trusted`` caller (Call Automation, the PSTN gateway: the resource's own services) has
         no per-caller limit, and a phone number as callee none either: a trunk's own limits and
         the carrier bound those, and a busy line must not stop ringing after ten calls a minute.
+        ``ring_seconds`` (a routed phone number's) replaces the configured ring timeout.
         """
         _require(principal, {Scope.VOIP})
         wanted = list(dict.fromkeys(targets))
@@ -156,7 +158,7 @@ class CallingService:
         invitees = [Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now) for user in wanted]
         call = Call.start_direct(
             self._new_id(), caller, invitees, video=video, now=now,
-            ring_timeout=self._settings.ring_timeout_seconds,
+            ring_timeout=ring_seconds or self._settings.ring_timeout_seconds,
             max_participants=self._settings.max_participants,
         )  # fmt: skip
         async with self.store.write() as tx:

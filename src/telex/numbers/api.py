@@ -27,6 +27,7 @@ from telex.numbers.catalog import Catalog
 from telex.numbers.model import AssignmentType, Capabilities, Capability, Cost, NumberType, OwnedNumber
 from telex.numbers.operations import Operation
 from telex.numbers.reservations import NumberSpec, ReservationService
+from telex.numbers.routing import NumberRoutes, make_route
 from telex.numbers.service import NumbersService, SearchRequest, parse_number_path
 from telex.numbers.views import AvailableNumber, ReservationView
 from telex.numbers.wire import (
@@ -44,6 +45,8 @@ from telex.numbers.wire import (
     ErrorModel,
     LocalitiesPage,
     LocalityModel,
+    NumberRouteModel,
+    NumberRouteRequest,
     OfferingModel,
     OfferingsPage,
     OperationModel,
@@ -441,6 +444,44 @@ def numbers_router(
         location = number_location(e164, request)
         op = await service.begin_update_capabilities(e164, body.calling, body.sms, location)
         return accepted(op, request, location)
+
+    # routes (a Telex extension: calls to a number ring users without an application) ---------------
+    routes = NumberRoutes(service.store)
+
+    @router.get(
+        "/phoneNumbers/{phone_number}/routing",
+        response_model=NumberRouteModel,
+        response_model_exclude_none=True,
+        tags=["telex extensions"],
+    )
+    async def get_routing(phone_number: str) -> Any:
+        e164 = parse_number_path(phone_number)
+        route = await routes.get(e164) if await service.lookup(e164) is not None else None
+        if route is None:
+            raise TelexError(ErrorCode.NOT_FOUND, "The phone number has no route.")
+        return route.wire()
+
+    @router.put(
+        "/phoneNumbers/{phone_number}/routing",
+        response_model=NumberRouteModel,
+        response_model_exclude_none=True,
+        openapi_extra=body_doc(NumberRouteRequest),
+        tags=["telex extensions"],
+    )
+    async def put_routing(phone_number: str, request: Request) -> Any:
+        body = await read_json(request, NumberRouteRequest)
+        assert body is not None
+        targets = [t.model_dump(exclude_none=True) for t in body.targets or []]
+        route = make_route(phone_number, targets, body.groupCallId, body.ringTimeoutInSeconds)
+        return (await routes.put(route, service.clock.now())).wire()
+
+    @router.delete(
+        "/phoneNumbers/{phone_number}/routing", status_code=204, response_class=Response,
+        tags=["telex extensions"],
+    )  # fmt: skip
+    async def delete_routing(phone_number: str) -> Response:
+        await routes.delete(parse_number_path(phone_number))
+        return Response(status_code=204)
 
     # operator information ----------------------------------------------------------------------------
     @router.post(

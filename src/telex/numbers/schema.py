@@ -1,4 +1,4 @@
-"""Phone-number tables. Migration ``0011_telephony`` creates exactly these.
+"""Phone-number tables. Migration ``0011_telephony`` creates these (``number_routes``: ``0013``).
 
     phone_numbers        every number this resource bought: ``owned`` until released, then
                          ``released`` (kept, so releasing again is a no-op and SMS from it is refused)
@@ -7,6 +7,8 @@
     number_searches      a search's request and, once it ran, its numbers and expiry
     number_reservations  a reservation (its numbers are its holds)
     number_operations    long-running operations (numbers/operations.py)
+    number_routes        where the PSTN gateway rings a number's inbound calls without an
+                         application (``numbers/routing.py``; migration ``0013_number_routes``)
 
 Free = in the inventory, not owned, no unexpired hold. Every change runs in one write unit, and
 write units are serialised (one SQLite writer; PostgreSQL's append lock), so a check and the
@@ -19,7 +21,14 @@ from sqlalchemy import Column, Float, Index, Integer, String, Table, Text
 
 from telex.store.schema import metadata
 
-__all__ = ["number_holds", "number_operations", "number_reservations", "number_searches", "phone_numbers"]
+__all__ = [
+    "number_holds",
+    "number_operations",
+    "number_reservations",
+    "number_routes",
+    "number_searches",
+    "phone_numbers",
+]
 
 phone_numbers = Table(
     "phone_numbers",
@@ -94,4 +103,14 @@ number_operations = Table(
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text, nullable=True),
     Index("ix_number_operations_status", "status", "created_at"),
+)
+
+number_routes = Table(
+    "number_routes",
+    metadata,
+    Column("e164", String(16), primary_key=True),
+    Column("users", Text, nullable=False),  # JSON list of raw ids (8:acs:...), rung all at once
+    Column("group_call_id", String(64), nullable=True),  # or: the caller joins this group call
+    Column("ring_seconds", Integer, nullable=False),
+    Column("updated_at", Float, nullable=False),
 )

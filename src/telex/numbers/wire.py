@@ -24,6 +24,8 @@ __all__ = [
     "ErrorModel",
     "LocalitiesPage",
     "LocalityModel",
+    "NumberRouteModel",
+    "NumberRouteRequest",
     "OfferingModel",
     "OfferingsPage",
     "OperationModel",
@@ -37,6 +39,7 @@ __all__ = [
     "ReservationPurchaseRequest",
     "ReservationRequest",
     "ReservationsPage",
+    "RouteTargetModel",
     "SearchRequestModel",
     "SearchResultModel",
 ]
@@ -165,6 +168,35 @@ class PurchasedPhoneNumbersPage(BaseModel):
 class CapabilitiesRequest(_Request):
     calling: Capability | None = None
     sms: Capability | None = None
+
+
+# number routes (a Telex extension: numbers/routing.py) ----------------------------------------------
+class RouteUserModel(BaseModel):
+    id: StrictStr
+
+
+class RouteTargetModel(BaseModel):
+    """A communication user, as a CommunicationIdentifierModel (``rawId`` or ``communicationUser``)."""
+
+    rawId: StrictStr | None = None
+    communicationUser: RouteUserModel | None = None
+
+
+class NumberRouteRequest(_Request):
+    """Ring ``targets`` (all at once; the first to answer takes the call), or join the caller to
+    the group call ``groupCallId``; nobody answering within ``ringTimeoutInSeconds`` (default
+    30): the carrier hears 480."""
+
+    targets: list[RouteTargetModel] | None = Field(default=None, max_length=20)
+    groupCallId: StrictStr | None = None
+    ringTimeoutInSeconds: StrictInt | None = None
+
+
+class NumberRouteModel(BaseModel):
+    phoneNumber: str
+    targets: list[RouteTargetModel] | None = None
+    groupCallId: str | None = None
+    ringTimeoutInSeconds: int
 
 
 # browse and reservations -----------------------------------------------------------------------------

@@ -172,13 +172,23 @@ class TrunkCall:
             await self.bridge.close()
 
     # inbound -------------------------------------------------------------------------------------
-    async def run_inbound(self, caller: str, callee: str, display_name: str | None) -> None:
-        """The carrier's caller ``caller`` (raw id) rings ``callee`` (our number's raw id)."""
+    async def run_inbound(
+        self,
+        caller: str,
+        callee: str,
+        display_name: str | None,
+        *,
+        ring: list[str] | None = None,
+        ring_seconds: float | None = None,
+    ) -> None:
+        """The carrier's caller ``caller`` (raw id) rings ``callee`` (our number's raw id), or
+        the users of its route (``ring``, all at once: the first to answer takes the call)."""
         await self._open()
         assert self.client is not None and self.bridge is not None
         principal = self.principal
+        targets = ring or [callee]
         joined = await self.gw.calling.start_call(
-            principal, [callee], display_name=display_name, phone=True, trusted=True
+            principal, targets, display_name=display_name, phone=True, trusted=True, ring_seconds=ring_seconds
         )
         await self._join(joined)
         call = self.call
@@ -193,16 +203,43 @@ class TrunkCall:
                 await self._leave()
                 return
         if call.my_state != "connected":
-            reason = next((p.end_reason for p in call.participants.values() if p.user_id == callee), None)
-            cause = sip_cause(reason or call.end_reason)
+            reason = call.end_reason
+            if len(targets) == 1:
+                reason = (
+                    next((p.end_reason for p in call.participants.values() if p.user_id == callee), None)
+                    or reason
+                )
+            cause = sip_cause(reason)
             self.outcome = f"rejected:{cause.value}"
             with contextlib.suppress(Exception):
                 self._sip(lambda now: self.gw.ua.reject(self.sip_id, now, cause))
             return
+        if len(targets) > 1:
+            await self._stop_ringing(call.id)
+        await self._answer()
+
+    async def run_group(self, group_call_id: str, display_name: str | None) -> None:
+        """A routed number whose calls join a group call: the caller is in it at once."""
+        await self._open()
+        joined = await self.gw.calling.join_group(self.principal, group_call_id, display_name=display_name)
+        await self._join(joined)
+        await self._answer()
+
+    async def _answer(self) -> None:
+        assert self.bridge is not None
         rtp = self.bridge.rtp
         self._sip(lambda now: self.gw.ua.answer(self.sip_id, now, rtp=(self.gw.media_host, rtp.local_port)))
         self.setup_seconds = self.gw.clock.monotonic() - self.started
         await self._connected()
+
+    async def _stop_ringing(self, call_id: str) -> None:
+        """Someone answered a routed call: the others' invitations end (``cancelled``), as a
+        hunt group's do; a call rung at once is one conversation, not a conference."""
+        calling = self.gw.calling
+        for leg in (await calling.load(call_id)).legs:
+            if leg.state is LegState.RINGING:
+                with contextlib.suppress(TelexError):  # it answered or declined meanwhile
+                    await calling.cancel_invite(call_id, leg.id)
 
     async def _connected(self) -> None:
         """Both legs up, until either ends. Hold crosses both ways: a re-INVITE from the carrier

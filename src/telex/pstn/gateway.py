@@ -1,7 +1,9 @@
 """The PSTN gateway of a node: the SIP transport for every trunk, and the trunk calls it bridges.
 
     carrier ─UDP/TCP─► SipTransport ─► UserAgent (sans-I/O) ─► on_event
-        IncomingCall ─► our number? (404 unknown, 403 no inbound calling) ─► TrunkCall.run_inbound
+        IncomingCall ─► our number? (404 unknown, 403 no inbound calling) ─► its route?
+            none: TrunkCall.run_inbound (IncomingCall to applications); users: run_inbound rings
+            them; a group call: TrunkCall.run_group joins it
         other events ─► the TrunkCall of that Call-ID (its queue)
     Call Automation create_call to a phone number ─► check_outbound (caller id, route: 403)
         ─► dial ─► trunk limits ─► INVITE ─► TrunkCall.run_outbound
@@ -29,6 +31,7 @@ from telex.calling import CallingService, EndReason
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
 from telex.numbers import NumbersService
+from telex.numbers.routing import NumberRoutes
 from telex.pstn.calls import TrunkCall, phone_principal
 from telex.pstn.settings import SipSettings
 from telex.pstn.trunks import TrunkRouter
@@ -80,6 +83,7 @@ class PstnGateway:
         self.router = TrunkRouter(settings.trunks)
         self.calling = calling
         self.numbers = numbers
+        self.routes = NumberRoutes(numbers.store)
         self.engine = engine
         self.clock = clock
         self._hub = hub
@@ -189,7 +193,15 @@ class PstnGateway:
             call.outcome = f"refused:{cause.value}"
             self.transport.run(lambda now: self.ua.reject(event.call_id, now, cause))
             return
-        await call.run_inbound(call.user, "4:" + dialed, _display(event.from_))
+        route = await self.routes.get(dialed)
+        if route is not None and route.group_call_id is not None:
+            await call.run_group(route.group_call_id, _display(event.from_))
+            return
+        ring = list(route.users) if route is not None else None
+        seconds = route.ring_seconds if route is not None else None
+        await call.run_inbound(
+            call.user, "4:" + dialed, _display(event.from_), ring=ring, ring_seconds=seconds
+        )
 
     # outbound (Call Automation's PstnDialer) -----------------------------------------------------------
     async def check_outbound(self, caller_id: str, target: str) -> None:
