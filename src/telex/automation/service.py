@@ -13,8 +13,10 @@ Everything the application learns later comes as callbacks appended by the save 
 media session (``media_events``), never from here directly: one path, in log order.
 
 Errors: an unknown call connection is 404; an ``incomingCallContext`` that does not verify is
-400, one whose invitation no longer rings is 404; phone-number targets answer 501 until the
-PSTN gateway exists.
+400, one whose invitation no longer rings is 404; phone-number targets answer 501 on a server
+without a SIP trunk. With one, a phone number may be created, added, transferred or redirected
+to: the caller id is ``sourceCallerIdNumber`` (or, for a call answered on one of the resource's
+numbers, that number), checked by the gateway as every outbound call is (``PhoneDialer``).
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def not_implemented(what: str) -> TelexError:
 
 def _pstn() -> TelexError:
     return not_implemented(
-        "Calls to and from phone numbers need the PSTN gateway, which this server does not run yet."
+        "Calls to and from phone numbers need the PSTN gateway: configure a SIP trunk ([[sip.trunks]])."
     )
 
 
@@ -249,13 +251,20 @@ class AutomationService:
 
     async def redirect(self, req: RedirectCallRequest) -> None:
         ticket = self.signer.verify(req.incomingCallContext, self._clock.now())
-        target = self._user(raw_id(req.target, "target"))
+        raw = raw_id(req.target, "target")
+        # ACS's redirect names no caller id: a phone target sees the number that was called.
+        caller_id = await self._caller_id(None, ticket.callee, raw) if is_phone(raw) else ""
+        target = raw if caller_id else self._user(raw)
         try:
-            await self.calling.redirect(ticket.call_id, ticket.participant_id, target)
+            leg = await self.calling.redirect(
+                ticket.call_id, ticket.participant_id, target, phone=bool(caller_id)
+            )
         except TelexError as exc:
             if exc.code in (ErrorCode.NOT_FOUND, ErrorCode.CONFLICT):
                 raise _no_longer_ringing() from exc
             raise
+        if caller_id:
+            await self._dial(ticket.call_id, leg, caller_id)
 
     # create, connect -----------------------------------------------------------------------------------
     async def create(self, req: CreateCallRequest) -> dict[str, Any]:
@@ -289,14 +298,29 @@ class AutomationService:
     async def _check_pstn(self, caller: dict[str, Any] | None, phones: list[str]) -> str:
         """The caller id for calls to ``phones``: ACS requires ``sourceCallerIdNumber`` (400
         without), a number of this resource that may place calls (403 otherwise)."""
+        value = ""
+        for raw in phones:
+            value = await self._caller_id(caller, None, raw)
+        return value
+
+    async def _caller_id(self, given: dict[str, Any] | None, own: str | None, target: str) -> str:
+        """The number the phone ``target`` sees calling: ``given`` (``sourceCallerIdNumber``), else
+        ``own`` when it is a phone number (the number an answered call came in on); checked by
+        the gateway as every outbound call is: a number of this resource with outbound calling,
+        a destination a trunk may call (403), before anything rings."""
         if self.pstn is None:
             raise _pstn()
-        value = caller.get("value") if isinstance(caller, dict) else None
+        value = given.get("value") if isinstance(given, dict) else None
+        if not value and own is not None and is_phone(own):
+            value = own[2:]
         if not isinstance(value, str) or not value:
             raise TelexError(ErrorCode.VALIDATION_FAILED, "Calls to phone numbers need sourceCallerIdNumber.")
-        for raw in phones:
-            await self.pstn.check_outbound(value, raw[2:])
+        await self.pstn.check_outbound(value, target[2:])
         return value
+
+    async def _dial(self, call_id: str, leg: Leg, caller_id: str) -> None:
+        assert self.pstn is not None
+        await self.pstn.dial(call_id, leg.id, leg.user_id[2:], caller_id)
 
     async def connect(self, req: ConnectRequest) -> dict[str, Any]:
         uri = self.check_uri(req.callbackUri)
@@ -362,7 +386,11 @@ class AutomationService:
 
     async def add_participant(self, connection_id: str, req: AddParticipantRequest) -> dict[str, Any]:
         conn, _ = await self.live(connection_id)
-        target = self._user(raw_id(req.participantToAdd, "participantToAdd"))
+        raw = raw_id(req.participantToAdd, "participantToAdd")
+        caller_id = (
+            await self._caller_id(req.sourceCallerIdNumber, conn.user_id, raw) if is_phone(raw) else ""
+        )
+        target = raw if caller_id else self._user(raw)
         uri = (
             self.check_uri(req.operationCallbackUri, "operationCallbackUri")
             if req.operationCallbackUri
@@ -380,7 +408,10 @@ class AutomationService:
             display_name=req.sourceDisplayName,
             ring_seconds=timeout,
             on_saving=on_saving,
+            phone=bool(caller_id),
         )
+        if caller_id:
+            await self._dial(conn.call_id, leg, caller_id)
         return {
             "participant": participant(leg),
             "operationContext": req.operationContext,
@@ -453,7 +484,11 @@ class AutomationService:
         conn, call = await self.live(connection_id)
         if conn.state != ConnectionState.CONNECTED:
             raise TelexError(ErrorCode.CONFLICT, "Only a connected call can be transferred.")
-        target = self._user(raw_id(req.targetParticipant, "targetParticipant"))
+        raw = raw_id(req.targetParticipant, "targetParticipant")
+        caller_id = (
+            await self._caller_id(req.sourceCallerIdNumber, conn.user_id, raw) if is_phone(raw) else ""
+        )
+        target = raw if caller_id else self._user(raw)
         uri = (
             self.check_uri(req.operationCallbackUri, "operationCallbackUri")
             if req.operationCallbackUri
@@ -472,7 +507,9 @@ class AutomationService:
             conn.state = ConnectionState.TRANSFERRING
             await repo.save(conn)
 
-        await self.calling.invite(conn.call_id, target, on_saving=on_saving)
+        leg = await self.calling.invite(conn.call_id, target, on_saving=on_saving, phone=bool(caller_id))
+        if caller_id:
+            await self._dial(conn.call_id, leg, caller_id)
         return {"operationContext": req.operationContext}
 
     # callbacks from media sessions (the engine's host) ----------------------------------------------

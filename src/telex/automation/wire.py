@@ -105,12 +105,14 @@ class ConnectRequest(_In):
 class TransferToParticipantRequest(_In):
     targetParticipant: Identifier
     transferee: Identifier | None = None
+    sourceCallerIdNumber: dict[str, Any] | None = None
     operationContext: str | None = _CONTEXT
     operationCallbackUri: str | None = Field(default=None, max_length=2048)
 
 
 class AddParticipantRequest(_In):
     participantToAdd: Identifier
+    sourceCallerIdNumber: dict[str, Any] | None = None
     sourceDisplayName: str | None = Field(default=None, max_length=256)
     invitationTimeoutInSeconds: StrictInt | None = Field(default=None, ge=0, le=180)
     operationContext: str | None = _CONTEXT

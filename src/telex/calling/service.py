@@ -388,10 +388,12 @@ class CallingService:
         display_name: str | None = None,
         ring_seconds: float | None = None,
         on_saving: OnSaving | None = None,
+        phone: bool = False,
     ) -> Leg:
         """Ring ``user`` in a live call for ``ring_seconds`` (default: the ring timeout);
-        409 once it ended, ``CallFull`` at the mesh limit."""
-        if not user.startswith("8:acs:") or len(user) > 128:
+        409 once it ended, ``CallFull`` at the mesh limit. A phone number's raw id only when the
+        trusted caller says ``phone`` (it then dials it through the PSTN gateway)."""
+        if not callable_target(user, phone=phone):
             raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {user[:140]!r}.")
         now = self._clock.now()
         leg = Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now, _display_name(display_name))
@@ -405,9 +407,10 @@ class CallingService:
         )
         return leg
 
-    async def redirect(self, call_id: str, participant_id: str, user: str) -> Leg:
-        """Ring ``user`` instead of the ringing participant (409 unless it rings)."""
-        if not user.startswith("8:acs:") or len(user) > 128:
+    async def redirect(self, call_id: str, participant_id: str, user: str, *, phone: bool = False) -> Leg:
+        """Ring ``user`` instead of the ringing participant (409 unless it rings); a phone
+        number as ``invite`` allows it."""
+        if not callable_target(user, phone=phone):
             raise TelexError(ErrorCode.VALIDATION_FAILED, f"Cannot call {user[:140]!r}.")
         now = self._clock.now()
         leg = Leg(self._new_id(), user, Role.INVITEE, LegState.RINGING, now)

@@ -205,10 +205,9 @@ class TrunkCall:
         if call.my_state != "connected":
             reason = call.end_reason
             if len(targets) == 1:
-                reason = (
-                    next((p.end_reason for p in call.participants.values() if p.user_id == callee), None)
-                    or reason
-                )
+                mine = next((p.end_reason for p in call.participants.values() if p.user_id == callee), None)
+                # Redirected: the caller hears how the redirect's target answered.
+                reason = reason if mine in (None, EndReason.REDIRECTED) else mine
             cause = sip_cause(reason)
             self.outcome = f"rejected:{cause.value}"
             with contextlib.suppress(Exception):
