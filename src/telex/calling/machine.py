@@ -432,6 +432,16 @@ class Call:
             leg.dirty = True
             self._record(EffectKind.LEG_UPDATED, leg)
 
+    def require_signaling(self, sender_id: str, target_id: str) -> tuple[Leg, Leg]:
+        """The two ends of a signal: both in the call, or early media (RFC 3960 §3, the gateway
+        model): while the call rings, a ringing phone number's participant (the PSTN gateway
+        after a 183 with SDP) and the caller still waiting for an answer negotiate media, so the
+        caller hears ringback and announcements. 409 otherwise."""
+        sender, target = self.leg(sender_id), self.leg(target_id)
+        if self.state is CallState.RINGING and _early_media_pair(sender, target):
+            return sender, target
+        return self.require_joined(sender_id), self.require_joined(target_id)
+
     def require_joined(self, leg_id: str) -> Leg:
         """The leg, which must be in the call (not ringing, not gone): 409 otherwise."""
         leg = self.leg(leg_id)
@@ -506,6 +516,16 @@ class Call:
             self._end(CallInput.EMPTIED, EndReason.HUNG_UP, now, others=EndReason.REMOTE_HUNG_UP)
         elif not active:
             self._end(CallInput.EMPTIED, EndReason.HUNG_UP, now)
+
+
+def _early_media_pair(a: Leg, b: Leg) -> bool:
+    phone, caller = (a, b) if a.state is _R else (b, a)
+    return (
+        phone.state is _R
+        and phone.user_id.startswith("4:")
+        and caller.state is _G
+        and caller.role is Role.CALLER
+    )
 
 
 def _full(limit: int) -> TelexError:

@@ -309,7 +309,8 @@ class CallingService:
         candidate: dict[str, Any] | None = None,
     ) -> None:
         """Send an SDP offer/answer or an ICE candidate to one other participant of the call;
-        only that participant receives it. Both must be in the call (409 otherwise)."""
+        only that participant receives it. Both must be in the call (409 otherwise), but for
+        early media: a ringing phone number and the waiting caller (``Call.require_signaling``)."""
         limit = self._settings.max_signal_bytes
         if type_ == "candidate":
             if candidate is None or len(str(candidate)) > limit:
@@ -321,8 +322,7 @@ class CallingService:
         now = self._clock.now()
         async with self.store.write() as tx:
             call, sender = await self._own(tx, principal, call_id, participant_id)
-            call.require_joined(sender.id)
-            target = call.require_joined(to)
+            sender, target = call.require_signaling(sender.id, to)  # joined, or early media
             if target.id == sender.id:
                 raise TelexError(ErrorCode.VALIDATION_FAILED, "A participant does not signal itself.")
             payload: dict[str, Any] = {

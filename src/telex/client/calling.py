@@ -459,14 +459,15 @@ class Call:
         to every participant already in the call."""
         async with self.lock:
             self._apply_snapshot(body["call"])
-            self._outgoing = _Muting(_audio_track(audio))
+            if self._outgoing is None:  # joined again once answered after early media: same media
+                self._outgoing = _Muting(_audio_track(audio))
             for event in self._client._early.pop(self.id, []):
                 await self._apply(event)
         interval = body.get("keepAliveIntervalSeconds")
         if isinstance(interval, int | float) and interval > 0 and self._keepalive is None:
             self._keepalive = asyncio.create_task(self._keep_alive(float(interval)))
         config = await self._client._rtc_configuration()
-        await asyncio.gather(*(self._offer(pid, config) for pid in body["peers"]))
+        await asyncio.gather(*(self._offer(pid, config) for pid in body["peers"] if pid not in self._peers))
         self._changed()
 
     def _new_peer(self, participant_id: str, config: RTCConfiguration) -> _Peer:

@@ -4,8 +4,10 @@ media ``Bridge`` between them.
 
     inbound:  INVITE ─► ring (180) while the Telex call rings the number ─► someone answers ─► 200
               CANCEL before that ─► the Telex caller cancels; the invitation ends ─► SIP rejection
-    outbound: the Telex participant rings ─► INVITE (401/407 answered) ─► 183: RTP starts
-              ─► 200: the participant answers and offers media to the others
+    outbound: the Telex participant rings ─► INVITE (401/407 answered) ─► 183 with SDP: RTP
+              starts, and the ringing participant offers media to the waiting caller (early
+              media: ringback, announcements) ─► 200: the participant answers and offers media
+              to the others
               ─► a final failure ends the invitation with the reason the SIP status means
     either:   BYE from the carrier ─► the participant hangs up; the participant leaves ─► BYE
 
@@ -89,6 +91,19 @@ def sip_cause(reason: str | None) -> EndCause:
         return EndCause.UNAVAILABLE
 
 
+def _body(joined: Joined) -> dict[str, Any]:
+    """What a participant's client takes from a join (``Call._joined``): the call, and the
+    participants to offer media to."""
+    body: dict[str, Any] = {
+        "call": call_payload(joined.call),
+        "participantId": joined.participant.id,
+        "peers": [leg.id for leg in joined.peers],
+    }
+    if joined.keep_alive_interval is not None:
+        body["keepAliveIntervalSeconds"] = joined.keep_alive_interval
+    return body
+
+
 class TrunkCall:
     def __init__(self, gateway: PstnGateway, sip_id: str, trunk: Trunk, user: str) -> None:
         self.gw = gateway
@@ -131,14 +146,7 @@ class TrunkCall:
         assert self.client is not None and self.bridge is not None
         call = await self.client.attach(joined)
         self.call, self.telex_call_id = call, joined.call.id
-        body: dict[str, Any] = {
-            "call": call_payload(joined.call),
-            "participantId": joined.participant.id,
-            "peers": [leg.id for leg in joined.peers],
-        }
-        if joined.keep_alive_interval is not None:
-            body["keepAliveIntervalSeconds"] = joined.keep_alive_interval
-        await call._joined(body, self.bridge.track)
+        await call._joined(_body(joined), self.bridge.track)
         self.bridge.start(call)
 
     async def _next(self, done: Callable[[Call], bool] | None, poll: float | None = None) -> Event | None:
@@ -304,7 +312,9 @@ class TrunkCall:
                     return
                 continue
             if isinstance(event, EarlyMedia):
-                self._media(event.media)  # RTP starts (latching, silence); heard once answered
+                self._media(event.media)  # RTP starts (latching)
+                if self.call is None:
+                    await self._early_join(call_id, participant_id)
             elif isinstance(event, Answered):
                 self._media(event.media)
                 self.setup_seconds = self.gw.clock.monotonic() - self.started
@@ -321,5 +331,24 @@ class TrunkCall:
             self.outcome = "answeredTooLate"
             self._sip(lambda now: self.gw.ua.hangup(self.sip_id, now))
             return
-        await self._join(joined)
+        if self.call is None:
+            await self._join(joined)
+        else:  # in since the early media: offer media to whoever else is in the call now
+            assert self.bridge is not None
+            await self.call._joined(_body(joined), self.bridge.track)
         await self._connected()
+
+    async def _early_join(self, call_id: str, participant_id: str) -> None:
+        """Early media (a 183 with SDP): while the Telex call still rings, the ringing participant
+        offers media to the waiting caller, so the caller hears the carrier's ringback or
+        announcement before the answer (RFC 3960 §3). Only the caller of a ringing call: a phone
+        number added to a call in progress is heard once it answers."""
+        with contextlib.suppress(TelexError):  # the call moved on meanwhile: nothing to hear
+            snapshot = await self.gw.calling.load(call_id)
+            leg = next((x for x in snapshot.legs if x.id == participant_id), None)
+            callers = [x for x in snapshot.legs if x.state is LegState.CONNECTING]
+            if leg is None or leg.state is not LegState.RINGING or not callers:
+                return
+            # No keep-alives while ringing: the server counts only joined participants' (they
+            # start once the answer joins it again).
+            await self._join(Joined(snapshot, leg, callers, None))
