@@ -236,3 +236,18 @@ def test_direct_call_beyond_the_mesh_limit_is_refused() -> None:
     with pytest.raises(TelexError) as exc:
         direct(clock, "B", "C", limit=2)
     assert exc.value.code is ErrorCode.CALL_FULL
+
+
+def test_early_media_signals_only_between_a_ringing_phone_and_the_waiting_caller() -> None:
+    clock = FakeClock()
+    call = direct(clock, "4:+15551230000", "8:acs:b")
+    caller, phone, user = call.legs
+    assert call.require_signaling(phone.id, caller.id) == (phone, caller)  # the 183's offer
+    assert call.require_signaling(caller.id, phone.id) == (caller, phone)  # and its answer
+    for sender, target in ((user.id, caller.id), (phone.id, user.id)):  # a user rings: no media yet
+        with pytest.raises(TelexError) as refused:
+            call.require_signaling(sender, target)
+        assert refused.value.code is ErrorCode.CONFLICT
+    call.accept(user.id, now=clock.now())  # answered: only joined participants signal again
+    with pytest.raises(TelexError):
+        call.require_signaling(phone.id, caller.id)
