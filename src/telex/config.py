@@ -66,7 +66,7 @@ __all__ = [
 ]
 
 # Environment variables that are read directly rather than as settings.
-_ENV_NOT_SETTINGS = frozenset({"TELEX_ACCESS_KEY"})
+_ENV_NOT_SETTINGS = frozenset({"TELEX_ACCESS_KEY", "TELEX_TURN_NATIVE"})
 # Settings that moved: the old key is an error that names the new one.
 _MOVED = {
     ("realtime", "allowed_origins"): "http.allowed_origins",

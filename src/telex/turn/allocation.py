@@ -15,6 +15,7 @@ learns its address through ``TurnCore.relay_opened``. ``channels``, ``peer_chann
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 
@@ -64,12 +65,18 @@ class Allocation:
     burst: float = 0.0
     tokens: float = 0.0
     tokens_at: float = 0.0
+    # Where the bucket is kept when an adapter relays this allocation's datagrams elsewhere too
+    # (the native data path, ``telex.turn.native``): one bucket for every datagram, with this
+    # allocation's ``rate`` and ``burst``. ``None``: the fields above are the bucket.
+    meter: Callable[[int], bool] | None = None
 
     def charge(self, size: int, now: float) -> bool:
         """Spend ``size`` bytes of the bandwidth budget; False means drop the datagram."""
         rate = self.rate
         if rate <= 0:
             return True
+        if self.meter is not None:
+            return self.meter(size)
         tokens = self.tokens + (now - self.tokens_at) * rate
         burst = self.burst
         if tokens > burst:

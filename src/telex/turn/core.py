@@ -245,6 +245,9 @@ class TurnCore:
         self._timers: list[tuple[float, int, ClientKey]] = []
         self._seq = itertools.count()
         self.counters = Counters()
+        # Allocations whose permissions or channel bindings changed since the adapter last asked
+        # (``take_relay_changes``): what a data path outside the core must mirror.
+        self._changed: dict[ClientKey, Allocation] = {}
 
     # ---------------------------------------------------------------- entry points
 
@@ -393,6 +396,7 @@ class TurnCore:
                 effects += self._delete(alloc)
             else:
                 alloc.expire(now)
+                self._changed[key] = alloc
                 # Only the earliest deadline is ever queued; queue the next one.
                 self._schedule(alloc)
         self._limiter.purge(now)
@@ -433,6 +437,15 @@ class TurnCore:
             self._release_quota(alloc)
         self._opening.clear()
         return effects
+
+    def take_relay_changes(self) -> list[Allocation]:
+        """Live allocations whose permissions or channel bindings changed (granted, refreshed
+        or expired) since the last call. An adapter that relays datagrams outside the core's
+        ``to_peer``/``to_client`` mirrors ``permissions`` and ``channels`` of each; a deleted
+        allocation comes as ``CloseRelay`` instead."""
+        changed = list(self._changed.values())
+        self._changed.clear()
+        return changed
 
     def _schedule(self, alloc: Allocation) -> None:
         heapq.heappush(self._timers, (alloc.next_deadline(), next(self._seq), alloc.key))
@@ -686,6 +699,7 @@ class TurnCore:
     def _delete(self, alloc: Allocation) -> list[Event]:
         if self.allocations.pop(alloc.key, None) is None:
             return []
+        self._changed.pop(alloc.key, None)
         self._release_quota(alloc)
         return [CloseRelay(alloc)]
 
@@ -716,6 +730,7 @@ class TurnCore:
         for peer in peers:
             assert peer is not None
             alloc.permit(str(peer[0]), now)
+        self._changed[key] = alloc
         self._schedule(alloc)
         return [self._reply(msg, [], user)]
 
@@ -739,6 +754,7 @@ class TurnCore:
         if alloc.channel_conflict(number, address):
             return self._error(msg, key, now, 400, user)
         alloc.bind_channel(number, address, now)
+        self._changed[key] = alloc
         self._schedule(alloc)
         return [self._reply(msg, [], user)]
 

@@ -1,13 +1,14 @@
 """Prometheus metrics for the TURN server, read at scrape time.
 
-The hot path only increments plain integers on ``TurnStats``; ``TurnCollector`` turns them into
-metric families when Prometheus scrapes, so relaying a datagram never touches a metrics lock.
+The hot path only increments plain integers on ``TurnStats`` (the native path keeps its own, in C);
+``TurnCollector`` turns them into metric families when Prometheus scrapes, so relaying a datagram
+never touches a metrics lock.
 No label carries a username or address (they would leak identities and explode cardinality).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -31,12 +32,12 @@ class TurnStats:
 
 
 class TurnCollector(Collector):
-    def __init__(self, core: TurnCore, stats: TurnStats) -> None:
+    def __init__(self, core: TurnCore, stats: Callable[[], TurnStats]) -> None:
         self._core = core
-        self._stats = stats
+        self._stats = stats  # read at scrape time: the adapter adds the native path's counters
 
     def collect(self) -> Iterator[Metric]:
-        stats, counters = self._stats, self._core.counters
+        stats, counters = self._stats(), self._core.counters
         yield GaugeMetricFamily(
             "telex_turn_allocations", "Current TURN allocations", value=len(self._core.allocations)
         )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import logging
 import os
@@ -54,6 +55,7 @@ from telex.turn.core import (
     UserCheck,
 )
 from telex.turn.metrics import TurnCollector, TurnStats
+from telex.turn.native import LISTENER, NativePath, native_wanted
 from telex.turn.policy import PeerPolicy
 from telex.turn.settings import TurnSettings
 from telex.turn.tcpframing import StreamFramer
@@ -102,7 +104,18 @@ _HEADER = struct.Struct("!HH")  # ChannelData: channel number, length (RFC 8656 
 class _Relay:
     """One allocation's relay socket."""
 
-    __slots__ = ("address", "alloc", "client_addr", "client_sock", "client_tcp", "fd", "server", "sock", "v6")
+    __slots__ = (
+        "address",
+        "alloc",
+        "client_addr",
+        "client_sock",
+        "client_tcp",
+        "fd",
+        "handle",
+        "server",
+        "sock",
+        "v6",
+    )
 
     def __init__(self, server: TurnServer, alloc: Allocation, sock: socket.socket) -> None:
         self.server = server
@@ -115,30 +128,40 @@ class _Relay:
         self.client_addr: Address = alloc.key[1]
         self.client_sock: socket.socket | None = None
         self.client_tcp: _TcpConnection | None = None
+        self.handle: int | None = None  # set when the native path relays this allocation
 
     def close(self) -> None:
-        self.server._loop.remove_reader(self.fd)
+        native = self.server._native
+        if self.handle is not None and native is not None:
+            # Out of the C tables (and its epoll set) before the fd number can be reused.
+            native.detach(self.alloc)
+            self.server._native_relays.pop(self.handle, None)
+        else:
+            self.server._loop.remove_reader(self.fd)
         self.sock.close()
         listener = self.server._udp_by_local.get(self.alloc.key[2])
         if listener is not None and self.alloc.key[0] == "udp":
             listener.by_client.pop(self.client_addr, None)
 
     def on_readable(self) -> None:
-        """One datagram from a peer: the core's ``to_client`` rule, then ChannelData (framed in
-        place in front of the payload) or a Data indication to the client."""
-        server = self.server
-        payload = server._payload_view  # the scratch buffer after a 4-byte ChannelData header
+        """One datagram from a peer, received straight after the scratch buffer's 4-byte header
+        slot (a bound channel then needs no copy)."""
         try:
-            # Receive straight after the header slot: a bound channel then needs no copy.
-            size, addr = self.sock.recvfrom_into(payload)
+            size, addr = self.sock.recvfrom_into(self.server._payload_view)
         except OSError:
             return  # nothing after all, or an ICMP error surfaced on the socket
+        self.from_peer(size, (addr[0], addr[1]) if self.v6 else addr)
+
+    def from_peer(self, size: int, peer: Address) -> None:
+        """``size`` bytes from ``peer`` in the scratch buffer's payload: the core's ``to_client``
+        rule, then ChannelData (framed in place in front of the payload) or a Data indication."""
+        server = self.server
+        payload = server._payload_view
         try:
-            peer: Address = (addr[0], addr[1]) if self.v6 else addr
             number = server.core.to_client(self.alloc, peer, size, server._clock.now())
             if number < 0:
                 return
-            stats = server.stats
+            stats = server._py_stats
             client_sock = self.client_sock
             if number and client_sock is not None:
                 _HEADER.pack_into(server._scratch, 0, number, size)
@@ -158,7 +181,7 @@ class _Relay:
             stats.packets_to_client += 1
             stats.bytes_to_client += size
         except Exception:
-            server.stats.internal_errors += 1
+            server._py_stats.internal_errors += 1
             log.exception("turn: error relaying a peer datagram")
 
     def send_to_client(self, data: bytes) -> None:
@@ -182,13 +205,12 @@ class _UdpListener:
         # Datagrams are received into this buffer; only STUN messages are copied out of it.
         self._buffer = bytearray(_MAX_DATAGRAM)
         self._view = memoryview(self._buffer)
+        self.index: int | None = None  # the native path's number for it, when that reads it
 
     def on_readable(self) -> None:
-        """Up to ``_BATCH`` datagrams from clients: ChannelData straight to the peer the core's
-        ``to_peer`` rule names, anything else through ``TurnCore.handle_client``."""
-        server, sock, buf, view = self.server, self.sock, self._buffer, self._view
-        stats, to_peer, by_client = server.stats, server.core.to_peer, self.by_client
-        now = server._clock.now()  # one clock read per wake-up
+        """Up to ``_BATCH`` datagrams from clients (the pure-Python path)."""
+        sock, buf, view = self.sock, self._buffer, self._view
+        now = self.server._clock.now()  # one clock read per wake-up
         for _ in range(_BATCH):
             try:
                 size, addr = sock.recvfrom_into(view)
@@ -196,33 +218,40 @@ class _UdpListener:
                 return
             except OSError:
                 continue  # an ICMP error surfaced on the socket
+            self.handle(buf, view, size, (addr[0], addr[1]) if self.v6 else addr, now)
+
+    def handle(
+        self, buf: bytes | bytearray, view: memoryview, size: int, client: Address, now: float
+    ) -> None:
+        """One datagram from ``client``: ChannelData straight to the peer the core's ``to_peer``
+        rule names, anything else through ``TurnCore.handle_client``."""
+        stats = self.server._py_stats
+        try:
+            if size < 4 or not 0x40 <= buf[0] <= 0x7F:
+                self._stun(bytes(view[:size]), client, now)
+                return
+            # Fast path: ChannelData (RFC 8656 §12.5) — a header, the core's rule, one send.
+            relay = self.by_client.get(client)
+            length = (buf[2] << 8) | buf[3]
+            if relay is None or 4 + length > size:
+                stats.dropped += 1
+                return
+            peer = self.server.core.to_peer(relay.alloc, (buf[0] << 8) | buf[1], length, now)
+            if peer is None:
+                return
             try:
-                client: Address = (addr[0], addr[1]) if self.v6 else addr
-                if size < 4 or not 0x40 <= buf[0] <= 0x7F:
-                    self._stun(bytes(view[:size]), client, now)
-                    continue
-                # Fast path: ChannelData (RFC 8656 §12.5) — a header, the core's rule, one send.
-                relay = by_client.get(client)
-                length = (buf[2] << 8) | buf[3]
-                if relay is None or 4 + length > size:
-                    stats.dropped += 1
-                    continue
-                peer = to_peer(relay.alloc, (buf[0] << 8) | buf[1], length, now)
-                if peer is None:
-                    continue
-                try:
-                    relay.sock.sendto(view[4 : 4 + length], peer)
-                except (BlockingIOError, InterruptedError):
-                    stats.dropped += 1
-                    continue
-                except OSError:
-                    stats.send_errors += 1
-                    continue
-                stats.packets_to_peer += 1
-                stats.bytes_to_peer += length
-            except Exception:
-                stats.internal_errors += 1
-                log.exception("turn: error handling a client datagram")
+                relay.sock.sendto(view[4 : 4 + length], peer)
+            except (BlockingIOError, InterruptedError):
+                stats.dropped += 1
+                return
+            except OSError:
+                stats.send_errors += 1
+                return
+            stats.packets_to_peer += 1
+            stats.bytes_to_peer += length
+        except Exception:
+            stats.internal_errors += 1
+            log.exception("turn: error handling a client datagram")
 
     def _stun(self, data: bytes, client: Address, now: float) -> None:
         server, sock = self.server, self.sock
@@ -255,14 +284,14 @@ class _TcpConnection(asyncio.Protocol):
         try:
             messages = self.framer.feed(data)
         except ValueError:
-            server.stats.malformed += 1
+            server._py_stats.malformed += 1
             self.transport.close()  # a stream that lost framing cannot be resynchronised
             return
         for message in messages:
             try:
                 server.apply(server.core.handle_client(message, key, server._clock.now()), self.write)
             except Exception:
-                server.stats.internal_errors += 1
+                server._py_stats.internal_errors += 1
                 log.exception("turn: error handling a TCP message")
 
     def write(self, data: bytes) -> None:
@@ -345,9 +374,14 @@ class TurnServer:
             max_channel=0x7FFF if settings.rfc5766_channels else 0x4FFF,
         )
         self.core = TurnCore(config, self._secrets, self.policy, os.urandom(32), users if lookup else None)
-        self.stats = TurnStats()
+        self._py_stats = TurnStats()  # what the Python side relayed, dropped, ...
         self.registry = registry if registry is not None else CollectorRegistry()
-        self._collector = TurnCollector(self.core, self.stats)
+        self._collector = TurnCollector(self.core, lambda: self.stats)
+        # The C data path (telex.turn.native), made by start() when wanted and built.
+        self._native_enabled = native_wanted(settings.native)
+        self._native: NativePath | None = None
+        self._native_listeners: list[_UdpListener] = []
+        self._native_relays: dict[int, _Relay] = {}
         self._scratch = bytearray(4 + _MAX_DATAGRAM)
         self._scratch_view = memoryview(self._scratch)
         self._payload_view = self._scratch_view[4:]
@@ -371,6 +405,9 @@ class TurnServer:
         attempts = 5 if self.settings.port == 0 and self.settings.tcp else 1
         for attempt in range(attempts):
             try:
+                if self._native_enabled:
+                    self._native = NativePath(self.settings.total_quota)
+                    self._native_listeners = []
                 await self._bind(self.settings.port)
                 break
             except OSError as exc:
@@ -380,6 +417,9 @@ class TurnServer:
             except BaseException:
                 await self.stop()
                 raise
+        if self._native is not None:
+            self._native.start()
+            self._loop.add_reader(self._native.notify_fd, self._drain_native)
         self.registry.register(self._collector)
         self._timer_task = asyncio.create_task(self._run_timers(), name="turn-timers")
 
@@ -389,7 +429,11 @@ class TurnServer:
             listener = _UdpListener(self, sock)
             self._udp.append(listener)
             self._udp_by_local[listener.local] = listener
-            self._loop.add_reader(sock.fileno(), listener.on_readable)
+            if self._native is not None:
+                listener.index = self._native.add_listener(sock.fileno())
+                self._native_listeners.append(listener)
+            else:
+                self._loop.add_reader(sock.fileno(), listener.on_readable)
             if port == 0 and len(self._hosts) == 1:
                 port = listener.local[1] if self.settings.tcp else 0
             if self.settings.tcp:
@@ -418,9 +462,15 @@ class TurnServer:
                 self.registry.unregister(self._collector)
         for task in list(self._checks):
             task.cancel()
+        native = self._native
+        if native is not None and native.started:
+            # Join the C thread first: after this nothing but this thread touches the sockets.
+            self._loop.remove_reader(native.notify_fd)
+            native.stop()
         self.apply(self.core.close_all(), lambda data: None)
         for listener in self._udp:
-            self._loop.remove_reader(listener.sock.fileno())
+            if listener.index is None:
+                self._loop.remove_reader(listener.sock.fileno())
             listener.sock.close()
         self._udp.clear()
         self._udp_by_local.clear()
@@ -432,6 +482,37 @@ class TurnServer:
             await server.wait_closed()
         self._tcp_servers.clear()
         self._tls_servers.clear()
+
+    @property
+    def native(self) -> bool:
+        """Whether the C data path relays UDP ChannelData (``docs/turn.md``)."""
+        return self._native is not None
+
+    @property
+    def stats(self) -> TurnStats:
+        """What this server relayed and dropped, on both paths (a snapshot)."""
+        s = self._py_stats
+        if self._native is None:
+            return dataclasses.replace(s)
+        to_peer, bytes_peer, to_client, bytes_client, dropped, errors, _, queue_full = self._native.totals()
+        return TurnStats(
+            packets_to_peer=s.packets_to_peer + to_peer,
+            bytes_to_peer=s.bytes_to_peer + bytes_peer,
+            packets_to_client=s.packets_to_client + to_client,
+            bytes_to_client=s.bytes_to_client + bytes_client,
+            dropped=s.dropped + dropped + queue_full,
+            malformed=s.malformed,
+            send_errors=s.send_errors + errors,
+            internal_errors=s.internal_errors,
+        )
+
+    def relay_counters(self, key: ClientKey) -> tuple[int, int, int, int, int] | None:
+        """Datagrams and bytes the native path relayed for ``key``'s allocation (to the peer,
+        to the client) and dropped; None when the native path does not relay it."""
+        relay = self._relays.get(key)
+        if relay is None or relay.handle is None or self._native is None:
+            return None
+        return self._native.counters(relay.alloc)
 
     @property
     def udp_port(self) -> int:
@@ -495,8 +576,8 @@ class TurnServer:
                 relay = self._relays.get(event.allocation.key)
                 if relay is not None:
                     self._sendto(relay.sock, event.data, event.peer)
-                    self.stats.packets_to_peer += 1
-                    self.stats.bytes_to_peer += len(event.data)
+                    self._py_stats.packets_to_peer += 1
+                    self._py_stats.bytes_to_peer += len(event.data)
             elif isinstance(event, OpenRelay):
                 relay = self._open_relay(event)
                 now = self._clock.now()
@@ -513,6 +594,30 @@ class TurnServer:
                 task = self._loop.create_task(self._check_user(event.user_id))
                 self._checks.add(task)
                 task.add_done_callback(self._checks.discard)
+        changed = self.core.take_relay_changes()
+        if self._native is not None:
+            for alloc in changed:
+                self._native.sync(alloc)
+
+    def _drain_native(self) -> None:
+        """Datagrams the C path left to Python: handled as the pure-Python path handles them."""
+        native = self._native
+        if native is None:
+            return
+        now = self._clock.now()
+        for kind, ident, host, port, data in native.drain():
+            try:
+                if kind == LISTENER:
+                    self._native_listeners[ident].handle(data, memoryview(data), len(data), (host, port), now)
+                    continue
+                relay = self._native_relays.get(ident)
+                if relay is not None:
+                    size = len(data)
+                    self._payload_view[:size] = data
+                    relay.from_peer(size, (host, port))
+            except Exception:
+                self._py_stats.internal_errors += 1
+                log.exception("turn: error handling a datagram from the native path")
 
     async def _check_user(self, user_id: str) -> None:
         """Look the user up for the core (a parked request waits for it), then answer."""
@@ -560,6 +665,7 @@ class TurnServer:
                     sock.setsockopt(socket.IPPROTO_IP, socket.IP_MTU_DISCOVER, _IP_PMTUDISC_DO)
             relay = _Relay(self, allocation, sock)
             transport, client, local = allocation.key
+            index: int | None = None  # the listener's number in the native path
             if transport == "udp":
                 listener = self._udp_by_local.get(local)
                 if listener is None:
@@ -567,10 +673,16 @@ class TurnServer:
                     return None
                 relay.client_sock = listener.sock
                 listener.by_client[client] = relay
+                index = listener.index
             else:
                 relay.client_tcp = self._tcp_connections.get(allocation.key)
             self._relays[allocation.key] = relay
-            self._loop.add_reader(relay.fd, relay.on_readable)
+            if self._native is not None and index is not None:
+                relay.handle = self._native.attach(allocation, relay.fd, index, client)
+            if relay.handle is not None:
+                self._native_relays[relay.handle] = relay
+            else:  # TCP clients, or the C tables are full: the relay socket is read here
+                self._loop.add_reader(relay.fd, relay.on_readable)
             return relay
         return None
 
@@ -580,6 +692,6 @@ class TurnServer:
         try:
             sock.sendto(data, addr)
         except (BlockingIOError, InterruptedError):
-            self.stats.dropped += 1  # UDP semantics: a full socket buffer drops the datagram
+            self._py_stats.dropped += 1  # UDP semantics: a full socket buffer drops the datagram
         except OSError:
-            self.stats.send_errors += 1
+            self._py_stats.send_errors += 1

@@ -66,6 +66,10 @@ class TurnSettings(BaseModel):
     error_rate_per_source: float = Field(default=100.0, gt=0)
     binding_rate_per_source: float = Field(default=200.0, gt=0)
 
+    # Relay UDP ChannelData in the C data path (telex.turn.native) when it is built; false, or
+    # TELEX_TURN_NATIVE=0 in the environment, keeps every datagram in Python.
+    native: bool = True
+
     # Accept RFC 5766 channel numbers 0x5000-0x7FFF (RFC 8656 allows only 0x4000-0x4FFF).
     rfc5766_channels: bool = False
 
