@@ -111,11 +111,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def start_telex(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     config = workdir / "telex.toml"
-    # Loopback peers: the echo peer is on 127.0.0.1 (bench only). No bandwidth cap, and RFC 5766
-    # channel numbers because uclient 4.6 picks them from 0x4000-0x7FFF.
+    # Loopback peers: the echo peer is on 127.0.0.1 (bench only). No bandwidth cap, RFC 5766
+    # channel numbers because uclient 4.6 picks them from 0x4000-0x7FFF, and credentials valid for
+    # a day because that is what uclient -W makes (Telex's default accepts at most 5 minutes).
     config.write_text(
         "[turn]\nallow_loopback_peers = true\nmax_bytes_per_second = 0\nrfc5766_channels = true\n"
-        "user_quota = 1000\nmin_port = 49152\nmax_port = 65535\n"
+        "user_quota = 1000\nmin_port = 49152\nmax_port = 65535\nmax_credential_ttl = 172800\n"
     )
     secret = workdir / "secret"
     secret.write_text(SECRET + "\n")

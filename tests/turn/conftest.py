@@ -14,6 +14,7 @@ import pytest
 
 from telex.core.clock import SystemClock
 from telex.turn.credentials import make_credentials
+from telex.turn.native import native_available
 from telex.turn.server import TurnServer
 from telex.turn.settings import TurnSettings
 
@@ -29,6 +30,18 @@ def need_binary(name: str) -> str:
             pytest.fail(f"{name} is required in CI (scripts/apt-packages.txt installs it)")
         pytest.skip(f"{name} not installed")
     return path
+
+
+# Tests that run on both data paths: the native (C) one and the pure-Python fallback.
+NATIVE_OR_NOT = [pytest.param(True, id="native"), pytest.param(False, id="python")]
+
+
+def need_native(native: bool) -> None:
+    """Skip a native-path case without the built extension, except in CI where it must be built."""
+    if native and not native_available():
+        if IN_CI:
+            pytest.fail("the native TURN path must be built in CI (pip install -e . builds it)")
+        pytest.skip("telex.turn._native not built")
 
 
 def free_port_range(size: int) -> tuple[int, int]:

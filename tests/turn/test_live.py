@@ -20,7 +20,15 @@ from telex.core.errors import TelexError
 from telex.turn.relayconfig import issue_relay_configuration
 from telex.turn.settings import TurnSettings
 from telex.turn.stun import Attr, Class, Method, decode_xor_address, encode_message
-from tests.turn.conftest import SECRET, EchoPeer, credentials, has_ipv6_loopback, wait_for
+from tests.turn.conftest import (
+    NATIVE_OR_NOT,
+    SECRET,
+    EchoPeer,
+    credentials,
+    has_ipv6_loopback,
+    need_native,
+    wait_for,
+)
 from tests.turn.probe import Probe, code
 
 
@@ -51,11 +59,17 @@ async def _relay_round_trips(
         endpoint.close()
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize(
+    ("transport", "native"),
+    [("udp", True), ("udp", False), ("tcp", True)],
+    ids=["udp-native", "udp-python", "tcp"],
+)
 async def test_aioice_allocates_and_relays_both_ways(
-    start_server: Any, echo_peer: tuple[EchoPeer, tuple[str, int]], transport: str
+    start_server: Any, echo_peer: tuple[EchoPeer, tuple[str, int]], transport: str, native: bool
 ) -> None:
-    server = await start_server(allow_loopback_peers=True)
+    need_native(native)
+    server = await start_server(allow_loopback_peers=True, native=native)
+    assert server.native is native
     peer, peer_addr = echo_peer
     port = server.udp_port if transport == "udp" else server.tcp_port
     await _relay_round_trips(("127.0.0.1", port), transport, peer_addr)
@@ -172,8 +186,10 @@ async def test_forbidden_peers_and_state_errors_over_real_udp(start_server: Any)
         probe.close()
 
 
-async def test_garbage_never_stops_the_server(start_server: Any) -> None:
-    server = await start_server()
+@pytest.mark.parametrize("native", NATIVE_OR_NOT)
+async def test_garbage_never_stops_the_server(start_server: Any, native: bool) -> None:
+    need_native(native)
+    server = await start_server(native=native)
     target = ("127.0.0.1", server.udp_port)
     rng = __import__("random").Random(7)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -205,9 +221,11 @@ async def test_garbage_never_stops_the_server(start_server: Any) -> None:
     assert server.stats.internal_errors == 0
 
 
-async def test_t20_bandwidth_cap_over_udp(start_server: Any) -> None:
+@pytest.mark.parametrize("native", NATIVE_OR_NOT)
+async def test_t20_bandwidth_cap_over_udp(start_server: Any, native: bool) -> None:
+    need_native(native)
     cap = 200_000
-    server = await start_server(allow_loopback_peers=True, max_bytes_per_second=cap)
+    server = await start_server(allow_loopback_peers=True, max_bytes_per_second=cap, native=native)
     loop = asyncio.get_running_loop()
     username, password = credentials()
     received = 0
