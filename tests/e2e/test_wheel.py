@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from telex.turn.native import native_available
 from tests.support.procs import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,10 @@ def test_the_wheel_holds_the_server_the_browser_sdk_and_the_demo(wheel: Path) ->
     assert {f"telex/store/migrations/versions/{n}" for n in migrations} <= files
     assert {"telex/py.typed", "telex/cli.py", "telex/client/calling.py"} <= files
     assert not any(f.startswith("tests/") for f in files)
+    # The TURN relay's native data path is compiled into the wheel where a compiler exists (as
+    # here, since the checkout's own install built it).
+    if native_available():
+        assert any(f.startswith("telex/turn/_native.") and f.endswith(".so") for f in files), files
 
 
 def test_webrtc_media_is_a_dependency_and_tests_are_not(wheel: Path) -> None:
@@ -159,6 +164,7 @@ def _lines(stream: object) -> Iterator[str]:
 
 
 def test_the_python_sdk_and_its_calling_client_import_from_the_wheel(clean_venv: Path) -> None:
-    for module in ("telex.client", "telex.client.calling", "telex.bots"):
+    native = ("telex.turn._native",) if native_available() else ()
+    for module in ("telex.client", "telex.client.calling", "telex.bots", *native):
         done = _run(clean_venv, "python", "-c", f"import {module}")
         assert done.returncode == 0, (module, done.stderr)
