@@ -3,10 +3,10 @@
 
     python bench/turn.py [--scenario saturation|calls|both] [--runs 1]
                          [--clients 50] [--messages 2000] [--size 100]
-                         [--streams 200] [--pps 50] [--seconds 20]
+                         [--streams 200] [--pps 50] [--seconds 20] [--python-path]
 
 Each server is started fresh on 127.0.0.1 (Telex: ``telex turn`` in a subprocess, on uvloop when
-installed; coturn: Debian's ``turnserver`` with REST auth), then ``turnutils_uclient`` (REST
+installed, UDP ChannelData on its native data path unless ``--python-path``; coturn: Debian's ``turnserver`` with REST auth), then ``turnutils_uclient`` (REST
 credentials, ``-c`` one allocation per client, ChannelData) relays round trips to a
 ``turnutils_peer`` echo peer. One round trip is two relayed datagrams (client → peer and
 peer → client), each one receive plus one send inside the server. Two load shapes:
@@ -28,6 +28,7 @@ and loss. Servers alternate within a run. Bounded: every uclient run has a timeo
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -109,7 +110,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def start_telex(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_telex(workdir: Path, port: int, native: bool = True) -> subprocess.Popen[bytes]:
     config = workdir / "telex.toml"
     # Loopback peers: the echo peer is on 127.0.0.1 (bench only). No bandwidth cap, RFC 5766
     # channel numbers because uclient 4.6 picks them from 0x4000-0x7FFF, and credentials valid for
@@ -122,7 +123,7 @@ def start_telex(workdir: Path, port: int) -> subprocess.Popen[bytes]:
     secret.write_text(SECRET + "\n")
     cmd = [sys.executable, "-m", "telex", "turn", "--config", str(config)]
     cmd += ["--port", str(port), "--secret-file", str(secret)]
-    env = {**os.environ, "TELEX_DATA_DIR": str(workdir)}
+    env = {**os.environ, "TELEX_DATA_DIR": str(workdir), "TELEX_TURN_NATIVE": "1" if native else "0"}
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, env=env)
 
 
@@ -266,6 +267,11 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=200, help="calls: concurrent allocations")
     parser.add_argument("--pps", type=int, default=50, help="calls: packets per second per stream")
     parser.add_argument("--seconds", type=int, default=20, help="calls: how long each stream sends")
+    parser.add_argument(
+        "--python-path",
+        action="store_true",
+        help="run Telex on its pure-Python data path (TELEX_TURN_NATIVE=0)",
+    )
     args = parser.parse_args()
     for tool in ("turnserver", "turnutils_uclient", "turnutils_peer"):
         if shutil.which(tool) is None:
@@ -282,7 +288,10 @@ def main() -> int:
     try:
         for scenario in scenarios:
             for _ in range(args.runs):
-                results[scenario].append(bench(scenario, "telex", start_telex, peer_port, args))
+                name, starter = "telex", start_telex
+                if args.python_path:
+                    name, starter = "telex-py", functools.partial(start_telex, native=False)
+                results[scenario].append(bench(scenario, name, starter, peer_port, args))
                 results[scenario].append(bench(scenario, "coturn", start_coturn, peer_port, args))
     finally:
         stop(peer)
