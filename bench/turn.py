@@ -233,6 +233,16 @@ def bench(scenario: str, name: str, starter: Starter, peer_port: int, args: argp
     return Result(scenario, name, relayed, relayed / seconds, cpu, lost, wall1 - wall0, drops1 - drops0)
 
 
+def retried(scenario: str, name: str, starter: Starter, peer_port: int, args: argparse.Namespace) -> Result:
+    """One more try when uclient gives up: on a loaded box its first ChannelBind may time out, and a
+    retry with another channel number for the same peer is then refused (400, RFC 8656 §12)."""
+    try:
+        return bench(scenario, name, starter, peer_port, args)
+    except RuntimeError as exc:
+        print(f"{name} {scenario}: {str(exc).splitlines()[-1]}; running it again", file=sys.stderr)
+        return bench(scenario, name, starter, peer_port, args)
+
+
 def report(scenario: str, results: list[Result], args: argparse.Namespace) -> None:
     shape = (
         f"clients={args.clients} messages={args.messages}"
@@ -291,8 +301,8 @@ def main() -> int:
                 name, starter = "telex", start_telex
                 if args.python_path:
                     name, starter = "telex-py", functools.partial(start_telex, native=False)
-                results[scenario].append(bench(scenario, name, starter, peer_port, args))
-                results[scenario].append(bench(scenario, "coturn", start_coturn, peer_port, args))
+                results[scenario].append(retried(scenario, name, starter, peer_port, args))
+                results[scenario].append(retried(scenario, "coturn", start_coturn, peer_port, args))
     finally:
         stop(peer)
     print(f"date_utc={time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} cpus={os.cpu_count()}")

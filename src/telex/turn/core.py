@@ -20,7 +20,9 @@ Nothing here opens a socket or reads a clock.
 Fast path: ``to_peer`` and ``to_client`` are the per-datagram relay rules (channel lookup,
 permission, bandwidth) on their own, taking only numbers and addresses, so an adapter can relay
 ChannelData straight between its receive buffer and a socket and still have every rule decided
-here, once. ``channel_data`` and ``handle_peer`` are the same rules plus parsing and framing.
+here, once. ``channel_data`` and ``handle_peer`` are the same rules plus parsing and framing. An
+adapter that relays outside these calls (the native data path) mirrors the outcome instead:
+``take_relay_changes`` names the allocations whose permissions or channels changed.
 
 Authentication comes before anything that allocates state or parses optional variable-length
 attributes (security.md §5.2, the CVE-2026-43994 lesson). Error responses and Binding responses

@@ -21,6 +21,13 @@ ChannelData is forwarded as a slice of that buffer, and a peer's datagram lands 
 4-byte header slot, so relaying either way copies nothing in Python. Every datagram handler is
 wrapped so that one bad packet is counted, never fatal (security.md §5.1, the CVE-2026-40613
 lesson).
+
+Native data path (``telex.turn.native``, on by default when built): a C thread reads the UDP
+listeners and the UDP allocations' relay sockets instead of this loop and relays ChannelData
+itself; what it does not know comes back through ``_drain_native`` to the same handlers as above
+(``_UdpListener.handle``, ``_Relay.from_peer``). After every core call ``apply`` mirrors the
+allocations the core changed (``TurnCore.take_relay_changes``) into its tables. TCP/TLS clients'
+relay sockets stay on this loop.
 """
 
 from __future__ import annotations
