@@ -176,3 +176,31 @@ def test_framing_entries_follow_the_fast_path_rules() -> None:
     assert event is not None
     assert (bytes(event.data), event.peer) == (b"hi", ("8.8.8.8", 53))
     assert h.core.channel_data(b"\x40\x01\x00\x02hi", c.key, now) is None
+
+
+def test_relay_changes_name_what_an_outside_data_path_must_mirror() -> None:
+    h = make_harness(nonce_lifetime=86400)
+    assert h.core.take_relay_changes() == []
+    h, c = bound(h)
+    alloc = h.core.allocations[c.key]
+    assert h.core.take_relay_changes() == [alloc]  # a channel and a permission, once
+    assert h.core.take_relay_changes() == []
+    h.clock.advance(301)
+    h.run_timers()  # the permission for 1.1.1.1 (and for 8.8.8.8) expired
+    assert h.core.take_relay_changes() == [alloc]
+    assert "1.1.1.1" not in alloc.permissions
+    assert c.permission("1.1.1.1").cls == Class.SUCCESS
+    data = c.build(Method.REFRESH, [(Attr.LIFETIME, encode_uint(0))])
+    h.apply(h.core.handle_client(data, c.key, h.clock.now()))
+    assert h.core.take_relay_changes() == []  # deleted: CloseRelay says it, not a change
+
+
+def test_a_meter_keeps_the_bucket_outside_the_allocation() -> None:
+    h, c = bound(make_harness(max_bytes_per_second=1000))
+    alloc, now = h.core.allocations[c.key], h.clock.now()
+    spent: list[int] = []
+    alloc.meter = lambda size: spent.append(size) is None and size <= 100
+    assert h.core.to_peer(alloc, 0x4000, 100, now) is not None
+    assert h.core.to_client(alloc, ("8.8.8.8", 53), 101, now) == -1
+    assert spent == [100, 101]
+    assert alloc.tokens == alloc.burst  # the allocation's own bucket was not touched
