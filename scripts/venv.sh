@@ -10,7 +10,8 @@ telex_venv() {
   local lock="requirements/${extras:-serve}.lock"
   local stamp=".venv/.telex-installed-${extras:-serve}"
   local want
-  want="$(cat "$lock" pyproject.toml | sha256sum | cut -d' ' -f1)"
+  # The C sources count too: the install compiles them (the TURN relay's native data path).
+  want="$(cat "$lock" pyproject.toml src/telex/turn/*.c | sha256sum | cut -d' ' -f1)"
   if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
   fi
