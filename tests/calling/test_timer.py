@@ -156,3 +156,36 @@ async def test_keep_alives_can_be_turned_off(tmp_path: Path) -> None:
             assert await tx.next_deadline() is None
     finally:
         await node.close()
+
+
+async def test_a_restart_gives_participants_a_whole_timeout_to_reach_the_node_again(tmp_path: Path) -> None:
+    """Keep-alives sent while the node was down reached no one: after a restart longer than the
+    timeout, the participants whose clients are still there must not be dropped at once."""
+    clock = FakeClock()
+    group = "2f1c0d3e-8a5b-4c6d-9e7f-0a1b2c3d4e5f"
+    a, b = principal("8:acs:r_a"), principal("8:acs:r_b")
+    node = await _node(tmp_path, clock, keepalive_timeout_seconds=45)
+    try:
+        first = await node.calling.join_group(a, group)
+        await node.calling.join_group(b, group)
+    finally:
+        await node.close()
+    clock.advance(100)  # down for longer than the keep-alive timeout
+    node = await _node(tmp_path, clock, keepalive_timeout_seconds=45)
+    try:
+        service = node.calling
+        await service.defer_silence_after_start()  # what run_timers does first
+        assert await service.expire_due() == 0
+        clock.advance(10)
+        await service.keep_alive(a, first.call.id, first.participant.id)  # a's client comes back
+        clock.advance(34.9)
+        assert await service.expire_due() == 0
+        clock.advance(0.1)  # a whole timeout since the restart, and b never came back
+        assert await service.expire_due() == 1
+        call = await service.get_call(a, first.call.id)
+        assert {x.user_id: (x.state, x.end_reason) for x in call.legs} == {
+            a.user_id: (LegState.CONNECTED, None),
+            b.user_id: (LegState.DISCONNECTED, EndReason.CONNECTION_LOST),
+        }
+    finally:
+        await node.close()

@@ -100,6 +100,11 @@ class CallTx:
         q = union(ringing, silent).limit(limit)
         return [r.call_id for r in await self.conn.execute(q)]
 
+    async def defer_silence(self, until: float) -> None:
+        """Give every joined participant until at least ``until`` to send a keep-alive."""
+        q = update(P).where(P.c.state.in_(_JOINED), P.c.alive_until < until).values(alive_until=until)
+        await self.conn.execute(q)
+
     async def next_deadline(self) -> float | None:
         ringing = select(func.min(P.c.ring_deadline)).where(P.c.state == LegState.RINGING.value)
         silent = select(func.min(P.c.alive_until)).where(P.c.state.in_(_JOINED))

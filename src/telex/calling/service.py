@@ -487,6 +487,7 @@ class CallingService:
         # Sleep first: nothing can be due at start-up that a second's delay would hurt, and the
         # node's other start-up work (the hub's first read) goes first.
         await self._clock.sleep(poll)
+        await self.defer_silence_after_start()
         while True:
             wait = poll
             try:
@@ -498,6 +499,20 @@ class CallingService:
             except Exception:  # the store may be briefly unavailable; the next round retries
                 log.exception("calling timer could not expire invitations or silent participants")
             await self._clock.sleep(wait)
+
+    async def defer_silence_after_start(self) -> None:
+        """Keep-alives sent while this node was down (or the whole service was) reached no one:
+        a restart gives every joined participant a whole keep-alive timeout to reach it again,
+        rather than dropping as ``connectionLost`` the ones whose clients are still there. With
+        several nodes, a participant that really left is dropped at most one timeout later."""
+        until = self._alive_until(self._clock.now())
+        if until is None:
+            return
+        try:
+            async with self.store.write() as tx:
+                await tx.defer_silence(until)
+        except Exception:  # the store may be away at start: then the timers behave as before
+            log.exception("calling timer could not defer keep-alive deadlines at start")
 
     # helpers ---------------------------------------------------------------------------------------
     @staticmethod
