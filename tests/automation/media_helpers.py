@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from telex.automation.media.audio import Resampler
 from telex.automation.media.dtmf import DtmfDetector
 from telex.client.calling import Call
 
-__all__ = ["heard_keys"]
+__all__ = ["heard_keys", "wait_heard"]
 
 
 def heard_keys(call: Call, user: str | None = None) -> list[str]:
@@ -18,3 +20,12 @@ def heard_keys(call: Call, user: str | None = None) -> list[str]:
         detector, rs = DtmfDetector(), Resampler()
         keys += [t.key for f in list(remote.last_frames) for t in detector.feed(rs.pcm(f))]
     return keys
+
+
+async def wait_heard(call: Call, key: str, user: str | None = None, within: float = 5.0) -> None:
+    """Until ``key`` is in what ``call`` heard (from ``user``): a tone the server finished sending
+    may still be on its way, later on a loaded machine; the last second is checked every 50 ms so
+    the tone cannot scroll past unseen."""
+    async with asyncio.timeout(within):
+        while key not in heard_keys(call, user):
+            await asyncio.sleep(0.05)

@@ -25,12 +25,12 @@ from azure.communication.callautomation import (
 from azure.core.exceptions import HttpResponseError
 
 from telex.automation.events import RECORDING_FILE_STATUS
-from telex.automation.media.audio import Resampler
 from telex.automation.media.dtmf import DtmfDetector, tones_pcm
 from telex.bots import CallAutomation
 from telex.client.calling import Call, CallClient
 from telex.events.model import DomainEvent
 from tests.automation.conftest import Phone, World, wav_bytes
+from tests.automation.media_helpers import wait_heard
 from tests.automation.test_ivr import Keypad
 from tests.support.signing import HmacSigner
 
@@ -52,12 +52,6 @@ class Answered:
             bot,
         )
         self.connection = world.sdk().get_call_connection(cid)
-
-    def heard_keys(self) -> list[str]:
-        """DTMF keys in what the caller heard from the bot (its last second)."""
-        detector, rs = DtmfDetector(), Resampler()
-        remote = next(p for p in self.call.participants.values() if p.user_id == self.bot)
-        return [t.key for f in list(remote.last_frames) for t in detector.feed(rs.pcm(f))]
 
 
 async def bot_call(world: World, keypad: Keypad | None = None) -> AsyncIterator[Answered]:
@@ -135,8 +129,7 @@ async def test_recognize_through_the_audio_path(world: World) -> None:
         await world.receiver.wait_type("ContinuousDtmfRecognitionStopped", a.cid)
         await sdk(a.connection.send_dtmf_tones, [DtmfTone.THREE], caller, operation_context="send")
         await world.receiver.wait_type("SendDtmfTonesCompleted", a.cid)
-        await asyncio.sleep(0.4)  # the last tone frames are still on their way
-        assert "3" in a.heard_keys()
+        await wait_heard(a.call, "3", a.bot)  # the last tone frames may still be on their way
 
 
 async def test_play_sources_cache_refusals_and_bad_files(world: World) -> None:
@@ -147,7 +140,7 @@ async def test_play_sources_cache_refusals_and_bad_files(world: World) -> None:
             await sdk(a.connection.play_media, source)
             await world.receiver.wait_type("PlayCompleted", a.cid, count=n)
         assert world.receiver.fetches == 1  # the second play came from the cache
-        assert "5" in a.heard_keys()  # the prompt's tone reached the caller
+        await wait_heard(a.call, "5", a.bot)  # the prompt's tone reached the caller
         for url, sub_code in (("http://10.1.2.3/x.wav", 8536), (world.receiver.audio("noise.wav"), 8535)):
             await sdk(a.connection.play_media, [source, FileSource(url)], operation_context=url)
             failed = await world.receiver.wait(

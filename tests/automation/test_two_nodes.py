@@ -16,7 +16,7 @@ pytest.importorskip("aiortc")
 from telex.bots import CallAutomation
 from telex.client.calling import CallClient
 from tests.automation.conftest import Receiver, wav_bytes
-from tests.automation.media_helpers import heard_keys
+from tests.automation.media_helpers import wait_heard
 from tests.calling.conftest import user_maker
 from tests.support.live import LiveServer
 from tests.support.pg import PostgresCluster
@@ -58,8 +58,7 @@ async def test_media_commands_reach_the_node_holding_the_session(
                 {"playSources": [{"kind": "file", "file": {"uri": receiver.audio("seven.wav")}}]},
             )
             await receiver.wait_type("PlayCompleted", cid)
-            await asyncio.sleep(0.4)
-            assert "7" in heard_keys(call)
+            await wait_heard(call, "7")
             await on_b.request("DELETE", f"/calling/callConnections/{cid}")
             await receiver.wait_type("CallDisconnected", cid)
         assert receiver.types(cid) == [
