@@ -150,7 +150,7 @@ async def telex_run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         workdir, turn=turn, calling={"max_participants": 6},
         outbound={"allow_http": True, "allowed": [LOOP]}, automation={"max_media_sessions": 64},
         sip={"udp_port": 0, "tcp_port": 0, "max_calls": 200,
-             "trunks": [{"name": "sipp", "host": LOOP, "max_calls": 200}]},
+             "trunks": [{"name": "sipp", "host": LOOP, "max_calls": 200, "options_interval_seconds": 0}]},
     )  # fmt: skip
     node = await Node.open(settings, SystemClock())
     bot = Bot(node, callback)

@@ -68,6 +68,7 @@ from telex.numbers.api import numbers_router
 from telex.opsmetrics import install_node_metrics
 from telex.presence import Presence, open_presence
 from telex.pstn import PstnGateway
+from telex.pstn.metrics import TrunkCollector
 from telex.push import Providers, PushNotifier, PushRegistrationService, RegistrationStore
 from telex.push.api import push_router
 from telex.realtime import Hub, RealtimeGateway, SocketRefusals
@@ -332,6 +333,7 @@ class Node:
         pstn = None
         if settings.sip.enabled:
             pstn = _open_pstn(settings, calling, hub, telephony, automation, clock)
+            registry.register(TrunkCollector(pstn))
         demo = None
         if settings.demo.enabled:
             d = settings.demo

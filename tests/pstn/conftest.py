@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from tests.conftest import make_settings
 from tests.support.live import free_port
 from tests.support.serve import running
 
-__all__ = ["PstnWorld", "receiver"]
+__all__ = ["PstnWorld", "pstn_world", "receiver"]
 
 # The carrier authenticates us with telex / trunk-secret, we authenticate it with carrier /
 # carrier-secret (MD5: what sipp answers).
@@ -73,21 +74,18 @@ async def own(node: Node, calling: Capability, area_code: str) -> str:
 
 def settings_for(tmp_path: Path, carrier_port: int, **sip: Any) -> Any:
     turn = {"port": free_port(socket.SOCK_DGRAM), "tls_port": 0, "allow_loopback_peers": True, "tcp": False}
-    trunk = {**TRUNK, "port": carrier_port, **sip.pop("trunk", {})}
+    trunks = [{**TRUNK, "port": carrier_port, **sip.pop("trunk", {})}, *sip.pop("trunks_extra", [])]
     return make_settings(
         tmp_path, turn=turn, outbound=OUTBOUND, automation=AUTOMATION, calling={"max_participants": 6},
-        sip={"udp_port": 0, "tcp_port": 0, "digest_algorithms": ["MD5"], "trunks": [trunk], **sip},
+        sip={"udp_port": 0, "tcp_port": 0, "digest_algorithms": ["MD5"], "trunks": trunks, **sip},
     )  # fmt: skip
 
 
-@pytest.fixture
-async def pstn(
-    tmp_path: Path, receiver: Receiver, request: pytest.FixtureRequest
-) -> AsyncIterator[PstnWorld]:
+@contextlib.asynccontextmanager
+async def pstn_world(tmp_path: Path, receiver: Receiver, **sip: Any) -> AsyncIterator[PstnWorld]:
+    """A node with the trunk of ``settings_for`` (``sip`` overrides ``[sip]`` and the trunk)."""
     carrier_port = free_port(socket.SOCK_DGRAM)
-    node = await Node.open(
-        settings_for(tmp_path, carrier_port, **getattr(request, "param", {})), SystemClock()
-    )
+    node = await Node.open(settings_for(tmp_path, carrier_port, **sip), SystemClock())
     incoming = IncomingCalls()
     node.backbone.add_sink(incoming)
     from telex.automation.media.dtmf import tones_pcm
@@ -103,3 +101,11 @@ async def pstn(
             yield world
     finally:
         await node.close()
+
+
+@pytest.fixture
+async def pstn(
+    tmp_path: Path, receiver: Receiver, request: pytest.FixtureRequest
+) -> AsyncIterator[PstnWorld]:
+    async with pstn_world(tmp_path, receiver, **getattr(request, "param", {})) as world:
+        yield world

@@ -1,12 +1,13 @@
 """The PSTN gateway of a node: the SIP transport for every trunk, and the trunk calls it bridges.
 
-    carrier ─UDP/TCP─► SipTransport ─► UserAgent (sans-I/O) ─► on_event
+    carrier ─UDP/TCP/TLS─► SipTransport ─► UserAgent (sans-I/O) ─► on_event
         IncomingCall ─► our number? (404 unknown, 403 no inbound calling) ─► its route?
             none: TrunkCall.run_inbound (IncomingCall to applications); users: run_inbound rings
             them; a group call: TrunkCall.run_group joins it
         other events ─► the TrunkCall of that Call-ID (its queue)
     Call Automation create_call to a phone number ─► check_outbound (caller id, route: 403)
-        ─► dial ─► trunk limits ─► INVITE ─► TrunkCall.run_outbound
+        ─► dial ─► a trunk that is up ─► trunk limits ─► INVITE ─► TrunkCall.run_outbound
+    every trunk's options_interval_seconds ─► OPTIONS ─► TrunkHealth (up / down)
 
 Only the carriers' addresses may start calls (``accept_from``: anything else is dropped without
 an answer), and a trunk may require digest authentication of them. The gateway's participants
@@ -20,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,8 +35,9 @@ from telex.core.errors import ErrorCode, TelexError
 from telex.numbers import NumbersService
 from telex.numbers.routing import NumberRoutes
 from telex.pstn.calls import TrunkCall, phone_principal
-from telex.pstn.settings import SipSettings
-from telex.pstn.trunks import TrunkRouter
+from telex.pstn.health import TrunkHealth
+from telex.pstn.settings import SipSettings, TrunkSettings
+from telex.pstn.trunks import Trunk, TrunkRouter
 from telex.realtime import Hub
 from telex.rtp import RtpEndpoint
 from telex.sip import (
@@ -42,8 +45,11 @@ from telex.sip import (
     EndCause,
     Event,
     IncomingCall,
+    OptionsResult,
+    Peer,
     SipTransport,
     SipUri,
+    TlsTarget,
     UaConfig,
     UserAgent,
 )
@@ -92,33 +98,52 @@ class PstnGateway:
         self.media_host = settings.advertised_host or self.bind_host
         auth = None
         if self.router.challenges:
-            # A per-node secret: nonces are good on the node that issued them (a Kamailio edge
-            # keeps a call's requests on one node).
+            # Without a shared ``nonce_secret``, a per-node one: nonces are good on the node that
+            # issued them (a Kamailio edge keeps a call's requests on one node).
             algorithms = tuple(settings.digest_algorithms)
-            auth = DigestServer("telex", os.urandom(32), self.router.inbound_password, algorithms=algorithms)
+            secret = settings.nonce_key() or os.urandom(32)
+            auth = DigestServer("telex", secret, self.router.inbound_password, algorithms=algorithms)
         ports = {"udp": settings.udp_port}
         if settings.tcp_port:
             ports["tcp"] = settings.tcp_port
+        if settings.tls_port:
+            ports["tls"] = settings.tls_port
         config = UaConfig(
             host=self.media_host, ports=ports, user="telex", credentials=self.router.credentials,
             auth=auth, accept_from=lambda peer: self.router.for_source(peer.host) is not None,
         )  # fmt: skip
         self.ua = UserAgent(config)
-        self.transport = SipTransport(self.ua, clock=clock, on_event=self._on_event)
+        self._tls = {t.name: _client_context(t.settings, settings) for t in self.router.trunks
+                     if t.settings.transport == "tls"}  # fmt: skip
+        self.transport = SipTransport(self.ua, clock=clock, on_event=self._on_event, tls_for=self._tls_for)
+        self.health = TrunkHealth(self.router.trunks, clock.now())
         self.calls: dict[str, TrunkCall] = {}
         self.finished: list[TrunkCall] = []  # the last few, for tests and diagnostics
         self._tasks: set[asyncio.Task[None]] = set()
+        self._keepalive: asyncio.Task[None] | None = None
         self.udp_port = 0
         self.tcp_port = 0
+        self.tls_port = 0
 
     # lifecycle ------------------------------------------------------------------------------------
     async def start(self) -> None:
         self.udp_port = await self.transport.listen_udp(self.bind_host, self.settings.udp_port)
         if self.settings.tcp_port:
             self.tcp_port = await self.transport.listen_tcp(self.bind_host, self.settings.tcp_port)
-        log.info("PSTN gateway on %s (udp %d, tcp %d)", self.bind_host, self.udp_port, self.tcp_port)
+        if self.settings.tls_port:
+            tls = _server_context(self.settings)
+            self.tls_port = await self.transport.listen_tcp(self.bind_host, self.settings.tls_port, tls)
+        log.info(
+            "PSTN gateway on %s (udp %d, tcp %d, tls %d)",
+            self.bind_host, self.udp_port, self.tcp_port, self.tls_port,
+        )  # fmt: skip
+        self._keepalive = asyncio.create_task(self._keep_alive())
 
     async def close(self) -> None:
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
         for call in list(self.calls.values()):
             with contextlib.suppress(Exception):
                 self.transport.run(lambda now, c=call: self.ua.hangup(c.sip_id, now))  # type: ignore[misc]
@@ -161,10 +186,35 @@ class PstnGateway:
             raise TelexError(ErrorCode.UNAVAILABLE, "The PSTN gateway carries its most calls.", retry_after=5)
         call.trunk.admit(self.clock.now())
 
+    # trunks: TLS and keep-alives --------------------------------------------------------------------
+    def _tls_for(self, peer: Peer) -> TlsTarget | None:
+        for trunk in self.router.trunks:
+            s = trunk.settings
+            if trunk.peer == peer and trunk.name in self._tls:
+                return TlsTarget(self._tls[trunk.name], s.tls_server_name or None, f"trunk {trunk.name}")
+        return None
+
+    async def _keep_alive(self) -> None:
+        """The asyncio shell of ``TrunkHealth``: sleep on the injected clock until the next ping
+        is due, send what is due."""
+        while True:
+            due = self.health.next_timer()
+            if due is None:
+                return
+            delay = due - self.clock.now()
+            if delay > 0:
+                await self.clock.sleep(delay)
+            for trunk in self.health.handle_timer(self.clock.now()):
+                handle = self.transport.run(lambda now, t=trunk: self.ua.send_options(t.peer, now, _uri(t)))  # type: ignore[misc]
+                self.health.sent(trunk, handle)
+
     # SIP events -------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
         if isinstance(event, IncomingCall):
             self._incoming(event)
+            return
+        if isinstance(event, OptionsResult):
+            self.health.result(event.handle, event.status, self.clock.now())
             return
         call = self.calls.get(getattr(event, "call_id", ""))
         if call is not None:
@@ -232,8 +282,7 @@ class PstnGateway:
             raise
         assert call.bridge is not None
         port = call.bridge.rtp.local_port
-        params = (("transport", "tcp"),) if trunk.settings.transport == "tcp" else ()
-        uri = SipUri(trunk.settings.host, target, trunk.settings.port, params=params)
+        uri = _uri(trunk, target)
         call.sip_id = self.transport.run(
             lambda now: self.ua.invite(
                 uri, peer=trunk.peer, rtp=(self.media_host, port), now=now, from_user=caller_id,
@@ -246,3 +295,37 @@ class PstnGateway:
 
 def _display(name: NameAddr) -> str | None:
     return name.display_name or None
+
+
+def _uri(trunk: Trunk, user: str | None = None) -> SipUri:
+    """The trunk's URI for ``user`` (RFC 3261 §19.1.1: ``transport=`` names TCP and TLS; a
+    ``sip:`` URI over TLS, as carriers' direct routing expects, rather than ``sips:``, which
+    would promise TLS on every hop beyond the carrier, RFC 5630 §3.1.1)."""
+    s = trunk.settings
+    params = (("transport", s.transport),) if s.transport != "udp" else ()
+    return SipUri(s.tls_server_name or s.host, user, s.port, params=params)
+
+
+def _client_context(trunk: TrunkSettings, sip: SipSettings) -> ssl.SSLContext:
+    """TLS towards a carrier: its certificate must chain to the trunk's CA (or the system's
+    store) and name the trunk's ``tls_server_name`` or, without one, its address (RFC 5922
+    §7.2); our client certificate goes along when we have one (mutual TLS)."""
+    context = ssl.create_default_context(cafile=str(trunk.tls_ca_file) if trunk.tls_ca_file else None)
+    cert, key = trunk.tls_cert_file, trunk.tls_key_file
+    if cert is None:
+        cert, key = sip.tls_cert_file, sip.tls_key_file
+    if cert is not None and key is not None:
+        context.load_cert_chain(str(cert), str(key))
+    return context
+
+
+def _server_context(sip: SipSettings) -> ssl.SSLContext:
+    """The TLS listener: our certificate, and the carriers' client certificates checked against
+    ``tls_client_ca_file`` when it is set (mutual TLS)."""
+    assert sip.tls_cert_file is not None and sip.tls_key_file is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(sip.tls_cert_file), str(sip.tls_key_file))
+    if sip.tls_client_ca_file is not None:
+        context.load_verify_locations(str(sip.tls_client_ca_file))
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context

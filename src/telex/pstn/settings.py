@@ -28,7 +28,16 @@ class TrunkSettings(StrictSettings):
     # The carrier's SIP server (an IP address: the gateway does no DNS on the call path).
     host: str
     port: int = Field(default=5060, ge=1, le=65535)
-    transport: Literal["udp", "tcp"] = "udp"
+    transport: Literal["udp", "tcp", "tls"] = "udp"
+    # TLS (``transport = "tls"``, RFC 3261 §26.2, RFC 5922): the carrier's certificate must chain
+    # to ``tls_ca_file`` (empty: the system's trust store) and name ``tls_server_name`` (sent as
+    # SNI; empty: the certificate must name ``host``, the IP address). ``tls_cert_file`` and
+    # ``tls_key_file`` are the client certificate a carrier wanting mutual TLS checks (empty: the
+    # ``[sip]`` listener's certificate, if any).
+    tls_ca_file: Path | None = None
+    tls_server_name: str = ""
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
     # Addresses (IPs or CIDR blocks) the carrier's calls come from; empty: ``host`` alone.
     # INVITEs from anywhere else are dropped without an answer.
     allowed_sources: list[str] = Field(default_factory=list)
@@ -49,6 +58,10 @@ class TrunkSettings(StrictSettings):
     # Toll-fraud limits: calls up at once over this trunk, and calls started per minute.
     max_calls: int = Field(default=100, ge=1, le=100_000)
     calls_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    # OPTIONS keep-alives: one every this many seconds (0: none; the trunk is always up), and the
+    # trunk is down after this many in a row go unanswered or get a 5xx (up again on an answer).
+    options_interval_seconds: float = Field(default=30, ge=0, le=3600)
+    options_failures: int = Field(default=3, ge=1, le=100)
 
     @field_validator("host")
     @classmethod
@@ -72,6 +85,12 @@ class TrunkSettings(StrictSettings):
                 raise ValueError(f"{prefix!r} is not an E.164 prefix (+ and at most 15 digits)")
         return value
 
+    @model_validator(mode="after")
+    def _tls(self) -> TrunkSettings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(f"trunk {self.name}: tls_cert_file and tls_key_file go together")
+        return self
+
     def secret(self) -> str:
         return _secret(self.password, self.password_file)
 
@@ -91,6 +110,17 @@ class SipSettings(StrictSettings):
     udp_port: int = Field(default=5060, ge=0, le=65535)
     # 0: no TCP listener (requests larger than a datagram then cannot reach us).
     tcp_port: int = Field(default=5060, ge=0, le=65535)
+    # SIP over TLS (RFC 3261 §26): 0: no TLS listener. Carriers connect with TLS from their
+    # allowed addresses; ``tls_client_ca_file`` set: they must also present a certificate that
+    # chains to it (mutual TLS).
+    tls_port: int = Field(default=0, ge=0, le=65535)
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+    tls_client_ca_file: Path | None = None
+    # The secret digest nonces are made with; empty: a random one per node (nonces are then good
+    # only on the node that issued them: fine behind an edge that keeps a call on one node).
+    nonce_secret: str = ""
+    nonce_secret_file: Path | None = None
     # RTP (even ports) and RTCP (the odd port above) for each call are taken from this range.
     rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
     rtp_port_max: int = Field(default=40000, ge=1026, le=65535)
@@ -117,4 +147,11 @@ class SipSettings(StrictSettings):
     def _ports(self) -> SipSettings:
         if self.rtp_port_max - self.rtp_port_min < 2:
             raise ValueError("rtp_port_max must be at least rtp_port_min + 2")
+        if self.tls_port and (self.tls_cert_file is None or self.tls_key_file is None):
+            raise ValueError("tls_port needs tls_cert_file and tls_key_file")
         return self
+
+    def nonce_key(self) -> bytes | None:
+        """The shared digest nonce secret, or None (a random one per node)."""
+        secret = _secret(self.nonce_secret, self.nonce_secret_file)
+        return secret.encode() if secret else None

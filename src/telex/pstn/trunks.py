@@ -1,7 +1,8 @@
 """Which trunk a call uses, and whether it may: sans-I/O (``now`` is an argument).
 
     inbound INVITE from address A ─► the trunk whose allowed sources hold A (none: dropped)
-    outbound call to +D ─────────► the trunk with the longest prefix of D (none: refused)
+    outbound call to +D ─────────► the trunks with a prefix of D, longest first (none: refused)
+                                   ─► the first of them that is up (none up: 503)
                                    ─► its limits: calls up at once, calls started per minute
 
 The limits are the toll-fraud guard the issue asks for: a leaked access key cannot run up an
@@ -25,6 +26,8 @@ __all__ = ["Trunk", "TrunkRouter"]
 class Trunk:
     settings: TrunkSettings
     active: int = 0  # calls up or being set up over it
+    up: bool = True  # its OPTIONS keep-alives are answered (health.py)
+    failures: int = 0  # keep-alives unanswered (or 5xx) in a row
     _starts: deque[float] = field(default_factory=deque)  # when recent calls started
 
     @property
@@ -71,20 +74,34 @@ class TrunkRouter:
             return None
         return next((t for net, t in self._sources if address in net), None)
 
+    def covering(self, number: str) -> list[Trunk]:
+        """The trunks that may call ``number``, longest matching prefix first (the order listed
+        on a tie)."""
+        ranked: list[tuple[int, int, Trunk]] = []
+        for index, trunk in enumerate(self.trunks):
+            longest = max((len(p) for p in trunk.settings.prefixes if number.startswith(p)), default=0)
+            if longest:
+                ranked.append((-longest, index, trunk))
+        return [trunk for _, _, trunk in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
     def for_destination(self, number: str) -> Trunk | None:
-        """The trunk that may call ``number`` (longest prefix; the first listed on a tie)."""
-        best: tuple[int, Trunk] | None = None
-        for trunk in self.trunks:
-            for prefix in trunk.settings.prefixes:
-                if number.startswith(prefix) and (best is None or len(prefix) > best[0]):
-                    best = (len(prefix), trunk)
-        return best[1] if best is not None else None
+        """The trunk that may call ``number`` and is up (longest prefix first), or None."""
+        return next((t for t in self.covering(number) if t.up), None)
 
     def route(self, number: str) -> Trunk:
-        """``for_destination``, or 403 naming the refusal (no INVITE leaves for it)."""
-        trunk = self.for_destination(number)
-        if trunk is None:
+        """``for_destination``; 403 when no trunk may call the number, 503 when none that may is
+        up (no INVITE leaves for either)."""
+        covering = self.covering(number)
+        if not covering:
             raise TelexError(ErrorCode.FORBIDDEN, f"No trunk of this server may call {number}.")
+        trunk = next((t for t in covering if t.up), None)
+        if trunk is None:
+            names = ", ".join(t.name for t in covering)
+            raise TelexError(
+                ErrorCode.UNAVAILABLE,
+                f"No trunk that may call {number} is up (down: {names}; they do not answer OPTIONS).",
+                retry_after=30,
+            )
         return trunk
 
     def credentials(self, realm: str) -> Credentials | None:

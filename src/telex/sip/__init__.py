@@ -27,7 +27,7 @@ from telex.sip.events import (
 from telex.sip.reasons import EndCause, Reason, end_cause_for, q850_reason, rejection_for
 from telex.sip.sdp import Codec, Direction, NegotiatedAudio
 from telex.sip.transaction import TimerConfig
-from telex.sip.transport import SipTransport
+from telex.sip.transport import SipTransport, TlsTarget
 from telex.sip.uri import NameAddr, SipUri, TelUri, parse_uri
 from telex.sip.user_agent import Counters, UaConfig, UserAgent
 
@@ -61,6 +61,7 @@ __all__ = [
     "SipUsageError",
     "TelUri",
     "TimerConfig",
+    "TlsTarget",
     "UaConfig",
     "UserAgent",
     "end_cause_for",

@@ -9,25 +9,42 @@ its events to ``on_event`` (default: the ``events`` queue) and re-arms the singl
 the injected clock's wall time, so a digest nonce issued by one gateway node checks out on
 another that shares the secret. Outgoing stream messages reuse a connection to the same address
 (one the peer opened, or ours), and open one when there is none (RFC 3261 §18.1.1, §18.2.2).
+A TLS connection we open checks the peer's certificate with what ``tls_for`` gives for that
+address (its CA, the name it must carry: RFC 5922 §7.2); a failed handshake is logged with the
+reason and reaches the UA as a transport error (the request fails: 503 to the application).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import ssl
 from collections.abc import Callable, Coroutine
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from telex.core.clock import Clock, SystemClock
 from telex.sip.events import Event, Peer
 from telex.sip.user_agent import UserAgent
 
-__all__ = ["SipTransport"]
+__all__ = ["SipTransport", "TlsTarget"]
+
+log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 _READ = 65536
+
+
+@dataclass(frozen=True, slots=True)
+class TlsTarget:
+    """How to open TLS to one address: the context (CA, client certificate), the name sent as
+    SNI and checked in the certificate (None: the context's ``check_hostname`` decides, with the
+    address), and what to call the peer in logs."""
+
+    context: ssl.SSLContext
+    server_name: str | None = None
+    label: str = ""
 
 
 class _Udp(asyncio.DatagramProtocol):
@@ -46,12 +63,14 @@ class SipTransport:
         clock: Clock | None = None,
         on_event: Callable[[Event], None] | None = None,
         tls_client: ssl.SSLContext | None = None,
+        tls_for: Callable[[Peer], TlsTarget | None] | None = None,
     ) -> None:
         self.ua = ua
         self.clock = clock or SystemClock()
         self.events: asyncio.Queue[Event] = asyncio.Queue()
         self._on_event = on_event or self.events.put_nowait
         self._tls_client = tls_client
+        self._tls_for = tls_for
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.Server] = []
         self._writers: dict[Peer, asyncio.StreamWriter] = {}
@@ -161,12 +180,23 @@ class SipTransport:
         self._spawn(self._connect(peer))
 
     async def _connect(self, peer: Peer) -> None:
-        tls = None
+        target = None
         if peer.transport == "tls":
-            tls = self._tls_client or ssl.create_default_context()
+            target = self._tls_for(peer) if self._tls_for is not None else None
+            if target is None:
+                target = TlsTarget(self._tls_client or ssl.create_default_context())
         try:
-            reader, writer = await asyncio.open_connection(peer.host, peer.port, ssl=tls, limit=_READ)
-        except (OSError, ssl.SSLError):
+            if target is None:
+                reader, writer = await asyncio.open_connection(peer.host, peer.port, limit=_READ)
+            else:
+                reader, writer = await asyncio.open_connection(
+                    peer.host, peer.port, ssl=target.context, server_hostname=target.server_name,
+                    limit=_READ,
+                )  # fmt: skip
+        except (OSError, ssl.SSLError) as exc:
+            if target is not None:
+                name = target.label or f"{peer.host}:{peer.port}"
+                log.warning("SIP over TLS to %s (%s:%d) refused: %s", name, peer.host, peer.port, exc)
             self._connecting.pop(peer, None)
             self.ua.transport_error(peer, self.clock.now())
             self._flush()
