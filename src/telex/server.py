@@ -206,6 +206,7 @@ async def _start_turn(node: Node, settings: Settings) -> None:
             for port, kind, setting in (
                 (sip.udp_port, socket.SOCK_DGRAM, "sip.udp_port"),
                 (sip.tcp_port, socket.SOCK_STREAM, "sip.tcp_port"),
+                (sip.tls_port, socket.SOCK_STREAM, "sip.tls_port"),
             ):
                 if port and busy_port(sip_host, port, kind):
                     raise listen_error(sip_host, port, setting, exc) from exc
@@ -256,7 +257,12 @@ def _banner(
     if node.pstn is not None:
         gw = node.pstn
         tcp = f", tcp {gw.tcp_port}" if gw.tcp_port else ""
-        trunks = ", ".join(f"{t.name} {t.settings.host}" for t in gw.router.trunks)
+        tcp += f", tls {gw.tls_port}" if gw.tls_port else ""
+        trunks = ", ".join(
+            f"{t.name} {t.settings.host}"
+            + (f" ({t.settings.transport})" if t.settings.transport != "udp" else "")
+            for t in gw.router.trunks
+        )
         lines.append(f"  SIP    {gw.bind_host}:{gw.udp_port} (udp{tcp}) trunks: {trunks}")
     if note:
         lines.append(f"  {note}")

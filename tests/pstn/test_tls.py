@@ -19,7 +19,8 @@ pytest.importorskip("aiortc")
 
 from azure.core.exceptions import HttpResponseError
 
-from telex.sip import EndCause, IncomingCall, Peer, SipTransport
+from telex.pstn import SipSettings
+from telex.sip import EndCause, IncomingCall, OptionsResult, Peer, SipTransport
 from tests.automation.conftest import Receiver
 from tests.pstn.carrier import Carrier
 from tests.pstn.conftest import PstnWorld, pstn_world
@@ -31,6 +32,16 @@ from tests.support.live import free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(60)]
 
 GOOD, WRONG_CA, WRONG_NAME = "+15551230000", "+442079460000", "+33142000000"
+
+
+def test_tls_settings_go_together(tmp_path: Path) -> None:
+    trunk = {"name": "t", "host": LOOP, "transport": "tls"}
+    with pytest.raises(ValueError, match="set tls_port"):
+        SipSettings.model_validate({"trunks": [trunk]})
+    with pytest.raises(ValueError, match="tls_cert_file and tls_key_file"):
+        SipSettings.model_validate({"tls_port": 5061, "trunks": [trunk]})
+    with pytest.raises(ValueError, match="go together"):
+        SipSettings.model_validate({"trunks": [{**trunk, "transport": "udp", "tls_cert_file": "x.pem"}]})
 
 
 @dataclass
@@ -107,6 +118,9 @@ async def test_calls_and_keep_alives_over_mutual_tls(tls: Tls, caplog: pytest.Lo
     c.gateway = Peer("tls", LOOP, gateway.tls_port)
     c.dial("+14255550199")
     assert (await c.ended()).status == 404
+    c.transport.run(lambda now: c.ua.send_options(c.gateway, now))  # the carrier's keep-alive
+    pong = await c.until(OptionsResult)
+    assert isinstance(pong, OptionsResult) and pong.status == 200
 
     # The wrong CA's trunk: its keep-alive fails the handshake and marks it down.
     async with asyncio.timeout(10):

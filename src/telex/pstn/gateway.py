@@ -115,6 +115,8 @@ class PstnGateway:
         self.ua = UserAgent(config)
         self._tls = {t.name: _client_context(t.settings, settings) for t in self.router.trunks
                      if t.settings.transport == "tls"}  # fmt: skip
+        # Built here, not at start: a missing or unreadable certificate stops ``Node.open``.
+        self._server_tls = _server_context(settings) if settings.tls_port else None
         self.transport = SipTransport(self.ua, clock=clock, on_event=self._on_event, tls_for=self._tls_for)
         self.health = TrunkHealth(self.router.trunks, clock.now())
         self.calls: dict[str, TrunkCall] = {}
@@ -130,9 +132,10 @@ class PstnGateway:
         self.udp_port = await self.transport.listen_udp(self.bind_host, self.settings.udp_port)
         if self.settings.tcp_port:
             self.tcp_port = await self.transport.listen_tcp(self.bind_host, self.settings.tcp_port)
-        if self.settings.tls_port:
-            tls = _server_context(self.settings)
-            self.tls_port = await self.transport.listen_tcp(self.bind_host, self.settings.tls_port, tls)
+        if self._server_tls is not None:
+            self.tls_port = await self.transport.listen_tcp(
+                self.bind_host, self.settings.tls_port, self._server_tls
+            )
         log.info(
             "PSTN gateway on %s (udp %d, tcp %d, tls %d)",
             self.bind_host, self.udp_port, self.tcp_port, self.tls_port,
@@ -188,11 +191,16 @@ class PstnGateway:
 
     # trunks: TLS and keep-alives --------------------------------------------------------------------
     def _tls_for(self, peer: Peer) -> TlsTarget | None:
-        for trunk in self.router.trunks:
-            s = trunk.settings
-            if trunk.peer == peer and trunk.name in self._tls:
-                return TlsTarget(self._tls[trunk.name], s.tls_server_name or None, f"trunk {trunk.name}")
-        return None
+        """The TLS settings of the trunk at ``peer``: its own address, else a trunk on that host
+        (in-dialog requests go to the carrier's Contact, which may name another port)."""
+        tls = [t for t in self.router.trunks if t.name in self._tls]
+        trunk = next((t for t in tls if t.peer == peer), None) or next(
+            (t for t in tls if t.settings.host == peer.host), None
+        )
+        if trunk is None:
+            return None
+        name = trunk.settings.tls_server_name or None
+        return TlsTarget(self._tls[trunk.name], name, f"trunk {trunk.name}")
 
     async def _keep_alive(self) -> None:
         """The asyncio shell of ``TrunkHealth``: sleep on the injected clock until the next ping

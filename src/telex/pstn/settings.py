@@ -149,6 +149,10 @@ class SipSettings(StrictSettings):
             raise ValueError("rtp_port_max must be at least rtp_port_min + 2")
         if self.tls_port and (self.tls_cert_file is None or self.tls_key_file is None):
             raise ValueError("tls_port needs tls_cert_file and tls_key_file")
+        tls = [t.name for t in self.trunks if t.transport == "tls"]
+        if tls and not self.tls_port:
+            # Our Contact over TLS names the TLS port: the carrier's BYE and re-INVITE come there.
+            raise ValueError(f"trunks {', '.join(tls)} use TLS: set tls_port (and the certificate)")
         return self
 
     def nonce_key(self) -> bytes | None:
