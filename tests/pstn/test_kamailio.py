@@ -57,6 +57,16 @@ def edge_config(port: int, dispatcher: Path) -> str:
     return text
 
 
+def test_the_shipped_file_parses(tmp_path: Path) -> None:
+    kamailio = shutil.which("kamailio") or pytest.skip("kamailio not installed (scripts/apt-packages.txt)")
+    dispatcher = tmp_path / "dispatcher.list"
+    dispatcher.write_text("1 sip:10.0.0.11:5060\n1 sip:10.0.0.12:5060\n")
+    config = tmp_path / "kamailio.cfg"
+    config.write_text(CONFIG.read_text().replace('"/etc/kamailio/dispatcher.list"', f'"{dispatcher}"'))
+    check = subprocess.run([kamailio, "-c", "-f", str(config)], capture_output=True, text=True, timeout=30)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
 class Rings:
     """A node's IncomingCall events, one at a time."""
 
