@@ -25,7 +25,7 @@ from telex.numbers.model import Capability
 from tests.automation.conftest import Receiver, World
 from tests.calling.conftest import user_maker
 from tests.pstn.conftest import own, settings_for
-from tests.sip.sipp_peer import LOOP, free_port, require_sipp
+from tests.sip.sipp_peer import LOOP, free_port, require_sipp, wait_bound
 from tests.support.pg import PostgresCluster
 from tests.support.serve import running
 
@@ -135,7 +135,7 @@ async def test_the_edge_spreads_calls_over_two_nodes_and_keeps_each_on_one(
         stack.callback(lambda: (edge.terminate(), edge.wait(10)))
         bots = [asyncio.create_task(answer_all(w)) for w in nodes]
         stack.callback(lambda: [b.cancel() for b in bots])
-        await asyncio.sleep(0.5)  # kamailio binds its port (no readiness signal in the foreground)
+        await wait_bound(edge_port)  # kamailio listens (it has no readiness signal in the foreground)
         args = [
             "timeout", "-k", "2", "60", sipp, "-sf", str(SCENARIO), "-i", LOOP, "-p", str(free_port()),
             "-mi", LOOP, "-mp", str(free_port(even=True)), "-s", number, "-au", "carrier",

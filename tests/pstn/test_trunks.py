@@ -3,6 +3,8 @@ the toll-fraud limits on a hand-moved clock, credentials both ways, and numbers 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -108,3 +110,10 @@ def test_end_reasons_cross_both_ways() -> None:
     assert sip_cause("declined") is EndCause.DECLINED
     assert sip_cause("missed") is EndCause.MISSED
     assert sip_cause(None) is EndCause.UNAVAILABLE and sip_cause("nonsense") is EndCause.UNAVAILABLE
+
+
+def test_a_shared_nonce_secret_from_the_settings_or_a_file(tmp_path: Path) -> None:
+    assert SipSettings().nonce_key() is None  # a random secret per node
+    assert SipSettings(nonce_secret="shared").nonce_key() == b"shared"
+    (tmp_path / "nonce").write_text("from-a-file\n")
+    assert SipSettings(nonce_secret_file=tmp_path / "nonce").nonce_key() == b"from-a-file"

@@ -119,6 +119,7 @@ class SipSettings(StrictSettings):
     tls_client_ca_file: Path | None = None
     # The secret digest nonces are made with; empty: a random one per node (nonces are then good
     # only on the node that issued them: fine behind an edge that keeps a call on one node).
+    # Shared, any node accepts any node's nonce; the replay check of a nonce's count stays per node.
     nonce_secret: str = ""
     nonce_secret_file: Path | None = None
     # RTP (even ports) and RTCP (the odd port above) for each call are taken from this range.
