@@ -1,7 +1,8 @@
 """deploy/kamailio.cfg in front of two Telex nodes on one PostgreSQL: sipp, the carrier, places
 six calls with digest authentication through the edge; the edge's hash of the Call-ID spreads
 them over both nodes and keeps each call (the challenged INVITE, its retry, ACK, BYE) on one
-node; bots answer on the node that took the call, and every call ends with BYE / 200."""
+node; bots answer on the node that took the call, and every call ends with BYE / 200. A bot's
+call to a phone number leaves a node through the edge to the carrier."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import pytest
 
 pytest.importorskip("aiortc")
 
+from azure.communication.callautomation import PhoneNumberIdentifier
+
 from telex.app import Node
 from telex.automation.events import INCOMING_CALL
 from telex.core.clock import SystemClock
@@ -25,7 +28,7 @@ from telex.numbers.model import Capability
 from tests.automation.conftest import Receiver, World
 from tests.calling.conftest import user_maker
 from tests.pstn.conftest import own, settings_for
-from tests.sip.sipp_peer import LOOP, free_port, require_sipp, wait_bound
+from tests.sip.sipp_peer import LOOP, free_port, require_sipp, run_sipp, wait_bound
 from tests.support.pg import PostgresCluster
 from tests.support.serve import running
 
@@ -36,15 +39,17 @@ SCENARIO = Path(__file__).parent / "sipp" / "edge_call.xml"
 CALLS = 6
 
 
-def edge_config(port: int, dispatcher: Path) -> str:
+def edge_config(port: int, dispatcher: Path, carrier_port: int) -> str:
     """The repository's file with this test's addresses: each replaced line must be there."""
     text = CONFIG.read_text()
     replacements = {
         '#!define EDGE_ADDRESS "10.0.0.10"\n': f'#!define EDGE_ADDRESS "{LOOP}"\n',
-        '#!define CARRIER "sip:203.0.113.5:5060"\n': f'#!define CARRIER "sip:{LOOP}:9"\n',
+        '#!define CARRIER_HOST "203.0.113.5"\n': f'#!define CARRIER_HOST "{LOOP}"\n',
+        "#!define CARRIER_PORT 5060\n": f"#!define CARRIER_PORT {carrier_port}\n",
         '#!define CARRIER_NET "203.0.113.0/24"\n': f'#!define CARRIER_NET "{LOOP}/32"\n',
-        # On loopback every process shares one address: a node is its address and port.
-        '#!define NODE_MATCH "3"\n': '#!define NODE_MATCH "0"\n',
+        # On loopback every process shares one address: a node is its address and port (any
+        # protocol: the list names none).
+        '#!define NODE_MATCH "3"\n': '#!define NODE_MATCH "2"\n',
         "listen=udp:EDGE_ADDRESS:5060\n": f"listen=udp:EDGE_ADDRESS:{port}\n",
         "listen=tcp:EDGE_ADDRESS:5060\n": "",
         "children=4\n": "children=2\n",
@@ -116,7 +121,7 @@ async def test_the_edge_spreads_calls_over_two_nodes_and_keeps_each_on_one(
     kamailio = shutil.which("kamailio") or pytest.skip("kamailio not installed (scripts/apt-packages.txt)")
     sipp = require_sipp()
     database = pg_cluster.create_database()
-    edge_port = free_port()
+    edge_port, carrier_port = free_port(), free_port()
     async with AsyncExitStack() as stack:
         nodes = [
             await stack.enter_async_context(telex_node(tmp_path / name, database, edge_port, receiver))
@@ -126,7 +131,7 @@ async def test_the_edge_spreads_calls_over_two_nodes_and_keeps_each_on_one(
         dispatcher = tmp_path / "dispatcher.list"
         dispatcher.write_text("".join(f"1 sip:{LOOP}:{w.node.pstn.udp_port}\n" for w in nodes))  # type: ignore[union-attr]
         config = tmp_path / "kamailio.cfg"
-        config.write_text(edge_config(edge_port, dispatcher))
+        config.write_text(edge_config(edge_port, dispatcher, carrier_port))
         edge = subprocess.Popen(
             [kamailio, "-DD", "-E", "-f", str(config), "-Y", str(tmp_path), "-P", str(tmp_path / "k.pid"),
              "-m", "32", "-M", "4"],
@@ -163,3 +168,22 @@ async def test_the_edge_spreads_calls_over_two_nodes_and_keeps_each_on_one(
         assert all(taken) and sum(len(t) for t in taken) == CALLS, taken
         assert not set(taken[0]) & set(taken[1])
         print("calls per node:", [len(t) for t in taken])
+
+        # A node's own call goes out through the edge to the carrier (sipp), which answers with
+        # the edge's Record-Route: the node's ACK and the carrier's BYE pass the edge.
+        answers = asyncio.create_task(
+            run_sipp(
+                "../../pstn/sipp/edge_answers.xml", cwd=tmp_path, sip_port=carrier_port,
+                media_port=free_port(even=True), limit=30,
+            )
+        )  # fmt: skip
+        await wait_bound(carrier_port)
+        props = await asyncio.to_thread(
+            nodes[1].sdk().create_call, PhoneNumberIdentifier("+15551230000"), receiver.url(),
+            source_caller_id_number=PhoneNumberIdentifier(number),
+        )  # fmt: skip
+        await receiver.wait_type("CallDisconnected", props.call_connection_id)
+        result = await answers
+        assert result.returncode == 0, result.output + result.logs
+        edge_log = (tmp_path / "kamailio.log").read_text()
+        assert "ERROR" not in edge_log, edge_log[-3000:]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import ssl
@@ -213,8 +214,11 @@ class PstnGateway:
             if delay > 0:
                 await self.clock.sleep(delay)
             for trunk in self.health.handle_timer(self.clock.now()):
-                handle = self.transport.run(lambda now, t=trunk: self.ua.send_options(t.peer, now, _uri(t)))  # type: ignore[misc]
-                self.health.sent(trunk, handle)
+                self.transport.run(functools.partial(self._ping, trunk))
+
+    def _ping(self, trunk: Trunk, now: float) -> None:
+        # Registered before the transport flushes: a failure it reports at once must find it.
+        self.health.sent(trunk, self.ua.send_options(trunk.peer, now, _uri(trunk)))
 
     # SIP events -------------------------------------------------------------------------------------
     def _on_event(self, event: Event) -> None:
