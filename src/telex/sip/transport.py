@@ -11,7 +11,7 @@ another that shares the secret. Outgoing stream messages reuse a connection to t
 (one the peer opened, or ours), and open one when there is none (RFC 3261 §18.1.1, §18.2.2).
 A TLS connection we open checks the peer's certificate with what ``tls_for`` gives for that
 address (its CA, the name it must carry: RFC 5922 §7.2); a failed handshake is logged with the
-reason and reaches the UA as a transport error (the request fails: 503 to the application).
+reason and reaches the UA as a transport error (the request fails as unavailable, 503).
 """
 
 from __future__ import annotations
