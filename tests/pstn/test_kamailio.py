@@ -132,10 +132,11 @@ async def test_the_edge_spreads_calls_over_two_nodes_and_keeps_each_on_one(
         dispatcher.write_text("".join(f"1 sip:{LOOP}:{w.node.pstn.udp_port}\n" for w in nodes))  # type: ignore[union-attr]
         config = tmp_path / "kamailio.cfg"
         config.write_text(edge_config(edge_port, dispatcher, carrier_port))
+        edge_log_file = stack.enter_context((tmp_path / "kamailio.log").open("w"))
         edge = subprocess.Popen(
             [kamailio, "-DD", "-E", "-f", str(config), "-Y", str(tmp_path), "-P", str(tmp_path / "k.pid"),
              "-m", "32", "-M", "4"],
-            stdout=subprocess.DEVNULL, stderr=(tmp_path / "kamailio.log").open("w"),
+            stdout=subprocess.DEVNULL, stderr=edge_log_file,
         )  # fmt: skip
         stack.callback(lambda: (edge.terminate(), edge.wait(10)))
         bots = [asyncio.create_task(answer_all(w)) for w in nodes]
