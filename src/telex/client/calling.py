@@ -50,6 +50,7 @@ from aiortc import (
     RTCDataChannel,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.contrib.media import MediaPlayer, MediaRelay
@@ -68,6 +69,7 @@ __all__ = [
     "DataChannelSender",
     "RemoteParticipant",
     "pcm_frame",
+    "prefer_audio_codecs",
 ]
 
 log = logging.getLogger(__name__)
@@ -91,6 +93,24 @@ def pcm_frame(pcm: bytes, pts: int) -> av.AudioFrame:
     frame.planes[0].update(pcm)
     frame.sample_rate, frame.pts, frame.time_base = RATE, pts, fractions.Fraction(1, RATE)
     return frame
+
+
+def prefer_audio_codecs(pc: RTCPeerConnection, mime_types: Iterable[str]) -> None:
+    """Put ``mime_types`` (``"audio/PCMU"``, ...) first, in that order, in every audio
+    transceiver of ``pc``; the other codecs aiortc has follow, so a peer that has none of them
+    still connects. The offer lists them in this order, an answer keeps the common ones in it,
+    and each side sends the first codec of the answer (RFC 3264 §6.1, JSEP §5.3.1)."""
+    wanted = [m.lower() for m in mime_types]
+    codecs = RTCRtpSender.getCapabilities("audio").codecs
+
+    def rank(codec: Any) -> int:
+        mime = codec.mimeType.lower()
+        return wanted.index(mime) if mime in wanted else len(wanted)
+
+    ordered = sorted(codecs, key=rank)  # sorted is stable: aiortc's own order after ours
+    for transceiver in pc.getTransceivers():
+        if transceiver.kind == "audio":
+            transceiver.setCodecPreferences(ordered)
 
 
 class _PcmTrack(MediaStreamTrack):
@@ -475,6 +495,8 @@ class Call:
         self._peers[participant_id] = peer
         assert self._outgoing is not None
         peer.pc.addTrack(self._relay.subscribe(self._outgoing, buffered=False))
+        if self._client.audio_codecs:
+            prefer_audio_codecs(peer.pc, self._client.audio_codecs)
         return peer
 
     def _negotiated(self, peer: _Peer) -> None:
@@ -583,10 +605,14 @@ class CallClient:
         relay_only: bool = True,
         verify: bool | str = True,
         timeout: float = 30.0,
+        audio_codecs: tuple[str, ...] = (),
     ) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.display_name = display_name
         self.relay_only = relay_only
+        # Audio codecs this endpoint prefers (mime types, best first); () keeps aiortc's order
+        # (Opus first). A G.711 gateway prefers G.711 so that its legs need no Opus or resampling.
+        self.audio_codecs = audio_codecs
         ctx: ssl_module.SSLContext | None = None
         if self.endpoint.startswith("https://"):
             ctx = ssl_module.create_default_context(cafile=verify if isinstance(verify, str) else None)

@@ -2,10 +2,15 @@
 participant (an aiortc peer of every other participant in the call).
 
     carrier ─RTP─► RtpEndpoint ─► jitter buffer, re-clocked 20 ms frames (8 kHz PCM)
-                                   └─► TrunkTrack.recv() ─► aiortc ─► Opus ─► the others
-    the others ─► aiortc ─► frames per participant ─► resample to 8 kHz mono ─► inbox[pid]
+                                   └─► TrunkTrack.recv() ─► aiortc ─► G.711 (or Opus) ─► the others
+    the others ─► aiortc ─► frames per participant ─► 8 kHz mono as is (else resampled) ─► inbox[pid]
                                    RtpEndpoint's pacer, every ptime ─► pull(): mix of the inboxes
     carrier ─RFC 4733─► DtmfStarted ─► on_key(digit)   (Call Automation's recognizers)
+
+The participant's peer connections prefer G.711 (``AUDIO_CODECS``): every WebRTC endpoint has
+it (RFC 7874 §3 makes PCMU/PCMA mandatory), so the path from the trunk to the others is 8 kHz
+end to end, with no Opus encoder, decoder or resampler per frame; a peer that offers only Opus
+still connects, through the resampler.
 
 The pacer pulls instead of being pushed so that two participants (a bot and an agent) are
 mixed into one stream at the trunk's rate, not sent one after the other at twice it; an inbox
@@ -28,11 +33,12 @@ from telex.automation.media.audio import mix
 from telex.client.calling import Call
 from telex.rtp import DtmfStarted, RtpEndpoint
 
-__all__ = ["Bridge", "TrunkTrack"]
+__all__ = ["AUDIO_CODECS", "Bridge", "TrunkTrack"]
 
 log = logging.getLogger(__name__)
 
 RATE = 8000
+AUDIO_CODECS = ("audio/PCMU", "audio/PCMA")
 _INBOX_MAX = 2 * RATE // 5  # 200 ms of 16-bit samples
 
 
@@ -88,12 +94,16 @@ class Bridge:
 
     async def _read(self, call: Call) -> None:
         async for pid, frame in call.audio_frames():
-            rs = self._resamplers.get(pid)
-            if rs is None:
-                rs = self._resamplers[pid] = av.AudioResampler(format="s16", layout="mono", rate=RATE)
             box = self._inbox.setdefault(pid, bytearray())
-            for chunk in rs.resample(frame):
-                box += bytes(chunk.planes[0])[: chunk.samples * 2]
+            if frame.sample_rate == RATE and frame.format.name == "s16" and frame.layout.name == "mono":
+                box += bytes(frame.planes[0])[: frame.samples * 2]  # G.711 decoded: as is
+            else:
+                rs = self._resamplers.get(pid)
+                if rs is None:
+                    rs = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+                    self._resamplers[pid] = rs
+                for chunk in rs.resample(frame):
+                    box += bytes(chunk.planes[0])[: chunk.samples * 2]
             if len(box) > _INBOX_MAX:
                 del box[: len(box) - _INBOX_MAX]
 

@@ -31,7 +31,7 @@ from telex.client.chat import TelexClientError
 from telex.core.errors import TelexError
 from telex.core.ids import UserId
 from telex.identity import Principal, Scope
-from telex.pstn.bridge import Bridge
+from telex.pstn.bridge import AUDIO_CODECS, Bridge
 from telex.pstn.trunks import Trunk
 from telex.rtp import StreamConfig
 from telex.sip import (
@@ -138,6 +138,7 @@ class TrunkCall:
         rtp = await self.gw.open_rtp()
         self.bridge = Bridge(rtp, self._key)
         self.client = self.gw.local_client(self.user)
+        self.client.audio_codecs = AUDIO_CODECS  # G.711 to the others: no Opus, no resampling
         self.client.listen()
 
     async def _join(self, joined: Joined) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCConfiguration
 
 from telex.calling import CallingService, Joined, call_payload
-from telex.client.calling import Call, CallClient, _Peer
+from telex.client.calling import Call, CallClient, _Peer, prefer_audio_codecs
 from telex.client.chat import TelexClientError
 from telex.client.realtime import RealtimeEvent
 from telex.core.errors import TelexError
@@ -87,6 +87,8 @@ class MediaCall(Call):
         peer = _Peer(self, participant_id, config)
         self._peers[participant_id] = peer
         peer.pc.addTrack(self.track_for(participant_id))
+        if self._client.audio_codecs:
+            prefer_audio_codecs(peer.pc, self._client.audio_codecs)
         return peer
 
 
@@ -100,6 +102,7 @@ class LocalCallClient(CallClient):
         self.endpoint = "local"
         self.display_name = None
         self.relay_only = True
+        self.audio_codecs: tuple[str, ...] = ()
         self._calls: dict[str, Call] = {}
         self._early: dict[str, list[RealtimeEvent]] = {}
         self._incoming: asyncio.Queue[Call] = asyncio.Queue()
