@@ -23,6 +23,9 @@ from azure.communication.callautomation import (
 
 from telex.automation.media.dtmf import tones_pcm
 from telex.client.calling import CallClient
+from telex.rtp import RtpEndpoint
+from telex.rtp.dtmf import TelephoneEvent
+from telex.rtp.packet import RtpPacket, parse_rtp
 from telex.sip import Credentials, EndCause, MediaUpdated
 from tests.automation.media_helpers import heard_keys
 from tests.automation.test_ivr import Keypad
@@ -64,12 +67,42 @@ async def test_bot_answers_plays_collects_digits_and_hangs_up(pstn: PstnWorld) -
         done = await pstn.receiver.wait_type("RecognizeCompleted", cid)
         assert done["data"]["dtmfResult"]["tones"] == ["one", "two"]
         assert done["data"]["resultInformation"]["subCode"] == 8514
+        # The bot presses keys to the caller: RFC 4733 events reach the carrier, not tones.
+        packets = tap_events(c.rtp, 101)
+        await sdk(connection.send_dtmf_tones, [DtmfTone.NINE, DtmfTone.NINE], PhoneNumberIdentifier(CALLER))
+        await pstn.receiver.wait_type("SendDtmfTonesCompleted", cid)
+        async with asyncio.timeout(5):
+            pressed = [await c.rtp.dtmf.get() for _ in range(4)]
+        assert [(type(e).__name__, e.digit) for e in pressed] == [
+            ("DtmfStarted", "9"), ("DtmfEnded", "9"), ("DtmfStarted", "9"), ("DtmfEnded", "9")
+        ]  # fmt: skip
+        first = [p for p in packets if p.timestamp == packets[0].timestamp]
+        events = [TelephoneEvent.decode(p.payload) for p in first]
+        assert [p.marker for p in first] == [True] + [False] * (len(first) - 1)  # §2.5.1.2
+        assert [(e.end, e.duration) for e in events if e][-4:] == [(False, 640)] + [(True, 800)] * 3
+        assert "9" not in c.heard  # nothing in-band
         await sdk(connection.hang_up, False)
         ended = await c.ended()
         assert (ended.cause, ended.by_remote) == (EndCause.REMOTE_HUNG_UP, True)
         await pstn.receiver.wait_type("CallDisconnected", cid)
         assert c.audio_frames > 20
         assert c.rtp.session is not None and c.rtp.session.stats.sent_packets > 20
+
+
+def tap_events(rtp: RtpEndpoint | None, payload_type: int) -> list[RtpPacket]:
+    """The RTP packets of ``payload_type`` ``rtp`` receives from now on (as they came)."""
+    assert rtp is not None
+    seen: list[RtpPacket] = []
+    received = rtp._received
+
+    def tap(data: bytes, source: tuple[str, int], rtcp: bool) -> None:
+        packet = None if rtcp else parse_rtp(data)
+        if packet is not None and packet.payload_type == payload_type:
+            seen.append(packet)
+        received(data, source, rtcp)
+
+    rtp._received = tap  # type: ignore[method-assign]
+    return seen
 
 
 async def test_carrier_hangs_up(pstn: PstnWorld) -> None:

@@ -173,6 +173,24 @@ def test_send_frames_with_marker_timestamps_and_dtmf_in_between() -> None:
     assert sent[0].payload == pcm_to_ulaw(tone()) and s.stats.dtmf_sent == 1
 
 
+def test_digits_are_separate_events_with_audio_in_between() -> None:
+    s = RtpSession(config(), now=0.0, ssrc=42)
+    s.send_dtmf("55", duration_ms=40, gap_ms=40)
+    sent = []
+    while s.dtmf_out.active:
+        sent += [parse_rtp(d.data) for d in s.send_frame(tone())]
+    kinds = [(p.payload_type, p.marker) for p in sent]
+    event, audio = [(101, True)] + [(101, False)] * 3, [(0, True), (0, False)]
+    assert kinds == event + audio + event + audio  # §2.5.1.2: M on each event's first packet
+    events = [TelephoneEvent.decode(p.payload) for p in sent if p.payload_type == 101]
+    assert [(e.event, e.end, e.duration) for e in events if e] == [(5, False, 160)] + [(5, True, 320)] * 3 + [
+        (5, False, 160)
+    ] + [(5, True, 320)] * 3  # the end bit three times (§2.5.1.4)
+    first, second = sent[0].timestamp, sent[6].timestamp
+    assert {p.timestamp for p in sent[:4]} == {first} and second == first + 6 * 160
+    assert s.stats.dtmf_sent == 2
+
+
 def test_symmetric_rtp_latches_on_the_first_valid_packet() -> None:
     s = RtpSession(config(), now=0.0)
     assert s.destination == PEER

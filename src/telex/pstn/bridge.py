@@ -6,6 +6,8 @@ participant (an aiortc peer of every other participant in the call).
     the others ─► aiortc ─► frames per participant ─► 8 kHz mono as is (else resampled) ─► inbox[pid]
                                    RtpEndpoint's pacer, every ptime ─► pull(): mix of the inboxes
     carrier ─RFC 4733─► DtmfStarted ─► on_key(digit)   (Call Automation's recognizers)
+    send_keys(keys) ─► RFC 4733 events to the carrier (telephone-event negotiated),
+                       else tones mixed into what the pacer pulls
 
 The participant's peer connections prefer G.711 (``AUDIO_CODECS``): every WebRTC endpoint has
 it (RFC 7874 §3 makes PCMU/PCMA mandatory), so the path from the trunk to the others is 8 kHz
@@ -30,6 +32,8 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from telex.automation.media.audio import mix
+from telex.automation.media.core import DTMF_OFF, DTMF_ON
+from telex.automation.media.dtmf import tones_pcm
 from telex.client.calling import Call
 from telex.rtp import DtmfStarted, RtpEndpoint
 
@@ -74,6 +78,7 @@ class Bridge:
         self._on_key = on_key
         self._inbox: dict[str, bytearray] = {}
         self._resamplers: dict[str, av.AudioResampler] = {}
+        self._tones = bytearray()  # in-band keys still to mix in (a carrier without RFC 4733)
         self._tasks: list[asyncio.Task[None]] = []
         rtp.pull = self._pull
 
@@ -81,14 +86,27 @@ class Bridge:
         """Carry ``call``'s audio to the trunk, and the trunk's digits to ``on_key``."""
         self._tasks = [asyncio.create_task(self._read(call)), asyncio.create_task(self._dtmf())]
 
+    def send_keys(self, keys: str) -> None:
+        """Press ``keys`` towards the carrier, as Call Automation's in-band tones are timed
+        (``DTMF_ON`` each, ``DTMF_OFF`` apart): RFC 4733 events with the payload type the SDP
+        negotiated, or, if the carrier offered no telephone-event, the tones themselves."""
+        session = self.rtp.session
+        if session is not None and session.config.telephone_event is not None:
+            self.rtp.send_dtmf(keys, round(DTMF_ON * 1000), round(DTMF_OFF * 1000))
+        else:
+            self._tones += tones_pcm(keys, on=DTMF_ON, off=DTMF_OFF, rate=RATE)
+
     def _pull(self, size: int) -> bytes | None:
         ready = [box for box in self._inbox.values() if len(box) >= size]
-        if not ready:
-            return None
         frames = []
         for box in ready:
             frames.append(bytes(box[:size]))
             del box[:size]
+        if self._tones:
+            frames.append(bytes(self._tones[:size]).ljust(size, b"\0"))
+            del self._tones[:size]
+        if not frames:
+            return None
         self.frames_to_trunk += 1
         return mix(frames)
 

@@ -149,6 +149,8 @@ class TrunkCall:
         self.call, self.telex_call_id = call, joined.call.id
         await call._joined(_body(joined), self.bridge.track)
         self.bridge.start(call)
+        if self.gw.engine is not None:  # Call Automation's sendDtmfTones to this participant
+            self.gw.engine.trunk_legs[(call.id, call.participant_id)] = self.bridge.send_keys
 
     async def _next(self, done: Callable[[Call], bool] | None, poll: float | None = None) -> Event | None:
         """The next SIP event, or None once ``done(call)`` holds (or ``poll`` seconds pass)."""
@@ -174,6 +176,8 @@ class TrunkCall:
                 await self.call.hang_up()
 
     async def close(self) -> None:
+        if self.call is not None and self.gw.engine is not None:
+            self.gw.engine.trunk_legs.pop((self.call.id, self.call.participant_id), None)
         if self.client is not None:
             with contextlib.suppress(Exception):
                 await self.client.close()

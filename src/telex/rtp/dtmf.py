@@ -9,7 +9,7 @@ timestamp, a ``duration`` that grows in timestamp units, M=1 on the first packet
 (§2.5.1.2), and E=1 on the last, which is sent three times (§2.5.1.4) so one loss does not leave
 the digit hanging.
 
-    sender:   start ─► [M] d=160 ─► d=320 ─► ... ─► [E] d=N ×3 ─► done
+    sender:   start ─► [M] d=160 ─► d=320 ─► ... ─► [E] d=N ×3 ─► gap (audio) ─► next digit
     receiver: (ssrc, timestamp) new ─► DtmfStarted;  first E=1 ─► DtmfEnded;  repeats ignored;
               no packet for ``timeout`` seconds ─► DtmfEnded (all end packets lost)
 
@@ -79,6 +79,7 @@ class TelephoneEvent:
 class _Outgoing:
     event: int
     samples: int  # total length in timestamp units
+    gap: int = 0  # packet intervals of audio after the event, before the next one
     sent: int = 0  # duration reported so far
     ends_sent: int = 0
     timestamp: int | None = None
@@ -89,17 +90,23 @@ class DtmfSender:
     """Turns digits into RFC 4733 payloads, one per packet interval.
 
     The RTP session asks ``next_payload(timestamp)`` at every packet time while ``active``;
-    the answer is (payload, marker, event timestamp). Digits queue up; the session suppresses
-    audio while an event is being sent (§2.5.1.1 allows either)."""
+    the answer is (payload, marker, event timestamp), or None in the pause after an event (the
+    session sends audio then). Digits queue up; the session suppresses audio while an event is
+    being sent (§2.5.1.1 allows either). The pause matters to gateways that play the events
+    as tones further on: two presses of one key with no gap would be heard as one."""
 
     step: int = 160  # timestamp units per packet (20 ms at 8 kHz)
     volume: int = 10
     queue: list[_Outgoing] = field(default_factory=list)
 
-    def send(self, digits: str, duration_ms: int = 100, clock_rate: int = 8000) -> None:
+    def send(self, digits: str, duration_ms: int = 100, clock_rate: int = 8000, gap_ms: int = 0) -> None:
+        """Queue ``digits``, each ``duration_ms`` long then ``gap_ms`` of audio. A duration
+        longer than the 16-bit field holds (8.19 s at 8 kHz) is cut there rather than sent in
+        segments (§2.5.2.3): no key press lasts that long."""
         samples = max(self.step, min(0xFFFF, duration_ms * clock_rate // 1000))
+        gap = -(-gap_ms * clock_rate // 1000 // self.step) if gap_ms > 0 else 0  # whole packets, up
         for digit in digits:
-            self.queue.append(_Outgoing(event_code(digit), samples))
+            self.queue.append(_Outgoing(event_code(digit), samples, gap))
 
     @property
     def active(self) -> bool:
@@ -109,6 +116,11 @@ class DtmfSender:
         if not self.queue:
             return None
         current = self.queue[0]
+        if current.ends_sent >= 3:  # the event is over: its pause
+            current.gap -= 1
+            if current.gap <= 0:
+                self.queue.pop(0)
+            return None
         first = current.timestamp is None
         if current.timestamp is None:
             current.timestamp = timestamp
@@ -119,7 +131,7 @@ class DtmfSender:
             end = True
         if end:
             current.ends_sent += 1
-            if current.ends_sent >= 3:
+            if current.ends_sent >= 3 and current.gap <= 0:
                 self.queue.pop(0)
         payload = TelephoneEvent(current.event, end, self.volume, current.sent).encode()
         return payload, first, current.timestamp

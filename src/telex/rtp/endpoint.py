@@ -110,9 +110,9 @@ class RtpEndpoint:
         """Queue 16-bit native-order PCM at 8 kHz; it goes out one ptime at a time."""
         self._outbound += pcm
 
-    def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 0) -> None:
         assert self.session is not None, "start() first"
-        self.session.send_dtmf(digits, duration_ms)
+        self.session.send_dtmf(digits, duration_ms, gap_ms)
 
     async def read_frame(self) -> Frame:
         return await self.frames.get()

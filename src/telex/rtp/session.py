@@ -215,10 +215,10 @@ class RtpSession:
     def destination(self) -> Address | None:
         return self.latched or self.config.remote
 
-    def send_dtmf(self, digits: str, duration_ms: int = 100) -> None:
+    def send_dtmf(self, digits: str, duration_ms: int = 100, gap_ms: int = 0) -> None:
         if self.config.telephone_event is None:
             raise ValueError("the peer did not negotiate telephone-event")
-        self.dtmf_out.send(digits, duration_ms, self.config.clock_rate)
+        self.dtmf_out.send(digits, duration_ms, self.config.clock_rate, gap_ms)
 
     def send_frame(self, pcm: bytes | None) -> list[Datagram]:
         """One packet interval: a DTMF packet if a digit is being sent, else ``pcm`` encoded
@@ -231,8 +231,8 @@ class RtpSession:
         if due is not None and event is not None:
             payload, first, event_ts = due
             packet = RtpPacket(event, self._seq, event_ts, self.ssrc, payload, first)
-            if not self.dtmf_out.active:
-                self._marker = True  # audio after an event starts a new talk spurt
+            self._marker = True  # audio after an event starts a new talk spurt
+            if first:
                 self.stats.dtmf_sent += 1
         elif pcm is not None:
             encode = _CODECS[self.config.codec][0]

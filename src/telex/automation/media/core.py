@@ -33,7 +33,8 @@ A tone during the prompt stops the prompt when ``interruptPrompt`` is set, and c
 A held participant hears the hold music (looped) instead of the queue's output. Continuous DTMF
 reports every tone of its participant (``ContinuousDtmfRecognitionToneReceived``, with a
 sequence id) whatever the queue does. Sent DTMF is in-band (the browser leg carries no RFC 4733
-events), mixed over the participant's output, then ``SendDtmfTonesCompleted``.
+events), mixed over the participant's output, then ``SendDtmfTonesCompleted``; to a phone
+participant it goes as signaling instead (the shell hands the keys to the trunk's leg).
 
 Misuse (an unknown operation id) is ignored: the shell may report a load that finished after
 its operation was cancelled.
@@ -49,6 +50,8 @@ from telex.automation.media.audio import FRAME_BYTES, SILENCE, Clip, mix
 from telex.automation.media.dtmf import DTMF_TONES, DtmfDetector, tones_pcm
 
 __all__ = [
+    "DTMF_OFF",
+    "DTMF_ON",
     "MediaCore",
     "MediaEvent",
     "PlayOp",
@@ -71,6 +74,7 @@ OK = Result(200, 0, "Action completed successfully.")
 CANCELED = Result(400, 8508, "Action failed, the operation was canceled.")
 MAX_DIGITS = Result(200, 8531, "Action completed, max digits received.")
 STOP_TONE = Result(200, 8514, "Action completed as stop tone was detected.")
+DTMF_ON, DTMF_OFF = 0.1, 0.06  # seconds of each sent tone and of the pause after it
 CHOICE_MATCHED = Result(200, 8533, "Action completed, DTMF option matched.")
 INCORRECT_TONE = Result(400, 8534, "Action failed, incorrect tone detected.")
 INITIAL_SILENCE = Result(400, 8510, "Action failed, initial silence timeout reached.")
@@ -223,9 +227,14 @@ class MediaCore:
     def is_held(self, pid: str) -> bool:
         return pid in self._held
 
-    def send_dtmf(self, pid: str, keys: list[str], context: str | None, callback: str | None) -> None:
-        pcm = tones_pcm(keys, on=0.1, off=0.06)
-        self._sending[pid] = _Send(pcm, context, callback)
+    def send_dtmf(
+        self, pid: str, keys: list[str], context: str | None, callback: str | None, *, in_band: bool = True
+    ) -> None:
+        """Tones of ``keys`` (100 ms each, 60 ms apart) mixed into ``pid``'s audio, then
+        ``SendDtmfTonesCompleted``. Not ``in_band``: the keys go by signaling (RFC 4733 on a
+        trunk, sent by the caller of this), and the completion comes after as long a silence."""
+        pcm = tones_pcm(keys, on=DTMF_ON, off=DTMF_OFF)
+        self._sending[pid] = _Send(pcm if in_band else bytes(len(pcm)), context, callback)
 
     def start_continuous(self, pid: str, context: str | None, callback: str | None) -> None:
         if pid not in self._continuous:

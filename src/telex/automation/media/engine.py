@@ -8,6 +8,8 @@ that holds each session.
                              session here?  ─► session.command()
                              elsewhere      ─► backbone.ephemeral ─► every node's engine (a sink)
                                                 ─► the one holding the session applies it
+    :sendDtmfTones to a phone ─► session ─► send_keys ─► trunk_legs[(call, participant)] here,
+                                                          else the backbone to the node holding it
 
 The bound is the back-pressure: media work (Opus in and out per participant, the 20 ms beat,
 detection, recording) is CPU, and a node that accepted every bot call would fall behind on all
@@ -75,6 +77,8 @@ class MediaEngine:
         self._turn_secret = turn_secret
         self._relay_host = relay_host
         self._relay_only = relay_only and turn.enabled
+        # This node's trunk legs by (call id, participant id): where sent keys for a phone go.
+        self.trunk_legs: dict[tuple[str, str], Callable[[str], None]] = {}
         self.host: SessionHost | None = None
         self.sessions: dict[str, MediaSession] = {}
         self._busy = 0  # slots taken: sessions plus joins in progress
@@ -135,6 +139,7 @@ class MediaEngine:
         session = MediaSession(
             connection_id, joined.call.id, client, call, self.loader, self.host, self.recordings
         )
+        session.keys_out = self.send_keys
         self.sessions[connection_id] = session
         client._telex_started = True  # type: ignore[attr-defined]
         task = asyncio.create_task(self._run(session, client, joined))
@@ -187,6 +192,24 @@ class MediaEngine:
             self._runs.add(task)
             task.add_done_callback(self._runs.discard)
 
+    def send_keys(self, call_id: str, participant_id: str, keys: str) -> None:
+        """Keys for the phone participant ``participant_id`` (Call Automation's sendDtmfTones):
+        its trunk leg sends them to the carrier. The leg registers in ``trunk_legs`` on the node
+        that holds it; from another node the keys go over the backbone."""
+        leg = self.trunk_legs.get((call_id, participant_id))
+        if leg is not None:
+            leg(keys)
+            return
+        event = DomainEvent(
+            MEDIA_COMMAND,
+            f"{TOPIC_PREFIX}{call_id}",
+            {"call": call_id, "sendKeys": {"participant": participant_id, "keys": keys}},
+            self._clock.now(),
+        )
+        task = asyncio.ensure_future(self._backbone.ephemeral(event))
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
     # EventSink: commands for sessions of this node, from other nodes -----------------------------
     def committed(self, events: list[DomainEvent]) -> None:
         return None
@@ -196,6 +219,12 @@ class MediaEngine:
 
     def ephemeral(self, event: DomainEvent) -> None:
         if event.type != MEDIA_COMMAND:
+            return
+        send = event.data.get("sendKeys")
+        if isinstance(send, dict):
+            leg = self.trunk_legs.get((str(event.data.get("call")), str(send.get("participant"))))
+            if leg is not None:
+                leg(str(send.get("keys")))
             return
         key = event.data.get("key")
         if isinstance(key, dict):

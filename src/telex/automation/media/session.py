@@ -20,7 +20,7 @@ import contextlib
 import logging
 import math
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 _TICK = FRAME_SAMPLES / RATE
 _INBOX_MAX = FRAME_BYTES * 10  # 200 ms of a participant's audio waiting for the beat
 _JOINED = ("connecting", "connected", "onHold")
+PHONE_PREFIX = "4:"  # the raw id of a phone number participant (a trunk leg)
 
 
 class SessionHost(Protocol):
@@ -109,6 +110,8 @@ class MediaSession:
         self.client = client
         self.call = call
         self.core = MediaCore()
+        # Hands keys for a phone participant to its trunk leg: (call id, participant id, keys).
+        self.keys_out: Callable[[str, str, str], None] | None = None
         self._loader = loader
         self._host = host
         self._recordings = recordings
@@ -169,6 +172,15 @@ class MediaSession:
             box += resampler.pcm(frame)
             if len(box) > _INBOX_MAX:
                 del box[: len(box) - _INBOX_MAX]
+
+    def _send_dtmf(self, pid: str, keys: list[str], ctx: str | None, cb: str | None) -> None:
+        """A phone participant's keys go to its trunk leg (RFC 4733, or tones the gateway
+        makes when the carrier has no telephone-event); anyone else hears them in-band."""
+        remote = self.call.participants.get(pid)
+        phone = remote is not None and remote.user_id.startswith(PHONE_PREFIX) and self.keys_out is not None
+        self.core.send_dtmf(pid, keys, ctx, cb, in_band=not phone)
+        if phone and self.keys_out is not None:
+            self.keys_out(self.call_id, pid, "".join(keys))
 
     def _connected(self) -> bool:
         return any(p.pc.connectionState == "connected" for p in self.call._peers.values())
@@ -274,7 +286,7 @@ class MediaSession:
                 elif op == "continuousStop":
                     self.core.stop_continuous(pid, ctx, cb)
                 elif op == "sendDtmf":
-                    self.core.send_dtmf(pid, cmd["tones"], ctx, cb)
+                    self._send_dtmf(pid, cmd["tones"], ctx, cb)
                 elif op == "hold":
                     self.core.hold(pid, None)
                     self._load_hold(pid, cmd.get("source"))
