@@ -199,9 +199,9 @@ async def test_chromium_dials_a_phone_through_sipp(
         raise AssertionError(f"no audio came back: {s}") from None
     assert s["codecIn"] == s["codecOut"] == "audio/PCMU", s  # G.711 on the WebRTC leg too
     (call,) = world.gateway.calls.values()
-    assert call.bridge is not None and call.bridge.frames_to_trunk > 100  # sent to sipp
+    assert call.bridge is not None and call.bridge.frames_to_trunk > 50  # the page, sent to sipp
     session = call.bridge.rtp.session
-    assert session is not None and session.stats.received_packets > 100  # and echoed back
+    assert session is not None and session.stats.received_packets > 50  # and echoed back
 
     await page.evaluate("window.call.hangUp()")
     result = await run

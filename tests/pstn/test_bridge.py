@@ -8,13 +8,17 @@ import pytest
 
 pytest.importorskip("aiortc")
 
-from aiortc import AudioStreamTrack, RTCPeerConnection
+import fractions
+
+import av
+from aiortc import AudioStreamTrack, MediaStreamTrack, RTCPeerConnection
 
 from telex.automation.media.dtmf import tones_pcm
 from telex.client.calling import prefer_audio_codecs
 from telex.core.clock import FakeClock
-from telex.pstn.bridge import AUDIO_CODECS, Bridge
+from telex.pstn.bridge import AUDIO_CODECS, Bridge, G711Track, sent_codec
 from telex.rtp import RtpEndpoint
+from telex.rtp.g711 import pcm_to_alaw
 from telex.rtp.session import RtpSession, StreamConfig
 
 FRAME = 320  # 20 ms of 8 kHz 16-bit PCM
@@ -56,6 +60,7 @@ async def first_codec(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -
     await offerer.setLocalDescription(await offerer.createOffer())
     await answerer.setRemoteDescription(offerer.localDescription)
     await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)
 
     def first(sdp: str) -> str:
         m = next(line for line in sdp.splitlines() if line.startswith("m=audio"))
@@ -75,6 +80,24 @@ async def test_the_gateway_participant_gets_g711_whoever_offers(gateway_offers: 
         offer, answer = await first_codec(*((gateway, other) if gateway_offers else (other, gateway)))
         assert answer == "PCMU/8000"  # both ends send PCMU
         assert offer == ("PCMU/8000" if gateway_offers else "opus/48000/2")
+        assert sent_codec(gateway) == sent_codec(other) == "pcmu"
     finally:
         await gateway.close()
         await other.close()
+
+
+class Frames(MediaStreamTrack):
+    kind = "audio"
+
+    async def recv(self) -> av.AudioFrame:
+        frame = av.AudioFrame(format="s16", layout="mono", samples=160)
+        frame.planes[0].update(tones_pcm("5", on=0.02, off=0, rate=8000))
+        frame.sample_rate, frame.pts, frame.time_base = 8000, 480, fractions.Fraction(1, 8000)
+        return frame
+
+
+async def test_a_g711_peer_gets_packets_we_encoded_and_an_opus_peer_frames() -> None:
+    pcm = tones_pcm("5", on=0.02, off=0, rate=8000)
+    packet = await G711Track(Frames(), lambda: "pcma").recv()
+    assert isinstance(packet, av.Packet) and bytes(packet) == pcm_to_alaw(pcm) and packet.pts == 480
+    assert isinstance(await G711Track(Frames(), lambda: "opus").recv(), av.AudioFrame)

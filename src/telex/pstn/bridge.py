@@ -2,7 +2,8 @@
 participant (an aiortc peer of every other participant in the call).
 
     carrier ─RTP─► RtpEndpoint ─► jitter buffer, re-clocked 20 ms frames (8 kHz PCM)
-                                   └─► TrunkTrack.recv() ─► aiortc ─► G.711 (or Opus) ─► the others
+                                   └─► TrunkTrack ─► G711Track per peer ─► aiortc ─► the others
+                                       (G.711 packets we encode, or frames aiortc encodes to Opus)
     the others ─► aiortc ─► frames per participant ─► 8 kHz mono as is (else resampled) ─► inbox[pid]
                                    RtpEndpoint's pacer, every ptime ─► pull(): mix of the inboxes
     carrier ─RFC 4733─► DtmfStarted ─► on_key(digit)   (Call Automation's recognizers)
@@ -26,24 +27,29 @@ import contextlib
 import fractions
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import av
-from aiortc import MediaStreamTrack
+from aiortc import MediaStreamTrack, RTCPeerConnection, sdp
+from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 
 from telex.automation.media.audio import mix
 from telex.automation.media.core import DTMF_OFF, DTMF_ON
 from telex.automation.media.dtmf import tones_pcm
+from telex.automation.media.signaling import MediaCall
 from telex.client.calling import Call
 from telex.rtp import DtmfStarted, RtpEndpoint
+from telex.rtp.g711 import pcm_to_alaw, pcm_to_ulaw
 
-__all__ = ["AUDIO_CODECS", "Bridge", "TrunkTrack"]
+__all__ = ["AUDIO_CODECS", "Bridge", "G711Track", "TrunkTrack", "sent_codec"]
 
 log = logging.getLogger(__name__)
 
 RATE = 8000
 AUDIO_CODECS = ("audio/PCMU", "audio/PCMA")
 _INBOX_MAX = 2 * RATE // 5  # 200 ms of 16-bit samples
+_ENCODERS: dict[str, Callable[[bytes], bytes]] = {"pcmu": pcm_to_ulaw, "pcma": pcm_to_alaw}
 
 
 class TrunkTrack(MediaStreamTrack):
@@ -69,6 +75,52 @@ class TrunkTrack(MediaStreamTrack):
         return out
 
 
+def sent_codec(pc: RTCPeerConnection) -> str | None:
+    """The audio codec ``pc`` sends with once negotiated ("pcmu", "opus", ...): the first one
+    of the answer, which is what aiortc picks on either side (JSEP §5.3.1); None before."""
+    local, remote = pc.localDescription, pc.remoteDescription
+    if local is None or remote is None:
+        return None
+    answer = local if local.type == "answer" else remote
+    for media in sdp.SessionDescription.parse(answer.sdp).media:
+        if media.kind == "audio" and media.rtp.codecs:
+            return media.rtp.codecs[0].mimeType.split("/")[-1].lower()
+    return None
+
+
+class G711Track(MediaStreamTrack):
+    """The carrier's side for one peer connection. When that connection sends PCMU or PCMA,
+    the frames are encoded here (``telex.rtp.g711``: table lookups) and handed to aiortc as
+    packets, which it sends as they are: no PyAV encoder with its resampler and no hop to a
+    worker thread per 20 ms frame, as aiortc does for frames. Otherwise (Opus), the frames."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack, codec: Callable[[], str | None]) -> None:
+        super().__init__()
+        self._source = source
+        self._codec = codec
+        self._encode: Callable[[bytes], bytes] | None = None
+        self._known = False
+
+    async def recv(self) -> av.AudioFrame | av.Packet[Any]:
+        frame = await self._source.recv()
+        assert isinstance(frame, av.AudioFrame)
+        if not self._known:
+            name = self._codec()  # known by now: aiortc reads a track once negotiation is done
+            self._known = name is not None
+            self._encode = _ENCODERS.get(name or "")
+        if self._encode is None:
+            return frame
+        packet = av.Packet(self._encode(bytes(frame.planes[0])[: frame.samples * 2]))
+        packet.pts, packet.time_base = frame.pts, fractions.Fraction(1, RATE)
+        return packet
+
+    def stop(self) -> None:
+        super().stop()
+        self._source.stop()
+
+
 class Bridge:
     def __init__(self, rtp: RtpEndpoint, on_key: Callable[[str], None]) -> None:
         self.rtp = rtp
@@ -80,7 +132,17 @@ class Bridge:
         self._resamplers: dict[str, av.AudioResampler] = {}
         self._tones = bytearray()  # in-band keys still to mix in (a carrier without RFC 4733)
         self._tasks: list[asyncio.Task[None]] = []
+        self._relay = MediaRelay()
         rtp.pull = self._pull
+
+    def outgoing(self, call: MediaCall) -> Callable[[str], MediaStreamTrack]:
+        """``call``'s track for each peer connection (``MediaCall.track_for``)."""
+
+        def track_for(pid: str) -> MediaStreamTrack:
+            source = self._relay.subscribe(self.track, buffered=False)
+            return G711Track(source, lambda: sent_codec(call._peers[pid].pc) if pid in call._peers else None)
+
+        return track_for
 
     def start(self, call: Call) -> None:
         """Carry ``call``'s audio to the trunk, and the trunk's digits to ``on_key``."""

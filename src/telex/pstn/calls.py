@@ -147,6 +147,7 @@ class TrunkCall:
         assert self.client is not None and self.bridge is not None
         call = await self.client.attach(joined)
         self.call, self.telex_call_id = call, joined.call.id
+        call.track_for = self.bridge.outgoing(call)
         await call._joined(_body(joined), self.bridge.track)
         self.bridge.start(call)
         if self.gw.engine is not None:  # Call Automation's sendDtmfTones to this participant
