@@ -8,8 +8,9 @@ One in-process Telex node (SQLite, Call Automation, its TURN server, a SIP trunk
 owns a number; a bot in this process answers each ``IncomingCall`` at once through the
 automation service. SIPp (``bench/sipp/carrier_load.xml``) places ``--calls`` calls at most
 ``--concurrent`` at a time; each plays Debian's G.711 A-law pcap, stays ``--hold`` seconds and
-hangs up. A bridged call here is the whole path: SIP, RTP and the jitter buffer, G.711 <-> Opus
-through the gateway's aiortc participant, the bot's aiortc participant and its 20 ms beat.
+hangs up. A bridged call here is the whole path: SIP, RTP and the jitter buffer, the gateway's
+aiortc participant, the bot's aiortc participant (the two talk G.711 over WebRTC: the gateway's
+participant prefers it) and the bot's 20 ms beat.
 
 * **setup**: the gateway's INVITE-received to 200-OK-sent time (creating the Telex call, the
   IncomingCall event, the bot's answer, the 200), median and worst;
