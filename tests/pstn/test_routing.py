@@ -17,6 +17,7 @@ pytest.importorskip("aiortc")
 
 from telex.automation.media.dtmf import tones_pcm
 from telex.client.calling import Call, CallClient
+from telex.identity import Principal, Scope
 from telex.sip import EndCause
 from tests.automation.media_helpers import heard_keys
 from tests.automation.test_ivr import Keypad
@@ -142,3 +143,17 @@ async def test_bad_routes_are_refused(pstn: PstnWorld) -> None:
     async with httpx.AsyncClient(base_url=pstn.url, auth=HmacSigner(pstn.key)) as c:
         answer = await c.put("/phoneNumbers/%2B14255550199/routing", json={"targets": [{"rawId": "8:acs:x"}]})
     assert answer.status_code == 404  # not a number of this resource
+
+
+async def test_a_routed_user_rung_too_often_is_busy_to_the_carrier(pstn: PstnWorld) -> None:
+    """The per-callee invitation limit (10 a minute) still guards a routed user; a phone call
+    past it is refused as busy (486), not as a server error."""
+    a = await pstn.make_user("voip")
+    assert (await api(pstn, "PUT", {"targets": [{"rawId": a.id}]})).status_code == 200
+    other = Principal("8:acs:r_other", frozenset({Scope.VOIP}), 0, 2**31, 0, "kid")
+    for _ in range(10):  # someone else rang the user ten times this minute
+        await pstn.node.calling.start_call(other, [a.id])
+    async with carrier(pstn.sip_port) as c:
+        c.dial(pstn.number)
+        done = await c.ended()
+        assert (done.status, done.cause) == (486, EndCause.BUSY)

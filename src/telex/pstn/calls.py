@@ -28,7 +28,7 @@ from telex.automation.media.signaling import LocalCallClient, MediaCall
 from telex.calling import EndReason, Joined, LegState, call_payload
 from telex.client.calling import Call
 from telex.client.chat import TelexClientError
-from telex.core.errors import TelexError
+from telex.core.errors import ErrorCode, TelexError
 from telex.core.ids import UserId
 from telex.identity import Principal, Scope
 from telex.pstn.bridge import AUDIO_CODECS, Bridge
@@ -201,9 +201,19 @@ class TrunkCall:
         assert self.client is not None and self.bridge is not None
         principal = self.principal
         targets = ring or [callee]
-        joined = await self.gw.calling.start_call(
-            principal, targets, display_name=display_name, phone=True, trusted=True, ring_seconds=ring_seconds
-        )
+        try:
+            joined = await self.gw.calling.start_call(
+                principal, targets, display_name=display_name, phone=True, trusted=True,
+                ring_seconds=ring_seconds,
+            )  # fmt: skip
+        except TelexError as exc:
+            # Nobody can ring: a routed user already rung too often this minute hears as busy;
+            # anything else (a routed user deleted since) as unavailable, not as a server error.
+            cause = EndCause.BUSY if exc.code is ErrorCode.TOO_MANY_REQUESTS else EndCause.UNAVAILABLE
+            log.warning("phone call %s to %s could not ring: %s", self.sip_id, callee, exc)
+            self.outcome = f"rejected:{cause.value}"
+            self._sip(lambda now: self.gw.ua.reject(self.sip_id, now, cause))
+            return
         await self._join(joined)
         call = self.call
         assert call is not None
