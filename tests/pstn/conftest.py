@@ -72,8 +72,11 @@ async def own(node: Node, calling: Capability, area_code: str) -> str:
     return found[0]
 
 
-def settings_for(tmp_path: Path, carrier_port: int, **sip: Any) -> Any:
-    turn = {"port": free_port(socket.SOCK_DGRAM), "tls_port": 0, "allow_loopback_peers": True, "tcp": False}
+def settings_for(tmp_path: Path, carrier_port: int, turn: dict[str, Any] | None = None, **sip: Any) -> Any:
+    turn = {
+        "port": free_port(socket.SOCK_DGRAM), "tls_port": 0, "allow_loopback_peers": True, "tcp": False,
+        **(turn or {}),
+    }  # fmt: skip
     trunks = [{**TRUNK, "port": carrier_port, **sip.pop("trunk", {})}, *sip.pop("trunks_extra", [])]
     return make_settings(
         tmp_path, turn=turn, outbound=OUTBOUND, automation=AUTOMATION, calling={"max_participants": 6},
@@ -82,10 +85,13 @@ def settings_for(tmp_path: Path, carrier_port: int, **sip: Any) -> Any:
 
 
 @contextlib.asynccontextmanager
-async def pstn_world(tmp_path: Path, receiver: Receiver, **sip: Any) -> AsyncIterator[PstnWorld]:
-    """A node with the trunk of ``settings_for`` (``sip`` overrides ``[sip]`` and the trunk)."""
+async def pstn_world(
+    tmp_path: Path, receiver: Receiver, turn: dict[str, Any] | None = None, **sip: Any
+) -> AsyncIterator[PstnWorld]:
+    """A node with the trunk of ``settings_for`` (``sip`` overrides ``[sip]`` and the trunk,
+    ``turn`` the relay's settings)."""
     carrier_port = free_port(socket.SOCK_DGRAM)
-    node = await Node.open(settings_for(tmp_path, carrier_port, **sip), SystemClock())
+    node = await Node.open(settings_for(tmp_path, carrier_port, turn, **sip), SystemClock())
     incoming = IncomingCalls()
     node.backbone.add_sink(incoming)
     from telex.automation.media.dtmf import tones_pcm
