@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from telex.calling.events import call_payload
 from telex.calling.machine import Call, LegState
-from telex.calling.service import CALL_SCOPES, CallingService, Joined, PhoneDialer
+from telex.calling.service import CALL_SCOPES, CallingService, PhoneDialer
 from telex.calling.wire import (
     AcceptRequest,
     CallModel,
@@ -49,17 +49,6 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     s: {"model": ErrorResponse} for s in (400, 401, 403, 404, 409, 413, 415, 429, 500, 503)
 }
 _LEG = "/calling/calls/{call_id}/participants/{participant_id}"
-
-
-def _joined(joined: Joined) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "call": call_payload(joined.call),
-        "participantId": joined.participant.id,
-        "peers": [leg.id for leg in joined.peers],
-    }
-    if joined.keep_alive_interval is not None:
-        body["keepAliveIntervalSeconds"] = joined.keep_alive_interval
-    return body
 
 
 async def _check_phones(pstn: PhoneDialer, caller: IdentifierModel | None, phones: list[str]) -> str:
@@ -99,7 +88,7 @@ def calling_router(
             for leg in joined.call.legs:
                 if leg.user_id.startswith("4:") and leg.state is LegState.RINGING:
                     await pstn.dial(joined.call.id, leg.id, leg.user_id[2:], caller_id)
-        return _joined(joined)
+        return joined.payload()
 
     @router.post(
         "/calling/groups/{group_id}/:join", response_model=JoinedModel,
@@ -110,7 +99,7 @@ def calling_router(
         joined = await service.join_group(
             principal, group_id, video=body.video, display_name=body.displayName
         )
-        return _joined(joined)
+        return joined.payload()
 
     @router.get("/calling/calls/{call_id}", response_model=CallModel, response_model_exclude_none=True)
     async def get_call(call_id: str, principal: Principal = auth) -> dict[str, Any]:
@@ -124,7 +113,7 @@ def calling_router(
         call_id: str, participant_id: str, request: Request, principal: Principal = auth
     ) -> dict[str, Any]:
         body = await read_json(request, AcceptRequest, allow_empty=True) or AcceptRequest()
-        return _joined(await service.accept(principal, call_id, participant_id, video=body.video))
+        return (await service.accept(principal, call_id, participant_id, video=body.video)).payload()
 
     def _call(call: Call) -> dict[str, Any]:
         return call_payload(call)

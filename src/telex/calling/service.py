@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from telex.calling.events import CallEvent, call_topic, leg_topic, signal_event
+from telex.calling.events import CallEvent, call_payload, call_topic, leg_topic, signal_event
 from telex.calling.machine import Call, EndReason, Leg, LegState, Role, call_not_found
 from telex.calling.repository import CallStore, CallTx
 from telex.calling.settings import CallingSettings
@@ -51,6 +51,18 @@ class Joined:
     peers: list[Leg]
     # How often the client should send ``:keepAlive`` (None: keep-alives are off).
     keep_alive_interval: float | None = None
+
+    def payload(self) -> dict[str, Any]:
+        """The join answer's body, as REST sends it and in-process clients (bots, the PSTN
+        gateway) take it: the call, the new participant, and the participants to offer media to."""
+        body: dict[str, Any] = {
+            "call": call_payload(self.call),
+            "participantId": self.participant.id,
+            "peers": [leg.id for leg in self.peers],
+        }
+        if self.keep_alive_interval is not None:
+            body["keepAliveIntervalSeconds"] = self.keep_alive_interval
+        return body
 
 
 def _new_id() -> str:

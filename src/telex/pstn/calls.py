@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from telex.automation.media.signaling import LocalCallClient, MediaCall
-from telex.calling import EndReason, Joined, LegState, call_payload
+from telex.calling import EndReason, Joined, LegState
 from telex.client.calling import Call
 from telex.client.chat import TelexClientError
 from telex.core.errors import ErrorCode, TelexError
@@ -91,19 +91,6 @@ def sip_cause(reason: str | None) -> EndCause:
         return EndCause.UNAVAILABLE
 
 
-def _body(joined: Joined) -> dict[str, Any]:
-    """What a participant's client takes from a join (``Call._joined``): the call, and the
-    participants to offer media to."""
-    body: dict[str, Any] = {
-        "call": call_payload(joined.call),
-        "participantId": joined.participant.id,
-        "peers": [leg.id for leg in joined.peers],
-    }
-    if joined.keep_alive_interval is not None:
-        body["keepAliveIntervalSeconds"] = joined.keep_alive_interval
-    return body
-
-
 class TrunkCall:
     def __init__(self, gateway: PstnGateway, sip_id: str, trunk: Trunk, user: str) -> None:
         self.gw = gateway
@@ -148,7 +135,7 @@ class TrunkCall:
         call = await self.client.attach(joined)
         self.call, self.telex_call_id = call, joined.call.id
         call.track_for = self.bridge.outgoing(call)
-        await call._joined(_body(joined), self.bridge.track)
+        await call._joined(joined.payload(), self.bridge.track)
         self.bridge.start(call)
         if self.gw.engine is not None:  # Call Automation's sendDtmfTones to this participant
             self.gw.engine.trunk_legs[(call.id, call.participant_id)] = self.bridge.send_keys
@@ -351,7 +338,7 @@ class TrunkCall:
             await self._join(joined)
         else:  # in since the early media: offer media to whoever else is in the call now
             assert self.bridge is not None
-            await self.call._joined(_body(joined), self.bridge.track)
+            await self.call._joined(joined.payload(), self.bridge.track)
         await self._connected()
 
     async def _early_join(self, call_id: str, participant_id: str) -> None:

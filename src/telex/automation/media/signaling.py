@@ -22,7 +22,7 @@ from typing import Any
 
 from aiortc import MediaStreamTrack, RTCConfiguration
 
-from telex.calling import CallingService, Joined, call_payload
+from telex.calling import CallingService, Joined
 from telex.client.calling import Call, CallClient, _Peer, prefer_audio_codecs
 from telex.client.chat import TelexClientError
 from telex.client.realtime import RealtimeEvent
@@ -130,14 +130,7 @@ class LocalCallClient(CallClient):
         return call
 
     async def connect(self, call: MediaCall, joined: Joined) -> None:
-        body: dict[str, Any] = {
-            "call": call_payload(joined.call),
-            "participantId": joined.participant.id,
-            "peers": [leg.id for leg in joined.peers],
-        }
-        if joined.keep_alive_interval is not None:
-            body["keepAliveIntervalSeconds"] = joined.keep_alive_interval
-        await call._joined(body, None)
+        await call._joined(joined.payload(), None)
 
     def _register(self, call_id: str, participant_id: str) -> Call:
         call = MediaCall(self, call_id, participant_id)
