@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import math
 import socket
 import wave
@@ -139,11 +140,12 @@ def tone_wav(path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-async def chromium(playwright: Any, tmp_path: Path) -> AsyncIterator[Browser]:
+@contextlib.asynccontextmanager
+async def chromium_with_microphone(playwright: Any, wav: Path) -> AsyncIterator[Browser]:
+    """Headless Chromium whose microphone plays ``wav`` (looped) and which plays remote audio."""
     args = [
         *MEDIA_FLAGS,
-        f"--use-file-for-fake-audio-capture={tone_wav(tmp_path / 'tone.wav')}",
+        f"--use-file-for-fake-audio-capture={wav}",
         "--autoplay-policy=no-user-gesture-required",
     ]
     browser: Browser = await playwright.chromium.launch(
@@ -153,6 +155,12 @@ async def chromium(playwright: Any, tmp_path: Path) -> AsyncIterator[Browser]:
         yield browser
     finally:
         await browser.close()
+
+
+@pytest.fixture
+async def chromium(playwright: Any, tmp_path: Path) -> AsyncIterator[Browser]:
+    async with chromium_with_microphone(playwright, tone_wav(tmp_path / "tone.wav")) as browser:
+        yield browser
 
 
 async def test_chromium_dials_a_phone_through_sipp(

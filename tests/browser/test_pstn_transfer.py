@@ -26,9 +26,9 @@ from azure.communication.callautomation import CommunicationUserIdentifier
 from telex.automation.media.dtmf import tones_pcm
 from telex.sip import EndCause
 from tests.automation.conftest import Receiver
-from tests.browser.conftest import MEDIA_FLAGS, Console, chromium_path, new_page
+from tests.browser.conftest import Console, new_page
 from tests.browser.demo import wait_true
-from tests.browser.test_pstn_dial_out import IMPORT, PLAY_JS, page_stats
+from tests.browser.test_pstn_dial_out import IMPORT, PLAY_JS, chromium_with_microphone, page_stats
 from tests.pstn.carrier import carrier
 from tests.pstn.conftest import PstnWorld, pstn_world, receiver
 from tests.support.live import free_port
@@ -70,18 +70,8 @@ async def world(tmp_path: Path, receiver: Receiver) -> AsyncIterator[PstnWorld]:
 
 @pytest.fixture
 async def chromium(playwright: Any, tmp_path: Path) -> AsyncIterator[Browser]:
-    args = [
-        *MEDIA_FLAGS,
-        f"--use-file-for-fake-audio-capture={dtmf_wav(tmp_path / 'six.wav')}",
-        "--autoplay-policy=no-user-gesture-required",
-    ]
-    browser: Browser = await playwright.chromium.launch(
-        executable_path=chromium_path(), headless=True, args=args
-    )
-    try:
+    async with chromium_with_microphone(playwright, dtmf_wav(tmp_path / "six.wav")) as browser:
         yield browser
-    finally:
-        await browser.close()
 
 
 async def sdk(fn: Any, *args: Any, **kwargs: Any) -> Any:
