@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import ssl
 import time
 from collections.abc import Iterator
@@ -164,6 +166,35 @@ async def test_total_cap_refuses_clearly(tmp_path: Path) -> None:
         while (status := await _healthz_or_503(live)) != 200 and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         assert status == 200  # the places come back as connections close
+
+
+async def test_a_request_waiting_when_keep_alive_runs_out_is_answered(tmp_path: Path) -> None:
+    """The keep-alive timer of a loop that was busy past its deadline must not close a
+    connection whose next request has already arrived: that reset the client's request (seen as
+    "Connection reset by peer" from the Azure SDK on a reused connection). The server is stopped
+    to stand for the busy loop; the request arrives while it is."""
+    with LiveServer(tmp_path / "data", env={"TELEX_HTTP__KEEP_ALIVE_TIMEOUT_SECONDS": "1"}) as live:
+        assert live.proc is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        writer.write(request)
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200 ")
+        os.kill(live.proc.pid, signal.SIGSTOP)
+        try:
+            await asyncio.sleep(1.5)  # past the keep-alive deadline
+            writer.write(request)
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        finally:
+            os.kill(live.proc.pid, signal.SIGCONT)
+        async with asyncio.timeout(5):
+            data = b""
+            with contextlib.suppress(ConnectionError):
+                while b"HTTP/1.1 200 " not in data and (chunk := await reader.read(65536)):
+                    data += chunk
+        assert b"HTTP/1.1 200 " in data
+        await closed_by_server(reader, 5)  # and once idle, the connection is still closed
+        writer.close()
 
 
 async def _healthz_or_503(live: LiveServer) -> int:

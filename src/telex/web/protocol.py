@@ -4,7 +4,7 @@
       head: request line ≤ max_request_line_bytes (414), ≤ max_header_count headers (431),
             ≤ max_header_bytes in all (431), complete header_timeout after its first byte (408)
       body: complete body_timeout after the head (408)
-      between requests: uvicorn's keep-alive timeout
+      between requests: uvicorn's keep-alive timeout, unless a request is already waiting
       upgrade to WebSocket: the connection stays counted until the WebSocket protocol lets go
     every refusal: counted in metrics, logged at most once per _LOG_EVERY seconds per kind
 
@@ -12,7 +12,10 @@ Why a subclass (the way ``web/websocket.py`` subclasses uvicorn's WebSocket prot
 pinned uvicorn (0.55, httptools 0.9) has no limit on the size or number of request headers
 (httptools concatenates a header value in Python until it ends, so one endless header grows
 without bound), no timer at all before a connection's first request or while a head or body
-trickles in, and no cap per client address. These are the only behaviours added; parsing,
+trickles in, and no cap per client address; and its keep-alive timer closes a connection whose
+next request has already arrived but not been read (uvloop runs due timers before it polls for
+input, so a loop busy past the deadline does exactly that), which resets the client's request.
+These are the only behaviours added; parsing,
 pipelining, keep-alive and responses are uvicorn's. ``tests/api/test_http_limits.py`` checks each
 one against the pinned uvicorn, through ``telex serve``.
 
@@ -26,6 +29,7 @@ import asyncio
 import json
 import logging
 import resource
+import select
 from typing import Any
 
 import httptools
@@ -219,6 +223,17 @@ class TelexHttpProtocol(HttpToolsProtocol):
             if self._head_bytes > self._max_head:
                 self._refuse(_Refused(431, "header_bytes", "The request headers are too large."))
 
+    def timeout_keep_alive_handler(self) -> None:
+        # A request sent before the deadline may still sit unread in the socket when the timer
+        # runs late; closing then would reset it. Read it instead (data_received cancels the
+        # timer armed here; an end of stream closes the connection as usual).
+        if not self.transport.is_closing() and _readable(self.transport):
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
+            return
+        super().timeout_keep_alive_handler()
+
     # parser callbacks -------------------------------------------------------------------------
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -313,6 +328,15 @@ class TelexHttpProtocol(HttpToolsProtocol):
     def eof_received(self) -> None:
         if self._lingering >= 0:
             self.transport.close()
+
+
+def _readable(transport: asyncio.BaseTransport) -> bool:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return False
+    poller = select.poll()  # not select(): descriptors past 1024 are usual on a busy server
+    poller.register(sock.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def http_protocol(guard: ConnectionGuard) -> type[TelexHttpProtocol]:
