@@ -56,6 +56,14 @@ def test_sdk_standard_base64_decoder_reads_every_token(
     assert claims["skypeid"] == user.removeprefix("8:")
 
 
+@pytest.mark.parametrize("location", ["eu?west", "a>b", "x~y"])
+def test_claims_the_sdk_decoder_would_misread_are_refused(location: str) -> None:
+    """The SDK reads the payload with a standard base64 decoder: a character whose base64url form
+    can hold '-' or '_' would make it fail, so such a token is not minted."""
+    with pytest.raises(TelexError):
+        issue_token(TokenFormat(FMT.resource_id, location), KEY, USER, frozenset({Scope.VOIP}), 0, NOW, 3600)
+
+
 def test_official_sdk_credential_parses_token() -> None:
     from azure.communication.chat import CommunicationTokenCredential
 

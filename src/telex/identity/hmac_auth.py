@@ -137,16 +137,25 @@ def verify(req: SignedRequest, keys: Sequence[bytes], now: float, skew_seconds: 
         raise HmacFailure("x-ms-date outside the allowed skew")
     if not hmac.compare_digest(body_hash.encode(), content_hash(req.body).encode()):
         raise HmacFailure("x-ms-content-sha256 does not match the body")
+    given = presented.encode()
+
+    def signs(key: bytes, target: str, host: str) -> bool:
+        expected = signature(key, string_to_sign(req.method, target, date, host, body_hash))
+        return hmac.compare_digest(expected.encode(), given)
+
+    # The usual case first: the primary key over the target and Host as they arrived. Which
+    # candidate matched is no secret (the signer chose it); what must not leak is how close a
+    # wrong signature came, so a miss computes and compares every candidate, whatever it is.
+    if keys and signs(keys[0], req.target, req.host):
+        return
     targets = [req.target]
     unquoted = unquote(req.target)
     if unquoted != req.target:
         targets.append(unquoted)
-    # Compute every candidate and compare each one, so timing does not reveal which matched.
     matched = False
     for key in keys:
         for target in targets:
             for host in _host_variants(req.host):
-                expected = signature(key, string_to_sign(req.method, target, date, host, body_hash))
-                matched |= hmac.compare_digest(expected.encode(), presented.encode())
+                matched |= signs(key, target, host)
     if not matched:
         raise HmacFailure("signature mismatch")

@@ -18,7 +18,7 @@ __all__ = ["BearerAuth", "HmacAuth", "raw_target"]
 
 log = logging.getLogger(__name__)
 
-_SIGNED = frozenset(("authorization", "x-ms-date", "x-ms-content-sha256", "host"))
+_SIGNED = frozenset((b"authorization", b"x-ms-date", b"x-ms-content-sha256", b"host"))
 
 
 def raw_target(conn: HTTPConnection) -> str:
@@ -56,9 +56,10 @@ class HmacAuth:
             )
         try:
             signed_headers: dict[str, str] = {}
-            for raw_name, raw_value in request.scope["headers"]:  # one pass, not one per name
-                name = raw_name.decode("latin-1").lower()
-                if name in _SIGNED:
+            # One pass, not one per name; the server lower-cases names (the ASGI spec asks it to).
+            for raw_name, raw_value in request.scope["headers"]:
+                if raw_name in _SIGNED:
+                    name = raw_name.decode("latin-1")
                     if name in signed_headers:
                         raise hmac_auth.HmacFailure("duplicate signed header")
                     signed_headers[name] = raw_value.decode("latin-1")
