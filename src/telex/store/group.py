@@ -4,8 +4,8 @@
     unit B ─► (waits for its turn) ─► SAVEPOINT b ─► B's statements ───┤ nobody waiting
     unit C ─► (waits) ─► SAVEPOINT c ─► C's statements ─► raises ─► ROLLBACK TO c
                                                                        └─► COMMIT (one fsync)
-                                                                           ─► on_commit callbacks (A, B)
                                                                            ─► A and B return
+                                                                           ─► on_commit callbacks (A, B)
 
 Theory of operation. Units take turns: one at a time runs its statements on the writer
 connection, so a unit sees the effects of every unit before it and no interleaving can occur.
@@ -18,8 +18,9 @@ transaction needs no savepoint: if it fails, the whole transaction is rolled bac
 
 A unit is acknowledged (its ``async with`` exits) only after its batch has committed. What must
 happen once the work is durable (publishing its events) is registered with ``on_commit`` and run
-by the commit itself, in unit order, even when the unit's own caller has gone away meanwhile
-(a cancelled request whose work was committed still publishes).
+by the commit itself, in unit order, right after the units' callers have resumed (so they answer
+first), even when a unit's own caller has gone away meanwhile (a cancelled request whose work was
+committed still publishes).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class WriterBackend(Protocol):
 class _Batch:
     def __init__(self) -> None:
         self.callbacks: list[Callable[[], None]] = []
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters: list[asyncio.Future[None]] = []  # one per unit, resolved by the commit
         self.units = 0
 
 
@@ -148,18 +149,22 @@ class GroupCommit:
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await self._backend.rollback()
-            batch.done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-            batch.done.exception()  # retrieved: waiters that went away must not log it
+            error = exc if isinstance(exc, Exception) else RuntimeError(str(exc))
+            for waiter in batch.waiters:
+                if not waiter.done():  # a unit whose caller went away has none to tell
+                    waiter.set_exception(error)
             self._grant_or_idle()
             if not isinstance(exc, Exception):
                 raise
             return
-        for callback in batch.callbacks:
-            try:
-                callback()
-            except Exception:  # one bad callback must not keep the others' events unpublished
-                log.exception("on-commit callback failed")
-        batch.done.set_result(None)
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+        # The units' callers resume first (set_result queued their wake-ups), then the callbacks
+        # run: a request is answered before its events fan out to sockets, and that work overlaps
+        # the client's next request instead of delaying every reply. They still run before any
+        # later batch's, whose commit completes in a later turn of the loop.
+        asyncio.get_running_loop().call_soon(_run_callbacks, batch.callbacks)
         self._grant_or_idle()
 
     @contextlib.asynccontextmanager
@@ -190,8 +195,10 @@ class GroupCommit:
             raise
         batch.units += 1
         batch.callbacks.extend(handle._callbacks)
+        committed = asyncio.get_running_loop().create_future()
+        batch.waiters.append(committed)
         self._pass_turn()
-        await asyncio.shield(batch.done)
+        await committed  # a cancelled caller cancels only this: the batch commits in its own task
 
     async def _undo(self, savepoint: str | None) -> None:
         try:
@@ -206,3 +213,11 @@ class GroupCommit:
                     raise RuntimeError("group commit: rolled back a transaction holding other units")
         finally:
             self._pass_turn()
+
+
+def _run_callbacks(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # one bad callback must not keep the others' events unpublished
+            log.exception("on-commit callback failed")
