@@ -30,7 +30,7 @@ def leg(user: str, clock: FakeClock) -> Leg:
     return Leg(f"leg-{next(_ids)}", user, Role.MEMBER, LegState.CONNECTED, clock.now())
 
 
-def direct(clock: FakeClock, *callees: str, limit: int = 6) -> Call:
+def direct(clock: FakeClock, *callees: str, limit: int = 6, hunt: bool = False) -> Call:
     invitees = [leg(u, clock) for u in callees]
     return Call.start_direct(
         "call",
@@ -40,6 +40,7 @@ def direct(clock: FakeClock, *callees: str, limit: int = 6) -> Call:
         now=clock.now(),
         ring_timeout=RING,
         max_participants=limit,
+        first_answer_only=hunt,
     )
 
 
@@ -142,6 +143,24 @@ def test_a_direct_call_with_a_ringing_invitee_left_ends_cancelled_for_it() -> No
     call.hang_up(b.id, now=clock.now())
     assert states(call)["C"] == (LegState.DISCONNECTED, EndReason.CANCELLED)
     assert call.state is CallState.ENDED
+
+
+def test_a_hunt_call_goes_to_the_first_to_answer_only() -> None:
+    """A number routed to several users: the first answer ends the other invitations in the
+    same step, so a second answer racing it is refused and never joins."""
+    clock = FakeClock()
+    call = direct(clock, "B", "C", "D", hunt=True)
+    _, b, c, d = call.legs
+    call.decline(d.id, now=clock.now())
+    call.accept(b.id, now=clock.now())
+    assert states(call)["C"] == (LegState.DISCONNECTED, EndReason.CANCELLED)
+    assert states(call)["D"] == (LegState.DISCONNECTED, EndReason.DECLINED)
+    with pytest.raises(TelexError) as refused:
+        call.accept(c.id, now=clock.now())
+    assert refused.value.code is ErrorCode.CONFLICT
+    assert [x.user_id for x in call.legs if x.joined] == ["A", "B"]
+    call.hang_up(b.id, now=clock.now())
+    assert call.state is CallState.ENDED  # a direct call between the two who talked
 
 
 def test_hold_resume_and_media_flags() -> None:

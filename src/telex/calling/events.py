@@ -78,13 +78,14 @@ def leg_payload(leg: Leg) -> dict[str, Any]:
 
 def _two_party(call: Call) -> bool:
     """A direct call between two users (ACS's ``isTwoParty``)."""
-    return call.kind is CallKind.DIRECT and len({leg.user_id for leg in call.legs}) == 2
+    return call.kind is not CallKind.GROUP and len({leg.user_id for leg in call.legs}) == 2
 
 
 def call_payload(call: Call, *, participants: bool = True) -> dict[str, Any]:
     out: dict[str, Any] = {
         "callId": call.id,
-        "kind": call.kind.value,
+        # To its participants a hunt call is a direct call with whoever answered.
+        "kind": "group" if call.kind is CallKind.GROUP else "direct",
         "state": call.state.value,
         "caller": identifier_kind(call.caller_id),
         "videoOffered": call.video_offered,

@@ -58,6 +58,9 @@ __all__ = [
 class CallKind(StrEnum):
     DIRECT = "direct"  # the caller invites one user (1:1) or several at once
     GROUP = "group"  # joined by a groupId; anyone holding the id may join
+    # Several users rung at once, the first to answer takes the call (a phone number routed to
+    # users, as a hunt group does): otherwise a direct call.
+    HUNT = "hunt"
 
 
 class CallState(StrEnum):
@@ -238,13 +241,16 @@ class Call:
         now: float,
         ring_timeout: float,
         max_participants: int,
+        first_answer_only: bool = False,
     ) -> Call:
-        """A call from ``caller`` (state ``connecting``) ringing every invitee."""
+        """A call from ``caller`` (state ``connecting``) ringing every invitee; with
+        ``first_answer_only``, the first to answer ends the others' invitations (``HUNT``)."""
         if not invitees:
             raise TelexError(ErrorCode.VALIDATION_FAILED, "A call needs at least one user to call.")
         if 1 + len(invitees) > max_participants:
             raise _full(max_participants)
-        call = cls(call_id, CallKind.DIRECT, CallState.RINGING, caller.user_id, now, video_offered=video)
+        kind = CallKind.HUNT if first_answer_only else CallKind.DIRECT
+        call = cls(call_id, kind, CallState.RINGING, caller.user_id, now, video_offered=video)
         call.new = True
         caller.state, caller.role = LegState.CONNECTING, Role.CALLER
         call._record(EffectKind.CALL_STARTED)
@@ -316,6 +322,10 @@ class Call:
                 if other.state is _G:
                     self._step(other, LegInput.ANSWERED, now, "")
                     other.connected_at = now
+                elif other.state is _R and self.kind is CallKind.HUNT:
+                    # In the same step as the answer: a second answer racing this one finds its
+                    # invitation already over (409), so two users never both take the call.
+                    self._step(other, LegInput.CALL_OVER, now, "", EndReason.CANCELLED)
         self._settle(now)
         return leg
 
@@ -512,7 +522,7 @@ class Call:
                 last = max((x for x in self.legs if x.role is Role.INVITEE), key=lambda x: x.left_at or 0.0)
                 self._end(CallInput.UNANSWERED, last.end_reason or EndReason.MISSED, now)
             return
-        if self.kind is CallKind.DIRECT and len(active) <= 1:
+        if self.kind is not CallKind.GROUP and len(active) <= 1:
             self._end(CallInput.EMPTIED, EndReason.HUNG_UP, now, others=EndReason.REMOTE_HUNG_UP)
         elif not active:
             self._end(CallInput.EMPTIED, EndReason.HUNG_UP, now)

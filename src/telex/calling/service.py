@@ -139,8 +139,10 @@ class CallingService:
         phone: bool = False,
         trusted: bool = False,
         ring_seconds: float | None = None,
+        first_answer_only: bool = False,
     ) -> Joined:
-        """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation).
+        """Ring ``targets`` (one for a 1:1 call, several for a direct group invitation, or several
+        of whom the first to answer takes the call: ``first_answer_only``).
 
         Needs ``voip`` (403 otherwise). Targets must be other communication users (400), or
         phone numbers when a trusted caller (the PSTN gateway, Call Automation) says ``phone``;
@@ -171,7 +173,7 @@ class CallingService:
         call = Call.start_direct(
             self._new_id(), caller, invitees, video=video, now=now,
             ring_timeout=ring_seconds or self._settings.ring_timeout_seconds,
-            max_participants=self._settings.max_participants,
+            max_participants=self._settings.max_participants, first_answer_only=first_answer_only,
         )  # fmt: skip
         async with self.store.write() as tx:
             if on_saving is not None:

@@ -191,7 +191,7 @@ class TrunkCall:
         try:
             joined = await self.gw.calling.start_call(
                 principal, targets, display_name=display_name, phone=True, trusted=True,
-                ring_seconds=ring_seconds,
+                ring_seconds=ring_seconds, first_answer_only=len(targets) > 1,
             )  # fmt: skip
         except TelexError as exc:
             # Nobody can ring: a routed user already rung too often this minute hears as busy;
@@ -224,8 +224,6 @@ class TrunkCall:
             with contextlib.suppress(Exception):
                 self._sip(lambda now: self.gw.ua.reject(self.sip_id, now, cause))
             return
-        if len(targets) > 1:
-            await self._stop_ringing(call.id)
         await self._answer()
 
     async def run_group(self, group_call_id: str, display_name: str | None) -> None:
@@ -241,15 +239,6 @@ class TrunkCall:
         self._sip(lambda now: self.gw.ua.answer(self.sip_id, now, rtp=(self.gw.media_host, rtp.local_port)))
         self.setup_seconds = self.gw.clock.monotonic() - self.started
         await self._connected()
-
-    async def _stop_ringing(self, call_id: str) -> None:
-        """Someone answered a routed call: the others' invitations end (``cancelled``), as a
-        hunt group's do; a call rung at once is one conversation, not a conference."""
-        calling = self.gw.calling
-        for leg in (await calling.load(call_id)).legs:
-            if leg.state is LegState.RINGING:
-                with contextlib.suppress(TelexError):  # it answered or declined meanwhile
-                    await calling.cancel_invite(call_id, leg.id)
 
     async def _connected(self) -> None:
         """Both legs up, until either ends. Hold crosses both ways: a re-INVITE from the carrier
