@@ -12,12 +12,13 @@ call. The REST twin is ``PUT /phoneNumbers/{number}/routing`` (HMAC).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telex.core.errors import TelexError
+from telex.jsoncli import run_on_node
+
+if TYPE_CHECKING:
+    from telex.app import Node
 
 __all__ = ["add_subcommands", "run"]
 
@@ -41,35 +42,24 @@ def add_subcommands(
     unroute.add_argument("number")
 
 
-async def _execute(args: argparse.Namespace, settings: Any) -> Any:
-    from telex.app import Node
+def run(args: argparse.Namespace, settings: Any) -> int:
+    """Run one ``telex numbers`` command; prints JSON, returns the exit status."""
+    return run_on_node(settings, lambda node: _execute(args, node))
+
+
+async def _execute(args: argparse.Namespace, node: Node) -> Any:
     from telex.numbers.routing import NumberRoutes, make_route
     from telex.numbers.service import parse_number_path
 
-    node = await Node.open(settings)
-    try:
-        if node.telephony is None:
-            raise SystemExit("telex numbers: this configuration has no phone numbers")
-        numbers = node.telephony.numbers
-        routes = NumberRoutes(numbers.store)
-        command = args.numbers_command
-        if command == "routes":
-            return {"value": [r.wire() for r in await routes.all()]}
-        if command == "route":
-            route = make_route(args.number, args.users, args.group_call, args.ring_seconds)
-            return (await routes.put(route, numbers.clock.now())).wire()
-        number = parse_number_path(args.number)
-        return {"phoneNumber": number, "removed": await routes.delete(number)}
-    finally:
-        await node.close()
-
-
-def run(args: argparse.Namespace, settings: Any) -> int:
-    """Run one ``telex numbers`` command; prints JSON, returns the exit status."""
-    try:
-        result = asyncio.run(_execute(args, settings))
-    except TelexError as exc:
-        print(json.dumps({"error": {"code": exc.code.wire, "message": exc.message}}))
-        return 1
-    print(json.dumps(result, indent=2))
-    return 0
+    if node.telephony is None:
+        raise SystemExit("telex numbers: this configuration has no phone numbers")
+    numbers = node.telephony.numbers
+    routes = NumberRoutes(numbers.store)
+    command = args.numbers_command
+    if command == "routes":
+        return {"value": [r.wire() for r in await routes.all()]}
+    if command == "route":
+        route = make_route(args.number, args.users, args.group_call, args.ring_seconds)
+        return (await routes.put(route, numbers.clock.now())).wire()
+    number = parse_number_path(args.number)
+    return {"phoneNumber": number, "removed": await routes.delete(number)}

@@ -18,13 +18,11 @@ runs the ownership handshake from this process.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from telex.core.errors import TelexError
+from telex.jsoncli import run_on_node
 from telex.subscriptions.api import merge, render_dead_letter, render_secrets, render_subscription
 from telex.subscriptions.wire import (
     Destination,
@@ -33,6 +31,9 @@ from telex.subscriptions.wire import (
     SubscriptionUpdate,
     WebhookProperties,
 )
+
+if TYPE_CHECKING:
+    from telex.app import Node
 
 __all__ = ["add_subcommands", "run"]
 
@@ -113,69 +114,53 @@ def _update(args: argparse.Namespace) -> SubscriptionUpdate:
     )
 
 
-async def _execute(args: argparse.Namespace, settings: Any) -> Any:
-    from telex.app import Node
-
-    node = await Node.open(settings)
-    try:
-        service = node.subscriptions
-        assert service is not None
-        base = settings.public_url or f"https://{settings.host}:{settings.tls_port}"
-        command = args.events_command
-        if command == "types":
-            return sorted(service.catalogue.types)
-        if command == "list":
-            return {"value": [render_subscription(service, s) for s in await service.all()]}
-        if command == "create":
-            if not args.url:
-                raise SystemExit("telex events create: --url is required")
-            sub, _ = await service.put(args.name, merge(None, _update(args)), base)
-            return render_subscription(service, sub)
-        if command == "update":
-            current = await service.get(args.name)
-            sub, _ = await service.put(args.name, merge(current.spec, _update(args)), base, must_exist=True)
-            return render_subscription(service, sub)
-        if command == "show":
-            return render_subscription(service, await service.get(args.name))
-        if command == "delete":
-            await service.delete(args.name)
-            return {"deleted": args.name}
-        if command == "secret":
-            return render_secrets(await service.get(args.name), service.now())
-        if command == "full-url":
-            return {"endpointUrl": (await service.get(args.name)).spec.url}
-        if command == "rotate-secret":
-            return render_secrets(
-                await service.rotate_secret(args.name, args.keep_minutes * 60.0), service.now()
-            )
-        if command == "replay":
-            when = None
-            if args.from_time is not None:
-                moment = datetime.fromisoformat(args.from_time.replace("Z", "+00:00"))
-                if moment.tzinfo is None:
-                    raise SystemExit("telex events replay: --from-time needs a time zone (e.g. a trailing Z)")
-                when = moment.timestamp()
-            first = await service.replay(args.name, from_position=args.from_position, from_time=when)
-            return {"fromPosition": first}
-        if command == "dead-letters":
-            found = await service.dead_letters(args.name, 0, max(1, min(args.limit, 1000)))
-            return {"value": [render_dead_letter(d) for d in found]}
-        if command == "status":
-            position, head = await service.position(args.name)
-            return {"deliveredPosition": position, "headPosition": head, "lagEvents": max(0, head - position)}
-        raise SystemExit(f"telex events: unknown command {command}")
-    finally:
-        await node.close()
+async def _execute(args: argparse.Namespace, settings: Any, node: Node) -> Any:
+    service = node.subscriptions
+    assert service is not None
+    base = settings.public_url or f"https://{settings.host}:{settings.tls_port}"
+    command = args.events_command
+    if command == "types":
+        return sorted(service.catalogue.types)
+    if command == "list":
+        return {"value": [render_subscription(service, s) for s in await service.all()]}
+    if command == "create":
+        if not args.url:
+            raise SystemExit("telex events create: --url is required")
+        sub, _ = await service.put(args.name, merge(None, _update(args)), base)
+        return render_subscription(service, sub)
+    if command == "update":
+        current = await service.get(args.name)
+        sub, _ = await service.put(args.name, merge(current.spec, _update(args)), base, must_exist=True)
+        return render_subscription(service, sub)
+    if command == "show":
+        return render_subscription(service, await service.get(args.name))
+    if command == "delete":
+        await service.delete(args.name)
+        return {"deleted": args.name}
+    if command == "secret":
+        return render_secrets(await service.get(args.name), service.now())
+    if command == "full-url":
+        return {"endpointUrl": (await service.get(args.name)).spec.url}
+    if command == "rotate-secret":
+        return render_secrets(await service.rotate_secret(args.name, args.keep_minutes * 60.0), service.now())
+    if command == "replay":
+        when = None
+        if args.from_time is not None:
+            moment = datetime.fromisoformat(args.from_time.replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise SystemExit("telex events replay: --from-time needs a time zone (e.g. a trailing Z)")
+            when = moment.timestamp()
+        first = await service.replay(args.name, from_position=args.from_position, from_time=when)
+        return {"fromPosition": first}
+    if command == "dead-letters":
+        found = await service.dead_letters(args.name, 0, max(1, min(args.limit, 1000)))
+        return {"value": [render_dead_letter(d) for d in found]}
+    if command == "status":
+        position, head = await service.position(args.name)
+        return {"deliveredPosition": position, "headPosition": head, "lagEvents": max(0, head - position)}
+    raise SystemExit(f"telex events: unknown command {command}")
 
 
 def run(args: argparse.Namespace, settings: Any) -> int:
     """Run one ``telex events`` command; prints JSON, returns the exit status."""
-    try:
-        result = asyncio.run(_execute(args, settings))
-    except TelexError as exc:
-        print(json.dumps({"error": {"code": exc.code.wire, "message": exc.message}}))
-        return 1
-    print(
-        json.dumps(result, indent=2, default=lambda o: o.model_dump() if hasattr(o, "model_dump") else str(o))
-    )
-    return 0
+    return run_on_node(settings, lambda node: _execute(args, settings, node))
