@@ -6,10 +6,8 @@ Grid subscriptions deliver it)."""
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import socket
-import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +26,7 @@ from tests.conftest import make_settings
 from tests.support.live import free_port
 from tests.support.serve import running
 from tests.support.users import MakeUser
+from tests.support.wav import wav_bytes
 
 # Callbacks and play sources go to loopback receivers over plain http.
 OUTBOUND = {"allow_http": True, "allowed": ["127.0.0.1"]}
@@ -35,16 +34,6 @@ AUTOMATION = {
     "callback_retry_compression": 1000.0,
     "max_media_sessions": 8,
 }
-
-
-def wav_bytes(pcm: bytes, rate: int = 16000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return out.getvalue()
 
 
 @dataclass

@@ -29,10 +29,11 @@ from telex.automation.media.dtmf import DtmfDetector, tones_pcm
 from telex.bots import CallAutomation
 from telex.client.calling import Call, CallClient
 from telex.events.model import DomainEvent
-from tests.automation.conftest import Phone, World, wav_bytes
+from tests.automation.conftest import Phone, World
 from tests.automation.media_helpers import wait_heard
 from tests.automation.test_ivr import Keypad
 from tests.support.signing import HmacSigner
+from tests.support.wav import wav_bytes
 
 pytestmark = pytest.mark.e2e
 

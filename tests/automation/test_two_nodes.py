@@ -15,11 +15,12 @@ pytest.importorskip("aiortc")
 
 from telex.bots import CallAutomation
 from telex.client.calling import CallClient
-from tests.automation.conftest import Receiver, wav_bytes
+from tests.automation.conftest import Receiver
 from tests.automation.media_helpers import wait_heard
 from tests.calling.conftest import user_maker
 from tests.support.live import LiveServer
 from tests.support.pg import PostgresCluster
+from tests.support.wav import wav_bytes
 
 pytestmark = pytest.mark.e2e
 

@@ -36,6 +36,7 @@ from tests.browser.demo import sign_in, stats, wait_state
 from tests.conftest import make_settings
 from tests.support.live import free_port
 from tests.support.serve import running
+from tests.support.wav import write_wav
 
 pytestmark = pytest.mark.browser
 
@@ -48,12 +49,7 @@ def keys_wav(path: Path) -> Path:
         + tones_pcm("12#", rate=48000, on=0.15, off=0.15, level_dbfs=-8)
         + bytes(2 * 48000 * 20)
     )
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(pcm)
-    return path
+    return write_wav(path, pcm, 48000)
 
 
 class Sink:

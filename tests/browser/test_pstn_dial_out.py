@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import math
 import socket
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from tests.conftest import make_settings
 from tests.pstn.conftest import TRUNK, own
 from tests.sip.sipp_peer import free_port, require_sipp, run_sipp, wait_bound
 from tests.support.serve import running
+from tests.support.wav import write_wav
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(60)]
 
@@ -132,12 +132,7 @@ async def page_stats(page: Any) -> dict[str, Any]:
 def tone_wav(path: Path) -> Path:
     """The page's microphone: a steady 440 Hz tone, 48 kHz mono (looped by Chromium)."""
     pcm = array.array("h", (int(8000 * math.sin(2 * math.pi * 440 * i / 48000)) for i in range(48000)))
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(pcm.tobytes())
-    return path
+    return write_wav(path, pcm.tobytes(), 48000)
 
 
 @contextlib.asynccontextmanager

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import wave
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,8 +29,9 @@ from tests.browser.conftest import Console, new_page
 from tests.browser.demo import wait_true
 from tests.browser.test_pstn_dial_out import IMPORT, PLAY_JS, chromium_with_microphone, page_stats
 from tests.pstn.carrier import carrier
-from tests.pstn.conftest import PstnWorld, pstn_world, receiver
+from tests.pstn.conftest import PstnWorld, answered_by_bot, pstn_world, receiver
 from tests.support.live import free_port
+from tests.support.wav import write_wav
 
 __all__ = ["receiver"]  # the webhook receiver fixture, used here
 
@@ -52,12 +52,7 @@ ANSWER_JS = """async ({ token }) => {
 def dtmf_wav(path: Path) -> Path:
     """The page's microphone: "6" for 0.3 s, then 0.2 s of silence, 48 kHz mono (looped)."""
     pcm = tones_pcm("6", rate=48000, on=0.3, off=0.2)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48000)
-        w.writeframes(pcm)
-    return path
+    return write_wav(path, pcm, 48000)
 
 
 @pytest.fixture
@@ -89,13 +84,9 @@ async def test_a_bot_transfers_a_phone_caller_to_a_chromium_user(
     await wait_true(page, "window.telex !== undefined", timeout=10)
     await page.evaluate(ANSWER_JS, {"token": agent.token})
     async with carrier(world.sip_port) as c:
-        c.dial(world.number)
-        ring = await world.incoming.next_for("4:" + world.number, timeout=15)
-        props = await sdk(world.sdk().answer_call, ring["incomingCallContext"], world.receiver.url())
-        await c.answered()
-        connection = world.sdk().get_call_connection(props.call_connection_id)
+        _, connection = await answered_by_bot(world, c)
         await sdk(connection.transfer_call_to_participant, CommunicationUserIdentifier(agent.id))
-        await world.receiver.wait_type("CallTransferAccepted", props.call_connection_id)
+        await world.receiver.wait_type("CallTransferAccepted", connection._call_connection_id)
         await wait_true(page, "window.call?.state === 'Connected'", timeout=30)
         caller = await page.evaluate("window.caller")
         assert caller["kind"] == "phoneNumber" and caller["rawId"].startswith("4:+"), caller

@@ -16,7 +16,6 @@ import base64
 import math
 import re
 import uuid
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from tests.calling.conftest import User, user_maker
 from tests.support.apiversions import async_hooks
 from tests.support.live import LiveServer
 from tests.support.signing import HmacSigner
+from tests.support.wav import write_wav
 
 pytestmark = pytest.mark.e2e
 
@@ -167,14 +167,9 @@ async def test_one_to_one_call_rings_is_declined_and_ends_declined_on_both_sides
 async def test_one_to_one_call_is_answered_and_the_callee_hangs_up(live: LiveServer, tmp_path: Path) -> None:
     a, b = await users(live, 2)
     wav = tmp_path / "greeting.wav"  # the caller plays a file: 5 s of a 300 Hz tone, 16 kHz
-    with wave.open(str(wav), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        k = 2 * math.pi * 300 / 16000
-        out.writeframes(
-            b"".join(int(8000 * math.sin(k * i)).to_bytes(2, "little", signed=True) for i in range(80000))
-        )
+    k = 2 * math.pi * 300 / 16000
+    pcm = b"".join(int(8000 * math.sin(k * i)).to_bytes(2, "little", signed=True) for i in range(80000))
+    write_wav(wav, pcm, 16000)
     async with CallClient(live.http_url, a.token) as ca, CallClient(live.http_url, b.token) as cb:
         outgoing = await ca.start_call([b.id], audio=wav)
         async with asyncio.timeout(30):

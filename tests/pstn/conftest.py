@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
@@ -24,12 +25,13 @@ from tests.automation.conftest import (
     Receiver,
     World,
     receiver,
-    wav_bytes,
 )
 from tests.calling.conftest import user_maker
 from tests.conftest import make_settings
+from tests.pstn.carrier import Carrier
 from tests.support.live import free_port
 from tests.support.serve import running
+from tests.support.wav import wav_bytes
 
 __all__ = ["PstnWorld", "pstn_world", "receiver"]
 
@@ -55,6 +57,17 @@ class PstnWorld(World):
     @property
     def sip_port(self) -> int:
         return self.gateway.udp_port
+
+
+async def answered_by_bot(pstn: PstnWorld, c: Carrier) -> tuple[dict[str, Any], Any]:
+    """The carrier ``c`` calls our number and an application answers it with the official SDK:
+    (the IncomingCall event, the SDK's call connection), once the call is connected."""
+    c.dial(pstn.number)
+    ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
+    props = await asyncio.to_thread(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
+    await c.answered()
+    await pstn.receiver.wait_type("CallConnected", props.call_connection_id)
+    return ring, pstn.sdk().get_call_connection(props.call_connection_id)
 
 
 async def own(node: Node, calling: Capability, area_code: str) -> str:

@@ -30,7 +30,7 @@ from telex.sip import Credentials, EndCause, MediaUpdated
 from tests.automation.media_helpers import heard_keys
 from tests.automation.test_ivr import Keypad
 from tests.pstn.carrier import CALLER, carrier
-from tests.pstn.conftest import PstnWorld
+from tests.pstn.conftest import PstnWorld, answered_by_bot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -172,10 +172,7 @@ async def test_a_wrong_password_is_refused(pstn: PstnWorld) -> None:
 
 async def test_hold_crosses_both_ways(pstn: PstnWorld) -> None:
     async with carrier(pstn.sip_port) as c:
-        c.dial(pstn.number)
-        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
-        props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
-        await c.answered()
+        ring, connection = await answered_by_bot(pstn, c)
         call_id, calling = ring["serverCallId"], pstn.node.calling
 
         async def caller_state(want: str) -> None:
@@ -198,7 +195,6 @@ async def test_hold_crosses_both_ways(pstn: PstnWorld) -> None:
         c.transport.run(lambda now: c.ua.resume(c.call_id, now))
         await update(by_remote=False)
         await caller_state("connected")
-        connection = pstn.sdk().get_call_connection(props.call_connection_id)
         await sdk(connection.hold, PhoneNumberIdentifier(CALLER))  # the bot holds: we re-INVITE
         held = await update(by_remote=True)  # the first re-INVITE from Telex: nothing was echoed
         assert held.media.held_by_remote
@@ -212,16 +208,12 @@ async def test_the_bot_transfers_the_caller_to_a_user(pstn: PstnWorld) -> None:
     agent = await pstn.make_user("voip")
     keypad = Keypad()
     async with carrier(pstn.sip_port) as c, CallClient(pstn.url, agent.token) as client:
-        c.dial(pstn.number)
-        ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
-        props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
-        await c.answered()
-        connection = pstn.sdk().get_call_connection(props.call_connection_id)
+        _, connection = await answered_by_bot(pstn, c)
         await sdk(connection.transfer_call_to_participant, CommunicationUserIdentifier(agent.id))
         async with asyncio.timeout(20):
             incoming = await client.incoming_call()
             call = await incoming.accept(audio=keypad)
-            await pstn.receiver.wait_type("CallTransferAccepted", props.call_connection_id)
+            await pstn.receiver.wait_type("CallTransferAccepted", connection._call_connection_id)
             await call.wait_connected(1)
             keypad.press("9")  # the agent speaks; the caller hears it on the trunk
             while "9" not in c.heard:

@@ -17,7 +17,7 @@ from azure.core.exceptions import HttpResponseError
 from telex.automation.media.dtmf import tones_pcm
 from telex.sip import EndCause, IncomingCall
 from tests.pstn.carrier import Carrier, carrier
-from tests.pstn.conftest import PstnWorld
+from tests.pstn.conftest import PstnWorld, answered_by_bot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 
@@ -26,15 +26,6 @@ TARGET = "+15551230000"
 
 async def sdk(fn: Any, *args: Any, **kwargs: Any) -> Any:
     return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-async def answered_by_bot(pstn: PstnWorld, c: Carrier) -> tuple[dict[str, Any], Any]:
-    c.dial(pstn.number)
-    ring = await pstn.incoming.next_for("4:" + pstn.number, timeout=15)
-    props = await sdk(pstn.sdk().answer_call, ring["incomingCallContext"], pstn.receiver.url())
-    await c.answered()
-    await pstn.receiver.wait_type("CallConnected", props.call_connection_id)
-    return ring, pstn.sdk().get_call_connection(props.call_connection_id)
 
 
 async def rung(pstn: PstnWorld, far: Carrier) -> IncomingCall:
