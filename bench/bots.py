@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import io
 import json
 import math
 import os
@@ -38,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.live import LiveServer
 from tests.support.procs import cpu_seconds
 from tests.support.signing import HmacSigner
+from tests.support.wav import wav_bytes
 
 from telex.automation.media.dtmf import tones_pcm
 from telex.bots import CallAutomation
@@ -68,16 +67,6 @@ def prompt_pcm(rate: int) -> bytes:
         value = sum(math.sin(2 * math.pi * f * t) / k for k, f in enumerate((180, 360, 540, 900), 1))
         out += int(4000 * envelope * value).to_bytes(2, "little", signed=True)
     return bytes(out)
-
-
-def wav(pcm: bytes, rate: int) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return buf.getvalue()
 
 
 class Keys:
@@ -183,7 +172,7 @@ async def bots_phase(
 
     app = web.Application()
     app.router.add_post("/cb", callback)
-    app.router.add_get("/prompt.wav", lambda _: web.Response(body=wav(prompt_pcm(16000), 16000)))
+    app.router.add_get("/prompt.wav", lambda _: web.Response(body=wav_bytes(prompt_pcm(16000), 16000)))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     sock = socket.socket()
