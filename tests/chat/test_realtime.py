@@ -274,19 +274,68 @@ async def test_a_peer_that_never_reads_is_disconnected_after_overflow(tmp_path: 
         await node.close()
 
 
-async def test_revocation_and_deletion_close_sockets_within_a_second(
-    server_url: str, chat_node: Node, make_user: MakeUser
-) -> None:
-    for action in ("revoke", "delete"):
-        u = await make_user()
-        ws = await raw(server_url, u)
-        started = time.monotonic()
-        if action == "revoke":
-            await chat_node.identity.revoke_tokens(chat_node.identity.parse_user(u.id))
-        else:
-            await chat_node.identity.delete_user(chat_node.identity.parse_user(u.id))
-        assert await close_code(ws) == 4001
-        assert time.monotonic() - started < 1.0
+class SteppedClock(FakeClock):
+    """A fake clock whose sleepers wake only when the test moves it past their deadline (the
+    plain ``FakeClock`` moves itself on every sleep)."""
+
+    def __init__(self, start: float) -> None:
+        super().__init__(start)
+        self._moved = asyncio.Event()
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        self._moved.set()
+        self._moved = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.monotonic() + seconds
+        while self.monotonic() < deadline:
+            await self._moved.wait()
+
+
+async def test_revocation_and_deletion_on_this_node_close_sockets_at_once(tmp_path: Path) -> None:
+    """The node that revokes closes its own sockets without waiting for a polling round: the
+    clock never moves here, so no round runs."""
+    clock = SteppedClock(time.time())
+    node = await Node.open(make_settings(tmp_path, chat=OPEN_LIMITS), clock)
+    try:
+        make = users_of(node)
+        async with running(node, hub_only=True) as url:
+            for action in ("revoke", "delete"):
+                u, other = await make(), await make()
+                ws, kept = await raw(url, u), await raw(url, other)
+                user = node.identity.parse_user(u.id)
+                if action == "revoke":
+                    await node.identity.revoke_tokens(user)
+                else:
+                    await node.identity.delete_user(user)
+                async with asyncio.timeout(5):
+                    assert await close_code(ws) == 4001
+                await kept.send(json.dumps({"type": "ping"}))  # another user's socket stays
+                assert (await next_event(kept))["type"] == "pong"
+                await kept.close()
+    finally:
+        await node.close()
+
+
+async def test_a_revocation_on_another_node_closes_sockets_at_the_next_round(tmp_path: Path) -> None:
+    clock = SteppedClock(time.time())
+    settings = make_settings(tmp_path, chat=OPEN_LIMITS)
+    node = await Node.open(settings, clock)
+    elsewhere = await Node.open(settings, clock)  # a second node on the same store
+    try:
+        u = await users_of(node)()
+        async with running(node, hub_only=True) as url:
+            ws = await raw(url, u)
+            await elsewhere.identity.revoke_tokens(elsewhere.identity.parse_user(u.id))
+            await ws.send(json.dumps({"type": "ping"}))
+            assert (await next_event(ws))["type"] == "pong"  # this node has not looked yet
+            clock.advance(node.settings.realtime.token_check_seconds)
+            async with asyncio.timeout(5):
+                assert await close_code(ws) == 4001
+    finally:
+        await elsewhere.close()
+        await node.close()
 
 
 async def test_an_expired_token_closes_the_socket_within_a_second(tmp_path: Path) -> None:

@@ -3,13 +3,14 @@
     token ─► per-token cache (signature already checked) ─► expiry ─► scope ─► user state cache ─► Principal
                  miss: decode_token (kid, ES256, iss, aud, times)          (generation, deleted; TTL ≤ 1 s)
 
-Revocation takes effect on this node at once (``forget_user``) and on other nodes when their
-user-state cache entry expires (``revocation_cache_seconds``, at most 1 s).
+Revocation takes effect on this node at once (``forget_user``, which also tells the sockets'
+liveness checkers to close that user's sockets now) and on other nodes when their user-state
+cache entry expires (``revocation_cache_seconds``, at most 1 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from telex.core.clock import Clock
@@ -50,6 +51,7 @@ class TokenVerifier:
         self._ttl = revocation_cache_seconds
         self._tokens = LruCache(cache_size)
         self._user_states: dict[UserId, _UserState] = {}
+        self._on_revoked: list[Callable[[UserId], None]] = []
 
     async def verify(self, token: str, any_of: Iterable[Scope] | None = None) -> Principal:
         """The principal of a valid, unrevoked token holding one of ``any_of`` (None: any scope).
@@ -103,9 +105,16 @@ class TokenVerifier:
             out[record.id] = (state.generation, state.live)
         return out
 
+    def on_revoked(self, listener: Callable[[UserId], None]) -> None:
+        """Call ``listener`` with each user revoked or deleted on this node, as it happens."""
+        self._on_revoked.append(listener)
+
     def forget_user(self, user: UserId) -> None:
-        """Drop cached state of ``user`` (after a revocation or deletion on this node)."""
+        """Drop cached state of ``user`` (after a revocation or deletion on this node) and tell
+        the listeners, so this node's open sockets close without waiting for a polling round."""
         self._user_states.pop(user, None)
+        for listener in self._on_revoked:
+            listener(user)
 
     def _decode(self, token: str) -> Principal:
         state = self._keyring.state

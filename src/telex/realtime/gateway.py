@@ -42,6 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from telex.core.clock import Clock
 from telex.core.errors import ErrorCode, TelexError
+from telex.core.ids import UserId
 from telex.events.audience import TopicScopes
 from telex.events.log import EventLog
 from telex.events.model import DomainEvent
@@ -303,8 +304,10 @@ class _RevocableSession(Protocol):
 class TokenLiveness:
     """One task re-checks every open connection's token each ``every`` seconds, whatever the
     number of connections: expiry from the token itself, revocations and deletions from one read
-    of the users revoked since the previous round (on any node: the store is shared). Serves
-    ``/realtime`` and the JavaScript chat SDK's notification sockets alike."""
+    of the users revoked since the previous round (on any node: the store is shared). A
+    revocation made on this node closes its user's sockets at once, without waiting for a round
+    (a loaded node may run a round late). Serves ``/realtime`` and the JavaScript chat SDK's
+    notification sockets alike."""
 
     def __init__(self, verifier: TokenVerifier, clock: Clock, every: float) -> None:
         self._verifier = verifier
@@ -313,6 +316,7 @@ class TokenLiveness:
         self._open: set[_Checked] = set()
         self._task: asyncio.Task[None] | None = None
         self._since = 0.0
+        verifier.on_revoked(self._revoked_here)
 
     def add(self, conn: _Checked) -> None:
         self._open.add(conn)
@@ -344,8 +348,20 @@ class TokenLiveness:
                 state = changed.get(principal.user_id)
                 stale = state is not None and (not state[1] or state[0] != principal.generation)
                 if stale or self._verifier.expired(principal):
-                    conn.session.revoked()
-                    conn.flush()
+                    self._close(conn)
+
+    def _revoked_here(self, user: UserId) -> None:
+        # Every token the user holds predates the revocation (the generation just moved on).
+        for conn in list(self._open):
+            principal = conn.session.principal
+            if principal is not None and principal.user_id == user:
+                self._close(conn)
+
+    def _close(self, conn: _Checked) -> None:
+        # Out of the set at once: its session is closed, and a closed session refuses inputs.
+        self._open.discard(conn)
+        conn.session.revoked()
+        conn.flush()
 
 
 async def refuse_upgrade(scope: Scope, send: Send, status: int, code: ErrorCode, message: str) -> None:
