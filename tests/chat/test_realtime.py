@@ -338,8 +338,8 @@ async def test_a_revocation_on_another_node_closes_sockets_at_the_next_round(tmp
         await node.close()
 
 
-async def test_an_expired_token_closes_the_socket_within_a_second(tmp_path: Path) -> None:
-    clock = FakeClock(time.time())
+async def test_an_expired_token_closes_the_socket_at_the_next_round(tmp_path: Path) -> None:
+    clock = SteppedClock(time.time())
     node = await Node.open(make_settings(tmp_path, chat=OPEN_LIMITS), clock)
     try:
         u = await users_of(node)()
@@ -349,9 +349,8 @@ async def test_an_expired_token_closes_the_socket_within_a_second(tmp_path: Path
             await ws.send(json.dumps({"type": "ping"}))
             assert (await next_event(ws))["type"] == "pong"
             clock.advance(60 + node.settings.identity.token_leeway_seconds)
-            started = time.monotonic()
-            assert await close_code(ws) == 4001
-            assert time.monotonic() - started < 1.0
+            async with asyncio.timeout(5):
+                assert await close_code(ws) == 4001
     finally:
         await node.close()
 

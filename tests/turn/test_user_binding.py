@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import time
 from pathlib import Path
 
 import httpx
@@ -145,7 +144,7 @@ def test_binding_is_rate_limited_per_source() -> None:
 async def test_a_node_refuses_the_credentials_of_a_revoked_or_deleted_user(tmp_path: Path) -> None:
     """Through ``telex``'s own wiring: relay credentials from the REST API, the node's TURN server,
     the token verifier's cache. After revoke_tokens (then delete_user) the same credential gets 401
-    within a second, for a new allocation and for the existing one's refresh."""
+    at once (this node revoked it), for a new allocation and for the existing one's refresh."""
     settings = make_settings(tmp_path, turn={"port": free_port(socket.SOCK_DGRAM), "tcp": False})
     node = await Node.open(settings, SystemClock())
     try:
@@ -165,11 +164,9 @@ async def test_a_node_refuses_the_credentials_of_a_revoked_or_deleted_user(tmp_p
                     await node.identity.revoke_tokens(user.user)
                 else:
                     await node.identity.delete_user(user.user)
-                started = time.monotonic()
                 fresh = Probe(server, ice["username"], ice["credential"])
                 assert code(await asyncio.to_thread(fresh.allocate)) == 401
                 assert code(await asyncio.to_thread(held.refresh, 600)) == 401
-                assert time.monotonic() - started < 1.0
                 held.close()
                 fresh.close()
             assert not node.turn.core.allocations
