@@ -18,6 +18,7 @@ class Recorder:
         self.conn = self
         self.gate: asyncio.Event | None = None
         self.fail_commit = False
+        self.alone: list[bool] = []  # what each commit was told
 
     async def begin(self) -> None:
         self.log.append("begin")
@@ -31,7 +32,8 @@ class Recorder:
     async def rollback(self) -> None:
         self.log.append("rollback")
 
-    async def commit(self) -> None:
+    async def commit(self, alone: bool) -> None:
+        self.alone.append(alone)
         if self.gate is not None:
             await self.gate.wait()
         if self.fail_commit:
@@ -58,6 +60,27 @@ async def test_a_lone_unit_is_a_plain_transaction() -> None:
     await asyncio.sleep(0)
     # Acknowledged first, then published: the reply goes out before the events fan out.
     assert backend.log == ["begin", "work a", "commit", "acknowledged a", "published a"]
+
+
+async def test_a_writer_is_alone_after_a_streak_of_lone_batches_and_not_once_others_come() -> None:
+    """The backend may commit a lone writer's batch inline (SQLite does, on a fast disk): only
+    after 16 batches in a row of one unit with no one waiting, and never for a shared batch."""
+    backend = Recorder()
+    group = GroupCommit(backend)
+    for i in range(20):
+        await _unit(group, backend.log, f"lone{i}")
+    assert backend.alone == [False] * 16 + [True] * 4
+    backend.gate = asyncio.Event()
+    first = asyncio.create_task(_unit(group, backend.log, "a"))
+    await asyncio.sleep(0.01)  # a's commit is in flight (told alone); b and c wait
+    rest = [asyncio.create_task(_unit(group, backend.log, n)) for n in "bc"]
+    await asyncio.sleep(0.01)
+    backend.gate.set()
+    await asyncio.gather(first, *rest)
+    assert backend.alone[20:] == [True, False]  # b and c shared one batch: the streak starts over
+    backend.gate = None
+    await _unit(group, backend.log, "after")
+    assert backend.alone[-1] is False
 
 
 async def test_concurrent_units_share_one_commit_and_are_acknowledged_after_it() -> None:

@@ -131,7 +131,7 @@ class _PostgresWriter:
             finally:
                 await conn.close()
 
-    async def commit(self) -> None:
+    async def commit(self, alone: bool) -> None:
         conn, self._conn = self._conn, None
         assert conn is not None
         try:

@@ -37,6 +37,11 @@ __all__ = ["GroupCommit", "WriterBackend"]
 log = logging.getLogger(__name__)
 
 
+# A writer counts as alone after this many batches in a row of one unit with no one waiting:
+# under concurrency such batches come singly, between shared ones.
+_LONE_STREAK = 16
+
+
 class WriterBackend(Protocol):
     """The one writer connection's transaction control, as group commit drives it."""
 
@@ -52,8 +57,10 @@ class WriterBackend(Protocol):
 
     async def rollback(self) -> None: ...
 
-    async def commit(self) -> None:
-        """Commit durably; raises if the commit failed (the transaction is then gone)."""
+    async def commit(self, alone: bool) -> None:
+        """Commit durably; raises if the commit failed (the transaction is then gone). ``alone``:
+        the batch holds one unit, no other waits, and recent batches were alike, so no other
+        write is likely to want the loop while the commit runs."""
 
 
 class _Batch:
@@ -85,6 +92,7 @@ class GroupCommit:
         self._in_transaction = False
         self._savepoints = 0
         self._drained: asyncio.Future[None] | None = None  # drain() waits on it
+        self._lone_batches = 0  # batches in a row that had one unit and no one waiting
 
     async def _take_turn(self) -> None:
         if not self._busy:
@@ -141,11 +149,20 @@ class GroupCommit:
             if drained is not None and not drained.done():
                 drained.set_result(None)
 
+    def _alone(self, batch: _Batch) -> bool:
+        """Whether this batch's writer is the only one: one unit, no other waiting, and no
+        batch of the last ``_LONE_STREAK`` was shared or had others waiting either."""
+        if batch.units == 1 and not self._waiting:
+            self._lone_batches += 1
+        else:
+            self._lone_batches = 0
+        return self._lone_batches > _LONE_STREAK
+
     async def _commit(self, batch: _Batch) -> None:
         self._in_transaction = False
         self._savepoints = 0
         try:
-            await self._backend.commit()
+            await self._backend.commit(self._alone(batch))
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 await self._backend.rollback()

@@ -5,17 +5,19 @@
                           BEGIN IMMEDIATE  (inline; in the thread only if another process holds
                                             the write lock, e.g. ``telex keys rotate``)
                           statements        (inline: microseconds against the page cache)
-                          COMMIT            (thread: the fsync, shared by the whole batch)
+                          COMMIT            (the fsync, shared by the whole batch: inline for
+                                            a lone writer on a quick disk, else in the thread)
 
 Why inline: a statement against SQLite's page cache costs 2–20 µs, while a hand-off to a worker
 thread and back costs far more (futures, wake-ups, GIL hand-over; bench/store.py measures both).
-What can block for long happens in the writer's thread instead: the durable commit
-(``synchronous=FULL``: an fsync, which on a slow disk takes milliseconds) and waiting for another
-process's write lock. The writer connection has no busy timeout of its own, so an inline BEGIN
-never waits: if the lock is taken it fails at once and the thread waits for it instead. Readers
-never block in WAL mode, so their whole transaction runs inline. Each connection is used by one
-task at a time: readers are pooled, the writer is owned by group commit; ``check_same_thread`` is
-off because commits run in the writer's thread while the loop waits for them.
+What can block for long happens in the writer's thread instead: waiting for another process's
+write lock, and the durable commit (``synchronous=FULL``: an fsync, which on a slow disk takes
+milliseconds) unless the writer is alone and recent commits were quick (``SqliteWriter.commit``).
+The writer connection has no busy timeout of its own, so an inline BEGIN never waits: if the
+lock is taken it fails at once and the thread waits for it instead. Readers never block in WAL
+mode, so their whole transaction runs inline. Each connection is used by one task at a time:
+readers are pooled, the writer is owned by group commit; ``check_same_thread`` is off because
+commits may run in the writer's thread while the loop waits for them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
@@ -165,6 +168,8 @@ class SqliteReaders:
 
 
 _BUSY_WAIT_MS = 10_000
+# A commit runs inline while the smoothed time of recent commits stays under this (seconds).
+_INLINE_COMMIT_BELOW = 0.0005
 
 
 class _WriterThread:
@@ -217,6 +222,7 @@ class SqliteWriter:
         self._raw.execute("PRAGMA busy_timeout=0")
         self.conn = InlineConnection(self._sync)
         self._thread = _WriterThread()
+        self._commit_seconds = _INLINE_COMMIT_BELOW  # smoothed; the first commit goes to the thread
 
     async def begin(self) -> None:
         try:
@@ -247,8 +253,26 @@ class SqliteWriter:
         elif self._raw.in_transaction:
             self._raw.rollback()
 
-    async def commit(self) -> None:
-        await self._thread.run(self._sync.commit)
+    async def commit(self, alone: bool) -> None:
+        # On a fast disk a commit's fsync takes ~0.15-0.25 ms, and the hand-off to the writer
+        # thread and back costs ~0.1 ms more (two cross-thread wake-ups): a lone writer's whole
+        # round trip is ~0.9 ms. So a lone unit's commit runs on the loop while recent commits
+        # were quick. Under concurrency (several units, or others waiting) the thread lets the
+        # loop run the next batch's statements during the fsync; on a slow or busy disk,
+        # blocking the loop would stall every socket of the node. Durability is the same call.
+        if alone and self._commit_seconds < _INLINE_COMMIT_BELOW:
+            self._timed_commit()
+        else:
+            await self._thread.run(self._timed_commit)
+
+    def _timed_commit(self) -> None:
+        # time.perf_counter, not the node's Clock: this measures the disk, it decides no outcome.
+        started = time.perf_counter()
+        try:
+            self._sync.commit()
+        finally:
+            took = time.perf_counter() - started
+            self._commit_seconds += (took - self._commit_seconds) / 4
 
     async def run_sync(self, fn: Callable[[Connection], T]) -> T:
         """Run ``fn`` on the writer connection and commit what it did (migrations)."""
